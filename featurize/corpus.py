@@ -1,0 +1,95 @@
+"""Finding the utterances of a corpus: the CASIA folder layout, or a manifest CSV for any other."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from featurize.audio import AUDIO_EXTENSIONS
+
+
+class CorpusError(ValueError):
+    """The corpus as a whole cannot be used (missing, empty, malformed manifest)."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    path: str  # absolute path the workers read
+    source: str  # path relative to the corpus root (posix), the utterance's stable name
+    speaker: str
+    emotion: str
+    utt_id: str
+
+    @property
+    def utterance_id(self) -> str:
+        """Stable id: the relative path without its extension, e.g. ``spk01/angry/s0201``."""
+        return self.source.rsplit(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    root: Path
+    utterances: tuple[Utterance, ...]
+    rejects: tuple[tuple[str, str], ...]  # (relative path, reason) found while listing
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Sorted emotion names; a row's label is its index in here."""
+        return tuple(sorted({u.emotion for u in self.utterances}))
+
+
+def discover(corpus: Path, manifest: Path | None = None) -> Corpus:
+    """The corpus's utterances, from ``manifest`` if given, else from the CASIA folder layout."""
+    if manifest is not None:
+        return _from_manifest(manifest)
+    corpus = Path(corpus).resolve()
+    if not corpus.exists():
+        raise CorpusError(f"corpus path does not exist: {corpus}")
+    if not corpus.is_dir():
+        raise CorpusError(f"corpus path is not a folder: {corpus} (use --manifest for a CSV)")
+    utterances, rejects = [], []
+    for path in sorted(p for p in corpus.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS):
+        rel = path.relative_to(corpus)
+        if len(rel.parts) != 3:
+            rejects.append((rel.as_posix(), "not in the <speaker>/<emotion>/<file> layout"))
+            continue
+        speaker, emotion, name = rel.parts
+        utterances.append(Utterance(str(path), rel.as_posix(), speaker, emotion, Path(name).stem))
+    if not utterances:
+        raise CorpusError(
+            f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in the <speaker>/<emotion>/<file> "
+            f"layout under {corpus}; for another layout pass --manifest CSV"
+        )
+    return Corpus(corpus, tuple(utterances), tuple(rejects))
+
+
+def _from_manifest(manifest: Path) -> Corpus:
+    manifest = Path(manifest).resolve()
+    if not manifest.is_file():
+        raise CorpusError(f"manifest does not exist: {manifest}")
+    root = manifest.parent
+    with manifest.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "speaker", "emotion"} - set(reader.fieldnames or ())
+        if missing:
+            raise CorpusError(f"{manifest}: missing columns {sorted(missing)}")
+        rows = list(reader)
+    utterances, rejects = [], []
+    for line, row in enumerate(rows, start=2):
+        rel = row["path"].strip()
+        if not rel or not row["speaker"].strip() or not row["emotion"].strip():
+            rejects.append((f"{manifest.name}:{line}", "empty path, speaker or emotion"))
+            continue
+        path = (root / rel).resolve()
+        if not path.is_file():
+            rejects.append((rel, "listed in the manifest but not found"))
+            continue
+        source = Path(rel).as_posix()
+        utt_id = (row.get("utt_id") or "").strip() or Path(rel).stem
+        utterances.append(
+            Utterance(str(path), source, row["speaker"].strip(), row["emotion"].strip(), utt_id)
+        )
+    if not utterances:
+        raise CorpusError(f"{manifest}: no usable audio files listed")
+    return Corpus(root, tuple(utterances), tuple(rejects))

@@ -1,0 +1,194 @@
+"""The Ray Data pipeline: corpus files -> spectrogram rows -> Parquet shards under FEATURES.
+
+Each Ray Data task takes a block of utterances, reads and featurizes them, and writes its
+rows as one shard (atomically) straight from the worker; only a small status row per file
+travels back to the driver, so memory stays flat however large the corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featurize.audio import BadAudioError, decode_audio, to_mono_at_rate
+from featurize.config import FeatureConfig
+from featurize.corpus import Utterance, discover
+from featurize.spectrogram import TooShortError, spectrogram_image
+from featurize.store import (
+    REJECTS_FILE,
+    SUMMARY_FILE,
+    existing_ids,
+    prepare_store,
+    write_shard,
+    write_text_atomic,
+)
+
+MAX_SHARD_ROWS = 256  # rows per Parquet shard (16 MiB of 128x128 float32)
+
+
+class NothingFeaturizedError(RuntimeError):
+    """Not a single file of the corpus could be featurized."""
+
+
+def featurize_file(utt: dict[str, str], config: FeatureConfig, labels: tuple[str, ...]) -> dict:
+    """One utterance -> its row, or ``{"reject": reason}``. The per-file unit of work."""
+    try:
+        with open(utt["path"], "rb") as f:
+            data = f.read()
+        samples, rate = decode_audio(data)
+        signal = to_mono_at_rate(samples, rate, config.sample_rate)
+        image = spectrogram_image(signal, config)
+    except (BadAudioError, TooShortError, OSError) as err:
+        return {"reject": str(err)}
+    except Exception as err:  # a decoder bug must not take the other files down with it
+        return {"reject": f"unexpected {type(err).__name__}: {err}"}
+    return {
+        "utterance_id": utt["utterance_id"],
+        "speaker": utt["speaker"],
+        "emotion": utt["emotion"],
+        "label": labels.index(utt["emotion"]),
+        "utt_id": utt["utt_id"],
+        "duration_s": samples.shape[0] / rate,
+        "sample_rate": rate,
+        "source": utt["source"],
+        "sha1": hashlib.sha1(data).hexdigest(),
+        "spectrogram": image,
+    }
+
+
+def featurize_block(
+    batch: dict[str, np.ndarray],
+    config: FeatureConfig,
+    labels: tuple[str, ...],
+    features: str,
+) -> dict[str, np.ndarray]:
+    """Ray Data map_batches function: featurize a block, write its good rows as one shard."""
+    from featurize.store import open_store
+
+    keys = list(batch)
+    utts = [{k: str(batch[k][i]) for k in keys} for i in range(len(batch["source"]))]
+    results = [featurize_file(u, config, labels) for u in utts]
+    rows = [r for r in results if "reject" not in r]
+    if rows:
+        fs, root = open_store(features)
+        write_shard(fs, root, rows, config, labels)
+    return {
+        "source": np.array([u["source"] for u in utts]),
+        "reject": np.array([r.get("reject", "") for r in results]),
+    }
+
+
+@dataclass
+class FeaturizeSummary:
+    features: str
+    files_seen: int
+    featurized: int
+    skipped: int  # already in FEATURES from an earlier run
+    rejected: int
+    elapsed_s: float
+    config: dict[str, Any]
+    labels: list[str]
+    rejects: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("rejects")
+        return json.dumps(data, indent=2)
+
+
+def run_featurize(
+    corpus: Path,
+    features: str,
+    config: FeatureConfig = FeatureConfig(),
+    manifest: Path | None = None,
+    address: str | None = None,
+    progress: Callable[[str], None] = print,
+) -> FeaturizeSummary:
+    """Featurize every utterance of ``corpus`` not already in ``features``; resumable."""
+    from featurize.raysession import ensure_ray
+
+    start = time.perf_counter()
+    found = discover(corpus, manifest)
+    labels = found.labels
+    fs, root = prepare_store(features, config, labels)
+    done = existing_ids(fs, root)
+    todo = [u for u in found.utterances if u.utterance_id not in done]
+    skipped = len(found.utterances) - len(todo)
+    rejects = list(found.rejects)
+    if todo:
+        ray = ensure_ray(address)
+        progress(
+            f"featurize: {len(todo)} files to do, {skipped} already in {features}, "
+            f"{int(ray.available_resources().get('CPU', 0))} CPUs"
+        )
+        rejects += _featurize_on_ray(todo, config, labels, features, progress)
+    featurized = len(todo) - (len(rejects) - len(found.rejects))
+    summary = FeaturizeSummary(
+        features=features,
+        files_seen=len(found.utterances) + len(found.rejects),
+        featurized=featurized,
+        skipped=skipped,
+        rejected=len(rejects),
+        elapsed_s=round(time.perf_counter() - start, 3),
+        config=config.to_dict(),
+        labels=list(labels),
+        rejects=rejects,
+    )
+    write_text_atomic(fs, f"{root}/{REJECTS_FILE}", _rejects_csv(rejects))
+    write_text_atomic(fs, f"{root}/{SUMMARY_FILE}", summary.to_json())
+    if featurized == 0 and skipped == 0:
+        raise NothingFeaturizedError(
+            f"no file of {corpus} could be featurized; reasons in {features}/{REJECTS_FILE}"
+        )
+    return summary
+
+
+def _featurize_on_ray(
+    todo: list[Utterance],
+    config: FeatureConfig,
+    labels: tuple[str, ...],
+    features: str,
+    progress: Callable[[str], None],
+) -> list[tuple[str, str]]:
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.enable_auto_log_stats = False
+    cpus = max(1, int(ray.available_resources().get("CPU", 1)))
+    blocks = max(min(len(todo), 2 * cpus), math.ceil(len(todo) / MAX_SHARD_ROWS))
+    items = [dict(asdict(u), utterance_id=u.utterance_id) for u in todo]
+    ds = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
+        featurize_block,
+        fn_kwargs={"config": config, "labels": labels, "features": features},
+        batch_size=None,
+        batch_format="numpy",
+    )
+    rejects, seen, last = [], 0, time.perf_counter()
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        seen += len(batch["source"])
+        rejects += [(s, r) for s, r in zip(batch["source"], batch["reject"]) if r]
+        if time.perf_counter() - last > 2.0 or seen == len(todo):
+            progress(f"featurize: {seen}/{len(todo)} files ({100 * seen // len(todo)}%)")
+            last = time.perf_counter()
+    return [(str(s), str(r)) for s, r in rejects]
+
+
+def _rejects_csv(rejects: list[tuple[str, str]]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["path", "reason"])
+    writer.writerows(rejects)
+    return out.getvalue()

@@ -1,0 +1,47 @@
+"""The paper's spectrogram, eq. (1)-(3): frame, window, STFT, log power, resize.
+
+Eq. (1) frames the signal and applies the window, x_n(m) = w(m) x(n*hop + m);
+eq. (2) is the short-time Fourier transform X(n, k) = sum_m x_n(m) exp(-2j pi k m / N);
+eq. (3) takes the log power log |X(n, k)|^2. The (frequency x time) matrix is then
+resized to a square image with ``cv2.resize``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from featurize.config import INTERPOLATIONS, FeatureConfig
+
+
+class TooShortError(ValueError):
+    """The signal holds less than one analysis frame."""
+
+
+def analysis_window(name: str, length: int) -> np.ndarray:
+    if name == "hamming":
+        return np.hamming(length)
+    if name == "hann":
+        return np.hanning(length)
+    return np.ones(length)
+
+
+def log_power_spectrogram(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Log power |X(n, k)|^2 of a mono signal, shape (n_fft // 2 + 1, n_frames) float32."""
+    frame, hop = config.frame_length, config.hop_length
+    if signal.shape[0] < frame:
+        raise TooShortError(
+            f"clip shorter than one analysis frame ({signal.shape[0]} < {frame} samples)"
+        )
+    frames = np.lib.stride_tricks.sliding_window_view(signal.astype(np.float64), frame)[::hop]
+    frames = frames * analysis_window(config.window, frame)  # (T, frame)
+    power = np.abs(np.fft.rfft(frames, n=config.n_fft, axis=1)) ** 2  # (T, F)
+    return np.log(np.maximum(power, config.log_floor)).T.astype(np.float32)  # (F, T)
+
+
+def spectrogram_image(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """The paper's input image: log power spectrogram resized to (size, size), rows = frequency."""
+    spec = log_power_spectrogram(signal, config)
+    size = config.image_size
+    image = cv2.resize(spec, (size, size), interpolation=INTERPOLATIONS[config.interpolation])
+    return np.ascontiguousarray(image, dtype=np.float32)

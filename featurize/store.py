@@ -1,0 +1,198 @@
+"""The FEATURES folder: Parquet spectrogram shards plus underscore-prefixed side files.
+
+Layout (Arrow's dataset discovery skips names starting with ``_``, so
+``pyarrow.parquet.read_table(FEATURES)`` and ``ray.data.read_parquet(FEATURES)`` see rows only)::
+
+    FEATURES/_features.json     feature config + label names, written before any shard
+    FEATURES/part-<hash>.parquet   one shard per featurize task, written atomically
+    FEATURES/_rejects.csv       path, reason of every file that could not be featurized
+    FEATURES/_summary.json      counts, config and elapsed seconds of the last run
+
+FEATURES is a local folder or any URI pyarrow understands (``s3://``, ``gs://``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from featurize.config import FeatureConfig
+
+META_FILE = "_features.json"
+REJECTS_FILE = "_rejects.csv"
+SUMMARY_FILE = "_summary.json"
+SHARD_PREFIX = "part-"
+CONFIG_KEY = b"attres.feature_config"
+LABELS_KEY = b"attres.labels"
+
+
+class FeatureStoreError(ValueError):
+    """The FEATURES location is unusable or holds features made differently."""
+
+
+def open_store(features: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, root path) for a local folder or a URI."""
+    if "://" in features:
+        fs, root = pafs.FileSystem.from_uri(features)
+    else:
+        fs, root = pafs.LocalFileSystem(), os.path.abspath(features)
+    return fs, root.rstrip("/")
+
+
+def shard_schema(config: FeatureConfig, labels: tuple[str, ...]) -> pa.Schema:
+    size = config.image_size
+    image = pa.list_(pa.list_(pa.float32(), size), size)  # (H, W) rows = frequency
+    fields = [
+        ("utterance_id", pa.string()),
+        ("speaker", pa.string()),
+        ("emotion", pa.string()),
+        ("label", pa.int16()),
+        ("utt_id", pa.string()),
+        ("duration_s", pa.float32()),
+        ("sample_rate", pa.int32()),
+        ("source", pa.string()),
+        ("sha1", pa.string()),
+        ("spectrogram", image),
+    ]
+    metadata = {CONFIG_KEY: json.dumps(config.to_dict()), LABELS_KEY: json.dumps(list(labels))}
+    return pa.schema(fields, metadata=metadata)
+
+
+def write_text_atomic(fs: pafs.FileSystem, path: str, text: str) -> None:
+    tmp = f"{path.rsplit('/', 1)[0]}/_tmp-{uuid.uuid4().hex}"
+    with fs.open_output_stream(tmp) as f:
+        f.write(text.encode())
+    fs.move(tmp, path)
+
+
+def prepare_store(
+    features: str, config: FeatureConfig, labels: tuple[str, ...]
+) -> tuple[pafs.FileSystem, str]:
+    """Create FEATURES or check that what is there was made with the same config and labels."""
+    fs, root = open_store(features)
+    fs.create_dir(root, recursive=True)
+    meta_path = f"{root}/{META_FILE}"
+    wanted = {"config": config.to_dict(), "labels": list(labels)}
+    if fs.get_file_info(meta_path).type == pafs.FileType.File:
+        with fs.open_input_stream(meta_path) as f:
+            found = json.loads(f.read())
+        if found != wanted:
+            diff = [
+                f"{key}: existing {found['config'].get(key)!r}, requested {value!r}"
+                for key, value in wanted["config"].items()
+                if found["config"].get(key) != value
+            ]
+            if found["labels"] != wanted["labels"]:
+                diff.append(f"labels: existing {found['labels']}, corpus has {list(labels)}")
+            raise FeatureStoreError(
+                f"{features} holds features made with a different configuration "
+                f"({'; '.join(diff)}); use another --out folder or the same settings"
+            )
+    elif shard_paths(fs, root):
+        raise FeatureStoreError(f"{features} holds Parquet shards but no {META_FILE}")
+    else:
+        write_text_atomic(fs, meta_path, json.dumps(wanted, indent=2))
+    for info in fs.get_file_info(pafs.FileSelector(root)):
+        if info.base_name.startswith("_tmp-"):  # left by a run that was killed
+            fs.delete_file(info.path)
+    return fs, root
+
+
+def shard_paths(fs: pafs.FileSystem, root: str) -> list[str]:
+    infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    return sorted(
+        i.path for i in infos if i.base_name.startswith(SHARD_PREFIX) and i.path.endswith(".parquet")
+    )
+
+
+def existing_ids(fs: pafs.FileSystem, root: str) -> set[str]:
+    """utterance_ids already written (reads one column of each shard)."""
+    ids: set[str] = set()
+    for path in shard_paths(fs, root):
+        table = pq.read_table(path, columns=["utterance_id"], filesystem=fs)
+        ids.update(table.column("utterance_id").to_pylist())
+    return ids
+
+
+def write_shard(
+    fs: pafs.FileSystem,
+    root: str,
+    rows: list[dict[str, Any]],
+    config: FeatureConfig,
+    labels: tuple[str, ...],
+) -> str:
+    """Write rows as one shard under a temporary name, then rename; returns the shard name."""
+    schema = shard_schema(config, labels)
+    columns = {name: [row[name] for row in rows] for name in schema.names if name != "spectrogram"}
+    images = np.stack([row["spectrogram"] for row in rows]).astype(np.float32)  # (N, H, W)
+    n, h, w = images.shape
+    inner = pa.FixedSizeListArray.from_arrays(pa.array(images.reshape(-1)), w)
+    arrays = [pa.array(columns[name], type=schema.field(name).type) for name in columns]
+    arrays.append(pa.FixedSizeListArray.from_arrays(inner, h))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    digest = hashlib.sha1("\n".join(sorted(columns["utterance_id"])).encode()).hexdigest()[:16]
+    name = f"{SHARD_PREFIX}{digest}.parquet"
+    tmp = f"{root}/_tmp-{uuid.uuid4().hex}.parquet"
+    pq.write_table(table, tmp, filesystem=fs, compression="zstd")
+    fs.move(tmp, f"{root}/{name}")
+    return name
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """A featurized corpus in memory: what training reads."""
+
+    spectrograms: np.ndarray  # (N, 1, H, W) float32
+    labels: np.ndarray  # (N,) int64
+    utterance_ids: np.ndarray  # (N,) str, sorted
+    speakers: np.ndarray  # (N,) str
+    label_names: tuple[str, ...]
+    config: FeatureConfig
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_features(features: str) -> FeatureSet:
+    """Read every shard under FEATURES, sorted by utterance_id so row order is stable."""
+    fs, root = open_store(features)
+    paths = shard_paths(fs, root)
+    if not paths:
+        raise FeatureStoreError(
+            f"no Parquet shards ({SHARD_PREFIX}*.parquet) under {features}; "
+            "run `attres-flow featurize CORPUS --out FEATURES` first"
+        )
+    table = pq.read_table(paths, filesystem=fs)
+    table = table.sort_by("utterance_id")
+    meta = table.schema.metadata
+    config = FeatureConfig.from_dict(json.loads(meta[CONFIG_KEY]))
+    label_names = tuple(json.loads(meta[LABELS_KEY]))
+    size = config.image_size
+    flat = table.column("spectrogram").combine_chunks().flatten().flatten()
+    images = flat.to_numpy().reshape(len(table), 1, size, size)
+    return FeatureSet(
+        spectrograms=images,
+        labels=table.column("label").to_numpy().astype(np.int64),
+        utterance_ids=np.asarray(table.column("utterance_id").to_pylist()),
+        speakers=np.asarray(table.column("speaker").to_pylist()),
+        label_names=label_names,
+        config=config,
+    )
+
+
+def summary_fingerprint(features: str) -> str:
+    """Hash of the features' identity (config, labels, shard names) for run provenance."""
+    fs, root = open_store(features)
+    with fs.open_input_stream(f"{root}/{META_FILE}") as f:
+        meta = f.read()
+    names = "\n".join(p.rsplit("/", 1)[-1] for p in shard_paths(fs, root))
+    return hashlib.sha1(meta + names.encode()).hexdigest()[:16]
