@@ -31,7 +31,7 @@ from featurize.store import (
     write_text_atomic,
 )
 
-MAX_SHARD_ROWS = 256  # rows per Parquet shard (16 MiB of 128x128 float32)
+SHARD_ROWS = 256  # default rows per Parquet shard (16 MiB of 128x128 float32)
 
 
 class NothingFeaturizedError(RuntimeError):
@@ -110,6 +110,7 @@ def run_featurize(
     config: FeatureConfig = FeatureConfig(),
     manifest: Path | None = None,
     address: str | None = None,
+    shard_rows: int = SHARD_ROWS,
     progress: Callable[[str], None] = print,
 ) -> FeaturizeSummary:
     """Featurize every utterance of ``corpus`` not already in ``features``; resumable."""
@@ -129,7 +130,7 @@ def run_featurize(
             f"featurize: {len(todo)} files to do, {skipped} already in {features}, "
             f"{int(ray.available_resources().get('CPU', 0))} CPUs"
         )
-        rejects += _featurize_on_ray(todo, config, labels, features, progress)
+        rejects += _featurize_on_ray(todo, config, labels, features, shard_rows, progress)
     featurized = len(todo) - (len(rejects) - len(found.rejects))
     summary = FeaturizeSummary(
         features=features,
@@ -156,6 +157,7 @@ def _featurize_on_ray(
     config: FeatureConfig,
     labels: tuple[str, ...],
     features: str,
+    shard_rows: int,
     progress: Callable[[str], None],
 ) -> list[tuple[str, str]]:
     import ray.data
@@ -165,7 +167,7 @@ def _featurize_on_ray(
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
     cpus = max(1, int(ray.available_resources().get("CPU", 1)))
-    blocks = max(min(len(todo), 2 * cpus), math.ceil(len(todo) / MAX_SHARD_ROWS))
+    blocks = max(min(len(todo), 2 * cpus), math.ceil(len(todo) / shard_rows))
     items = [dict(asdict(u), utterance_id=u.utterance_id) for u in todo]
     ds = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
         featurize_block,

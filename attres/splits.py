@@ -1,0 +1,75 @@
+"""Evaluation protocols as index splits: the paper's random 80/20, leave-one-speaker-out, k-fold.
+
+Every split is a pure function of (labels, speakers, seed), so anyone can regenerate it; the
+workflow also saves each split's utterance ids next to the results for auditing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+
+class Protocol(str, Enum):
+    paper = "paper"  # stratified random 80/20 by seed (speaker- and sentence-dependent)
+    loso = "loso"  # leave one speaker out: one fold per speaker (speaker-independent)
+    kfold = "kfold"  # stratified k folds by seed
+
+
+@dataclass(frozen=True)
+class Split:
+    fold: int
+    name: str  # e.g. "paper-s0-f0", "loso-s0-f2(spk03)"
+    train: np.ndarray  # row indices
+    test: np.ndarray
+
+
+def protocol_folds(protocol: Protocol, speakers: np.ndarray, k: int = 5) -> int:
+    """Number of folds a protocol has on this data."""
+    if protocol is Protocol.paper:
+        return 1
+    if protocol is Protocol.loso:
+        return len(np.unique(speakers))
+    return k
+
+
+def make_split(
+    protocol: Protocol,
+    labels: np.ndarray,
+    speakers: np.ndarray,
+    seed: int,
+    fold: int,
+    k: int = 5,
+    test_fraction: float = 0.2,
+) -> Split:
+    """The ``fold``-th train/test split of ``protocol`` for ``seed``."""
+    index = np.arange(len(labels))
+    if protocol is Protocol.paper:
+        if fold != 0:
+            raise ValueError("the paper protocol has a single fold (0)")
+        train, test = train_test_split(
+            index, test_size=test_fraction, random_state=seed, stratify=labels
+        )
+        return Split(0, f"paper-s{seed}-f0", np.sort(train), np.sort(test))
+    if protocol is Protocol.loso:
+        names = np.unique(speakers)
+        if len(names) < 2:
+            raise ValueError(
+                f"leave-one-speaker-out needs at least 2 speakers, the data has {len(names)}"
+            )
+        held_out = names[fold]
+        test = index[speakers == held_out]
+        return Split(fold, f"loso-s{seed}-f{fold}", index[speakers != held_out], test)
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    train, test = list(folds.split(index, labels))[fold]
+    return Split(fold, f"kfold{k}-s{seed}-f{fold}", train, test)
+
+
+def validation_split(labels: np.ndarray, seed: int, fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Carve a stratified validation part out of training indices' labels (positions into them)."""
+    index = np.arange(len(labels))
+    fit, val = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
+    return np.sort(fit), np.sort(val)

@@ -1,0 +1,44 @@
+"""Shared fixtures: one local Ray instance and one small synthetic corpus for the whole session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray instance (2 CPUs), started once and shared by every test that needs Ray."""
+    from featurize.raysession import ensure_ray
+
+    ray = ensure_ray(num_cpus=2)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def synth_corpus(tmp_path_factory) -> Path:
+    """2 speakers x 6 emotions x 3 sentences of short synthetic speech (36 WAV files)."""
+    from featurize.synth import SynthConfig, synthesize_corpus
+
+    root = tmp_path_factory.mktemp("corpus")
+    config = SynthConfig(
+        speakers=2, utterances_per_emotion=3, min_duration_s=0.5, max_duration_s=0.8, seed=7
+    )
+    synthesize_corpus(root, config)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synth_features(ray_local, synth_corpus, tmp_path_factory) -> str:
+    """The synthetic corpus featurized at 32x32."""
+    from featurize.config import FeatureConfig
+    from featurize.pipeline import run_featurize
+
+    out = str(tmp_path_factory.mktemp("features") / "features")
+    run_featurize(synth_corpus, out, FeatureConfig(image_size=32), progress=lambda _: None)
+    return out
