@@ -113,6 +113,121 @@ def print_featurize_summary(summary) -> None:
         typer.echo(f"  rejected {path}: {reason}")
 
 
+class ProtocolName(str, Enum):
+    paper = "paper"
+    loso = "loso"
+    kfold = "kfold"
+
+
+class TableFormat(str, Enum):
+    markdown = "markdown"
+    csv = "csv"
+    latex = "latex"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"0", "0,1,2" or "0-4" -> list of seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+        except ValueError:
+            fail(f"--seeds: cannot read {text!r}; use e.g. 0 or 0,1,2 or 0-4")
+    return seeds
+
+
+def parse_models(text: str) -> list[str]:
+    from attres.registry import PAPER_MODELS, resolve_name
+
+    if text.strip().lower() == "all":
+        return list(PAPER_MODELS)
+    try:
+        return [resolve_name(m.strip()) for m in text.split(",") if m.strip()]
+    except ValueError as err:
+        fail(f"--models: {err}")
+    return []
+
+
+
+@app.command("train-all")
+def train_all_command(
+    features: Annotated[str, typer.Argument(help="FEATURES folder or URI from `featurize`.")],
+    out: Annotated[str, typer.Option("--out", help="RUNS folder or URI for the results.")],
+    models: Annotated[
+        str, typer.Option(help="Comma-separated model names, or 'all' (the paper's eleven).")
+    ] = "all",
+    seeds: Annotated[str, typer.Option(help="Seeds: 0, 0,1,2 or 0-4.")] = "0",
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs (the paper: 25).")] = 25,
+    batch_size: Annotated[int, typer.Option(min=2, help="Mini-batch size.")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    protocol: Annotated[
+        ProtocolName, typer.Option(help="paper: random 80/20; loso: leave one speaker out; kfold.")
+    ] = ProtocolName.paper,
+    k: Annotated[int, typer.Option(min=2, help="Folds of the kfold protocol.")] = 5,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
+    gpus_per_trial: Annotated[
+        float, typer.Option(help="GPUs per trial; fractions (0.25) pack trials on one GPU.")
+    ] = 0.0,
+    max_concurrent: Annotated[
+        int | None, typer.Option(help="Trials at once; default: as many as resources allow.")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="Checkpoint/Tune storage, a folder or URI every node reaches; default RUNS."),
+    ] = None,
+    address: Address = None,
+    verbose: Annotated[bool, typer.Option(help="Show Ray's own logs and status tables.")] = False,
+) -> None:
+    """Train every model x seed x fold concurrently on Ray (Tune + Train); resumable."""
+    from featurize.store import FeatureStoreError
+    from workflows.config import TrainConfig
+    from workflows.train_all import train_all
+
+    names = parse_models(models)
+    try:
+        cfg = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            protocol=protocol.value,
+            k=k,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+        )
+        summary = train_all(
+            features, out, names, parse_seeds(seeds), cfg,
+            storage=storage, address=address, max_concurrent=max_concurrent, verbose=verbose,
+        )  # fmt: skip
+    except FeatureStoreError as err:
+        fail(str(err))
+    typer.echo(
+        f"train-all: {summary.finished} trials finished, {summary.skipped} already done, "
+        f"{len(summary.failed)} failed in {summary.elapsed_s:.1f} s -> {out}"
+    )
+    if summary.failed:
+        fail(f"failed trials (re-run the same command to retry): {', '.join(summary.failed)}")
+
+
+@app.command()
+def tables(
+    runs: Annotated[str, typer.Argument(help="RUNS folder from `train-all`.")],
+    format: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.markdown,
+    plots: Annotated[bool, typer.Option(help="Write confusion and curve PNGs to RUNS/plots.")] = True,
+) -> None:
+    """Print the paper's Table 1 and Table 2 with our results beside the paper's numbers."""
+    from workflows.tables import render, table_rows, write_plots
+    from workflows.train_all import load_records
+
+    records = load_records(runs)
+    if not records:
+        fail(f"no finished trials under {runs}/trials; run `attres-flow train-all` first")
+    typer.echo(render(table_rows(records), format.value))
+    if plots and "://" not in runs:
+        written = write_plots(records, Path(runs) / "plots")
+        typer.echo(f"tables: {len(written)} plots in {Path(runs) / 'plots'}", err=True)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,75 @@
+"""Typed configuration of a train-all run and of each of its trials."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from attres.splits import Protocol
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What every trial of a grid shares. Saved resolved next to the results."""
+
+    epochs: int = 25  # the paper's setting
+    batch_size: int = 32  # mini-batch size for Adam
+    lr: float = 1e-3  # Adam's default rate; the paper gives none
+    weight_decay: float = 0.0  # plain Adam, as the paper describes
+    protocol: str = "paper"  # paper | loso | kfold
+    k: int = 5  # folds of the kfold protocol
+    cpus_per_trial: float = 1.0  # CPUs reserved for one trial's training worker
+    gpus_per_trial: float = 0.0  # GPU share per trial; fractions pack small models on one GPU
+    bf16: bool = True  # bf16 autocast, used on CUDA only (CPU training stays fp32)
+    checkpoint_every: int = 1  # epochs between Ray Train checkpoints
+    max_failures: int = 2  # worker restarts from the last checkpoint before a trial fails
+
+    def __post_init__(self) -> None:
+        Protocol(self.protocol)  # raises on an unknown protocol
+        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
+            raise ValueError("epochs >= 1, batch_size >= 2 and lr > 0 are required")
+        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
+            raise ValueError("cpus_per_trial must be > 0 and gpus_per_trial >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown train config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One cell of the grid: a model on one split of one seed."""
+
+    model: str  # canonical registry name, e.g. "att-Res"
+    slug: str  # file-safe model name, e.g. "att-res"
+    seed: int
+    fold: int
+    split: str  # split name, e.g. "paper-s0-f0"
+    features: str  # FEATURES path or URI
+    runs: str  # RUNS path or URI: trial records, splits, results table
+    storage: str  # path or URI for Ray Train checkpoints and Tune state (default: RUNS)
+    train: TrainConfig
+    train_ids: tuple[str, ...] = field(repr=False)
+    test_ids: tuple[str, ...] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        """Deterministic trial name: a re-run finds its results and checkpoints by it."""
+        return f"{self.slug}-{self.split}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialSpec:
+        data = dict(data)
+        data["train"] = TrainConfig.from_dict(data["train"])
+        data["train_ids"], data["test_ids"] = tuple(data["train_ids"]), tuple(data["test_ids"])
+        return cls(**data)
