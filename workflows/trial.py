@@ -59,6 +59,7 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
     curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "test_acc": []}
     state: dict[str, Any] = {"epoch": 0, "curves": curves, "train_s": 0.0}
 
+    resumed_from_epoch = 0
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:  # resuming: a restarted worker or a re-run after a kill
         with checkpoint.as_directory() as folder:
@@ -67,6 +68,7 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
         optimizer.load_state_dict(saved["optimizer"])
         generator.set_state(saved["generator"])
         state = saved["progress"]
+    resumed_from_epoch = state["epoch"]
 
     def final_record() -> dict[str, Any]:
         y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
@@ -81,6 +83,7 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
             "label_names": list(features.label_names),
             "n_train": len(y_tr),
             "n_test": len(y_te),
+            "resumed_from_epoch": resumed_from_epoch,
         }
 
     if state["epoch"] >= cfg.epochs:  # killed after the last checkpoint, before the record

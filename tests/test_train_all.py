@@ -1,0 +1,169 @@
+"""train-all, tables and demo end to end on synthetic features with a real local Ray instance."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.metrics import confusion_matrix as sk_confusion
+from typer.testing import CliRunner
+
+from attres.metrics import classification_metrics
+from attres.splits import Protocol, make_split, protocol_folds
+from featurize.store import FeatureStoreError
+from workflows.cli import app
+from workflows.config import TrainConfig
+from workflows.tables import CSV_COLUMNS, render, table_rows
+from workflows.train_all import load_records, train_all
+
+QUIET = {"progress": lambda _: None}
+
+
+@pytest.fixture(scope="module")
+def grid(ray_local, synth_features, tmp_path_factory):
+    runs = str(tmp_path_factory.mktemp("runs") / "runs")
+    summary = train_all(
+        synth_features, runs, ["att-Res0", "SVM"], [0], TrainConfig(epochs=2), **QUIET
+    )
+    return runs, summary
+
+
+def test_grid_writes_one_record_per_trial(grid, synth_features):
+    runs, summary = grid
+    assert (summary.planned, summary.finished, summary.failed) == (2, 2, [])
+    records = {r["trial"]: r for r in load_records(runs)}
+    assert set(records) == {"att-res0-paper-s0-f0", "svm-paper-s0-f0"}
+    split = json.loads((Path(runs) / "splits" / "paper-s0-f0.json").read_text())
+    assert not set(split["train"]) & set(split["test"]) and len(split["test"]) == 8
+    for record in records.values():
+        assert 0.0 <= record["wa"] <= 1.0 and 0.0 <= record["ua"] <= 1.0
+        assert np.array(record["confusion"]).sum() == len(split["test"]) == record["n_test"]
+        prov = record["provenance"]
+        assert prov["features"] == synth_features and len(prov["features_hash"]) == 16
+        assert prov["train_config"]["epochs"] == 2 and prov["ray_version"]
+    cnn = records["att-res0-paper-s0-f0"]
+    assert len(cnn["curves"]["train_loss"]) == 2 and cnn["params"] > 0 and cnn["flops"] > 0
+    table = pq.read_table(Path(runs) / "results.parquet")
+    assert sorted(table.column("trial").to_pylist()) == sorted(records)
+
+
+def test_rerun_skips_finished_trials(grid, synth_features):
+    runs, _ = grid
+    before = {p: p.stat().st_mtime_ns for p in (Path(runs) / "trials").iterdir()}
+    again = train_all(synth_features, runs, ["att-Res0", "SVM"], [0], TrainConfig(epochs=2), **QUIET)
+    assert (again.skipped, again.finished) == (2, 0)
+    assert {p: p.stat().st_mtime_ns for p in (Path(runs) / "trials").iterdir()} == before
+
+
+def test_tables_command_prints_both_tables_and_plots(grid):
+    runs, _ = grid
+    result = CliRunner().invoke(app, ["tables", runs, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    by_model = {(r["table"], r["model"]): r for r in rows}
+    assert by_model[("Table 1", "att-Res0")]["n_runs"] == "1"
+    assert by_model[("Table 1", "att-Res")]["n_runs"] == "0"
+    assert by_model[("Table 1", "att-Res")]["wa_mean"] == ""
+    assert (Path(runs) / "plots" / "training-curves.png").stat().st_size > 0
+    assert (Path(runs) / "plots" / "confusion-paper-svm.png").exists()
+
+
+def test_tables_put_paper_numbers_on_their_rows_and_missing_as_missing():
+    def record(model: str, wa: float) -> dict:
+        return {"model": model, "protocol": "paper", "wa": wa, "ua": wa, "macro_f1": wa}
+
+    rows = table_rows([record("att-Res", 0.70), record("att-Res", 0.60), record("SVM", 0.5)])
+    t1 = [r for r in rows if r["table"] == "Table 1"]
+    t2 = [r for r in rows if r["table"] == "Table 2"]
+    assert [r["model"] for r in t1] == ["att-Res0", "att-Res0+att", "att-Res1", "att-Res2", "att-Res", "att-Res3"]
+    assert [r["paper_accuracy"] for r in t2] == [46.9, 49.2, 50.2, 51.7, 50.3, 69.8]
+    att = next(r for r in t1 if r["model"] == "att-Res")
+    assert att["wa_mean"] == pytest.approx(65.0) and att["wa_std"] == pytest.approx(7.0711, 1e-3)
+    assert att["n_runs"] == 2 and att["paper_accuracy"] == 69.8
+    cnn = next(r for r in t2 if r["model"] == "CNN")
+    assert cnn["wa_mean"] is None and cnn["n_runs"] == 0
+    text = render(rows, "markdown")
+    assert "| CNN | 46.9 | missing | missing | missing | 0 |" in text
+    assert "| att-Res | 69.8 | 65.0 ± 7.1 |" in text
+    assert r"\begin{tabular}" in render(rows, "latex")
+
+
+def test_metrics_agree_with_scikit_learn():
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 6, 300), rng.integers(0, 6, 300)
+    y_pred[:150] = y_true[:150]
+    got = classification_metrics(y_true, y_pred, 6)
+    assert got["wa"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert got["ua"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    assert got["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    np.testing.assert_array_equal(got["confusion"], sk_confusion(y_true, y_pred, labels=range(6)))
+
+
+@pytest.mark.parametrize("protocol", list(Protocol))
+def test_splits_are_disjoint_and_cover_the_data(protocol):
+    labels = np.repeat(np.arange(6), 20)
+    speakers = np.tile(np.repeat(["a", "b", "c", "d"], 5), 6)
+    folds = protocol_folds(protocol, speakers, k=5)
+    tested = []
+    for fold in range(folds):
+        split = make_split(protocol, labels, speakers, seed=3, fold=fold, k=5)
+        assert not set(split.train) & set(split.test)
+        assert len(split.train) + len(split.test) == len(labels)
+        if protocol is Protocol.loso:
+            assert not set(speakers[split.train]) & set(speakers[split.test])
+        tested += list(split.test)
+    if protocol is not Protocol.paper:
+        assert sorted(tested) == list(range(len(labels)))  # every row tested exactly once
+    else:
+        assert len(tested) == 24 and np.bincount(labels[tested]).tolist() == [4] * 6
+
+
+def test_bad_grid_inputs_are_refused_with_reasons(ray_local, synth_features, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FeatureStoreError, match="no Parquet shards"):
+        train_all(str(tmp_path / "empty"), str(tmp_path / "r"), ["CNN"], [0], TrainConfig(), **QUIET)
+    result = CliRunner().invoke(app, ["train-all", synth_features, "--out", str(tmp_path / "r"), "--models", "att-Res9"])
+    assert result.exit_code != 0 and "att-Res9" in result.output and "ResNet-18" in result.output
+
+
+def test_interrupted_trial_resumes_from_its_checkpoint(synth_features, tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "workflows.cli", "train-all", synth_features, "--out", str(runs),
+           "--models", "att-Res0", "--epochs", "6", "--batch-size", "4"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    checkpoints = runs / "checkpoints" / "att-res0-paper-s0-f0"
+    while not list(checkpoints.glob("checkpoint_*")) and time.monotonic() < deadline:
+        assert proc.poll() is None, "train-all ended before it could be interrupted"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (runs / "trials").exists() or not list((runs / "trials").iterdir())
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = load_records(str(runs))[0]
+    assert record["resumed_from_epoch"] > 0
+    assert len(record["curves"]["train_loss"]) == 6
+
+
+def test_demo_runs_end_to_end(ray_local, tmp_path):
+    args = ["demo", "--out", str(tmp_path / "demo"), "--speakers", "2", "--utterances", "3",
+            "--image-size", "32", "--epochs", "1", "--models", "att-Res,LSTM+CNN,SVM"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    tables = (tmp_path / "demo" / "tables.md").read_text()
+    assert "| att-Res | 69.8 |" in tables and "| SVM | 50.2 |" in tables
+    assert "| AlexNet | 51.7 | missing |" in tables
+    assert len(list((tmp_path / "demo" / "runs" / "trials").glob("*.json"))) == 3
