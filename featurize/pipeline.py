@@ -114,7 +114,7 @@ def run_featurize(
     progress: Callable[[str], None] = print,
 ) -> FeaturizeSummary:
     """Featurize every utterance of ``corpus`` not already in ``features``; resumable."""
-    from featurize.raysession import ensure_ray
+    from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     start = time.perf_counter()
     found = discover(corpus, manifest)
@@ -126,6 +126,7 @@ def run_featurize(
     rejects = list(found.rejects)
     if todo:
         ray = ensure_ray(address)
+        require_visible_on_all_nodes(features)
         progress(
             f"featurize: {len(todo)} files to do, {skipped} already in {features}, "
             f"{int(ray.available_resources().get('CPU', 0))} CPUs"

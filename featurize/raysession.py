@@ -27,3 +27,48 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, verbose:
             **common,
         )
     return ray
+
+
+class SharedPathError(ValueError):
+    """A local path that some node of a multi-node cluster cannot see."""
+
+
+def require_visible_on_all_nodes(path: str) -> None:
+    """Refuse a local folder that not every alive node of the cluster can see.
+
+    URIs (s3://, gs://, ...) pass; so does any path on a single-node cluster. On several
+    nodes a marker file is written and one task per node looks for it, so results and
+    checkpoints are never written where the driver cannot find them again.
+    """
+    import uuid
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    if "://" in path:
+        return
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    if len(nodes) < 2:
+        return
+    folder = os.path.abspath(path)
+    os.makedirs(folder, exist_ok=True)
+    marker = os.path.join(folder, f"_visible-{uuid.uuid4().hex}")
+    open(marker, "w").close()
+    try:
+        probe = ray.remote(num_cpus=0)(os.path.exists)
+        seen = ray.get(
+            [
+                probe.options(
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+                ).remote(marker)
+                for n in nodes
+            ]
+        )
+    finally:
+        os.remove(marker)
+    blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, seen) if not ok]
+    if blind:
+        raise SharedPathError(
+            f"{folder} is a local folder that cluster node(s) {', '.join(blind)} cannot see; "
+            "on a multi-node cluster use a shared filesystem or a URI such as s3://bucket/path"
+        )

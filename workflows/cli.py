@@ -81,6 +81,7 @@ def featurize(
     from featurize.config import FeatureConfig
     from featurize.corpus import CorpusError
     from featurize.pipeline import NothingFeaturizedError, run_featurize
+    from featurize.raysession import SharedPathError
     from featurize.store import FeatureStoreError
 
     try:
@@ -98,7 +99,7 @@ def featurize(
         summary = run_featurize(
             corpus, out, config, manifest=manifest, address=address, shard_rows=shard_rows
         )
-    except (CorpusError, FeatureStoreError, NothingFeaturizedError) as err:
+    except (CorpusError, FeatureStoreError, NothingFeaturizedError, SharedPathError) as err:
         fail(str(err))
     print_featurize_summary(summary)
 
@@ -180,6 +181,7 @@ def train_all_command(
     verbose: Annotated[bool, typer.Option(help="Show Ray's own logs and status tables.")] = False,
 ) -> None:
     """Train every model x seed x fold concurrently on Ray (Tune + Train); resumable."""
+    from featurize.raysession import SharedPathError
     from featurize.store import FeatureStoreError
     from workflows.config import TrainConfig
     from workflows.train_all import train_all
@@ -199,7 +201,7 @@ def train_all_command(
             features, out, names, parse_seeds(seeds), cfg,
             storage=storage, address=address, max_concurrent=max_concurrent, verbose=verbose,
         )  # fmt: skip
-    except FeatureStoreError as err:
+    except (FeatureStoreError, SharedPathError) as err:
         fail(str(err))
     typer.echo(
         f"train-all: {summary.finished} trials finished, {summary.skipped} already done, "

@@ -210,7 +210,7 @@ def train_all(
     progress: Callable[[str], None] = print,
 ) -> GridSummary:
     """Run every missing trial of the grid concurrently on Ray; returns what happened."""
-    from featurize.raysession import ensure_ray
+    from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     start = time.perf_counter()
     specs = plan_grid(features, runs, models, seeds, cfg, storage)
@@ -223,6 +223,8 @@ def train_all(
     failed: list[str] = []
     if todo:
         ensure_ray(address, verbose=verbose)
+        for path in {features, runs, storage or runs}:
+            require_visible_on_all_nodes(path)
         failed = _run_tune(todo, storage or runs, cfg, max_concurrent, verbose, progress)
     write_results_table(runs)
     return GridSummary(

@@ -1,0 +1,119 @@
+"""The submission path on a real two-node Ray cluster started on loopback, and cluster.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cluster_yaml_passes_ray_validation_and_holds_no_secrets():
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    text = (REPO / "cluster.yaml").read_text()
+    config = yaml.safe_load(text)
+    validate_config(prepare_config(config))  # Ray's own schema check; no cloud call
+    assert config["available_node_types"]["gpu_worker"]["resources"]["GPU"] == 1
+    assert any("attres-flow" in c for c in config["setup_commands"])
+    assert "--dashboard-host=127.0.0.1" in " ".join(config["head_start_ray_commands"])
+    lowered = text.lower()
+    assert "aws_secret" not in lowered and "access_key" not in lowered
+    broken = dict(config, available_node_types={"head": {"resources": {}, "bogus": 1}})
+    with pytest.raises(Exception, match="bogus"):
+        validate_config(prepare_config(broken))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def processes_under(tag: str) -> set[int]:
+    """Processes whose command line holds ``tag``, and all their descendants."""
+    children: dict[int, list[int]] = {}
+    hits = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="ignore")
+        except OSError:
+            continue
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+        if tag in cmdline:
+            hits.append(int(entry))
+    found: set[int] = set()
+    while hits:
+        pid = hits.pop()
+        if pid not in found:
+            found.add(pid)
+            hits += children.get(pid, [])
+    return found
+
+
+def stop_cluster(temp_dir: str) -> None:
+    """Stop only this cluster's processes (``ray stop`` would also stop the tests' own Ray)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in processes_under(temp_dir):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(1.0)
+
+
+def run(cmd: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture
+def two_node_cluster():
+    """`ray start --head` plus a second node with `ray start --address`, loopback only."""
+    temp_dir = tempfile.mkdtemp(prefix="rc-", dir="/tmp")  # short: Ray's socket paths
+    gcs, dashboard = free_port(), free_port()
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0")
+    env.pop("RAY_ADDRESS", None)
+    common = ["--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir, "--disable-usage-stats"]
+    try:
+        head = run(["ray", "start", "--head", "--port", str(gcs), "--num-cpus", "1",
+                    "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
+                    "--dashboard-port", str(dashboard), *common], env)  # fmt: skip
+        assert head.returncode == 0, head.stderr
+        node = run(["ray", "start", "--address", f"127.0.0.1:{gcs}", "--num-cpus", "1", *common], env)
+        assert node.returncode == 0, node.stderr
+        yield {"gcs": f"127.0.0.1:{gcs}", "jobs": f"http://127.0.0.1:{dashboard}", "env": env}
+    finally:
+        stop_cluster(temp_dir)
+        assert not processes_under(temp_dir), "cluster processes left running"
+
+
+def test_featurize_and_train_all_jobs_on_two_nodes(two_node_cluster, synth_corpus, tmp_path):
+    env, jobs = two_node_cluster["env"], two_node_cluster["jobs"]
+    status = run(["ray", "status", "--address", two_node_cluster["gcs"]], env)
+    assert status.returncode == 0 and "2.0 CPU" in status.stdout, status.stdout + status.stderr
+    features, runs = tmp_path / "features", tmp_path / "runs"
+    submit = ["ray", "job", "submit", "--address", jobs, "--working-dir", str(REPO), "--"]
+    job = run([*submit, "attres-flow", "featurize", str(synth_corpus), "--out", str(features),
+               "--image-size", "32"], env)  # fmt: skip
+    assert job.returncode == 0 and "succeeded" in job.stdout + job.stderr, job.stdout + job.stderr
+    assert "36 featurized" in job.stdout
+    job = run([*submit, "attres-flow", "train-all", str(features), "--out", str(runs),
+               "--models", "att-Res0,SVM", "--epochs", "1"], env, timeout=400)  # fmt: skip
+    assert job.returncode == 0, job.stdout + job.stderr
+    records = [json.loads(p.read_text()) for p in sorted((runs / "trials").glob("*.json"))]
+    assert [r["model"] for r in records] == ["att-Res0", "SVM"]
+    assert all(r["n_test"] == 8 for r in records)
+    # --address joins the running cluster directly, without the jobs server.
+    direct = run(["attres-flow", "featurize", str(synth_corpus), "--out", str(features),
+                  "--image-size", "32", "--address", two_node_cluster["gcs"]], env)  # fmt: skip
+    assert direct.returncode == 0 and "36 skipped" in direct.stdout, direct.stdout + direct.stderr
