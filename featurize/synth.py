@@ -82,34 +82,35 @@ class EmotionCues:
     tremor_st: float  # depth of a 5-6 Hz pitch tremor, semitones
 
 
-# Means per emotion, after the acoustic profiles reviewed by Juslin & Laukka (2003) and
-# Scherer (2003): anger high-flat-loud-tense, fear high-narrow-fast-irregular, joy high and
-# wide, sadness low-narrow-slow-soft-breathy-falling, surprise high with a final rise.
-EMOTION_CUES: dict[str, EmotionCues] = {
-    "angry": EmotionCues(3.0, 1.0, -1.0, -2.5, 0.6, 1.12, 6.0, 3200.0, 0.008, 0.5, 0.03, 0.06, 0.0),
-    "fear": EmotionCues(5.0, 0.6, -0.5, 1.0, 1.0, 1.15, 0.0, 1300.0, 0.025, 1.0, 0.3, 0.02, 0.6),
-    "happy": EmotionCues(3.5, 1.5, -2.0, -1.0, 1.0, 1.05, 3.0, 1900.0, 0.008, 0.5, 0.06, 0.06, 0.0),
-    "neutral": EmotionCues(0.0, 1.0, -3.0, -2.0, 1.0, 1.0, 0.0, 1100.0, 0.008, 0.5, 0.06, 0.0, 0.0),
-    "sad": EmotionCues(-1.5, 0.5, -3.0, -3.0, 1.3, 0.82, -6.0, 550.0, 0.015, 0.9, 0.3, -0.05, 0.2),
-    "surprise": EmotionCues(4.5, 1.5, 0.0, 7.0, 1.0, 0.95, 3.0, 1800.0, 0.008, 0.5, 0.1, 0.03, 0.0),
+# Means per emotion after the acoustic profiles reviewed by Juslin & Laukka (2003) and Scherer
+# (2003): anger high, flat, loud and tense; fear high, narrow, fast and irregular; joy high and
+# wide; sadness low, narrow, slow, soft, breathy and falling; surprise high with a final rise.
+# Each utterance draws its cues around these with the given sd, in the cue's unit (additive) or
+# on a log scale (multiplicative), so that the emotions overlap on every single cue.
+# fmt: off
+_ADDITIVE_CUES = {  # angry   fear  happy neutral  sad  surprise     sd
+    "f0_shift_st":    ((3.0,   5.0,   3.5,  0.0,  -1.5,   4.5),  1.2),
+    "declination_st": ((-1.0, -0.5,  -2.0, -3.0,  -3.0,   0.0),  1.2),
+    "final_st":       ((-2.5,  1.0,  -1.0, -2.0,  -3.0,   7.0),  2.0),
+    "level_db":       ((6.0,   0.0,   3.0,  0.0,  -6.0,   3.0),  2.0),
+    "formant_shift":  ((0.04,  0.02,  0.08, 0.0,  -0.05,  0.03), 0.015),
 }
-# Per-utterance spread (sd) of each cue: additive fields in their unit, the rest on a log scale.
-_ADDITIVE_SPREAD = {
-    "f0_shift_st": 1.5,
-    "declination_st": 1.5,
-    "final_st": 2.5,
-    "level_db": 2.5,
-    "formant_shift": 0.02,
+_MULTIPLICATIVE_CUES = {  # angry fear happy neutral sad surprise     log sd
+    "f0_range":       ((1.0,   0.6,   1.6,  1.0,   0.5,   1.5),   0.25),
+    "accent_width":   ((0.6,   1.0,   1.0,  1.0,   1.3,   1.0),   0.2),
+    "rate":           ((1.12,  1.15,  1.05, 1.0,   0.82,  0.95),  0.08),
+    "tilt_hz":        ((3200, 1300,  1900, 1100,   550,  1800),   0.25),
+    "jitter":         ((0.008, 0.025, 0.008, 0.008, 0.015, 0.008), 0.4),
+    "shimmer_db":     ((0.5,   1.0,   0.5,  0.5,   0.9,   0.5),   0.3),
+    "breathiness":    ((0.03,  0.3,   0.06, 0.06,  0.3,   0.1),   0.35),
+    "tremor_st":      ((0.0,   0.6,   0.0,  0.0,   0.2,   0.0),   0.5),
 }
-_LOG_SPREAD = {
-    "f0_range": 0.3,
-    "accent_width": 0.2,
-    "rate": 0.08,
-    "tilt_hz": 0.3,
-    "jitter": 0.4,
-    "shimmer_db": 0.3,
-    "breathiness": 0.4,
-    "tremor_st": 0.5,
+# fmt: on
+EMOTION_CUES = {
+    emotion: EmotionCues(
+        **{name: means[i] for name, (means, _) in (_ADDITIVE_CUES | _MULTIPLICATIVE_CUES).items()}
+    )
+    for i, emotion in enumerate(EMOTIONS)
 }
 
 # Formants F1-F4 (Hz) of an adult male vocal tract (Peterson & Barney 1952 averages).
@@ -139,7 +140,7 @@ _ONSET_P = (0.2, 0.09, 0.08, 0.08, 0.09, 0.08, 0.08, 0.08, 0.07, 0.08, 0.07)
 _CODAS = ("", "n", "s")
 _CODA_P = (0.6, 0.3, 0.1)
 _SYLLABLES_PER_S = 4.5  # neutral speaking rate
-_TABLE = 4096  # samples of the tabulated glottal pulse
+_TABLE = 2048  # samples of the tabulated glottal pulse
 
 # Segment kinds of the phone timeline.
 _SIL, _VOICED, _ASP, _FRIC, _BURST = range(5)
@@ -237,27 +238,32 @@ def sample_cues(emotion: str, rng: np.random.Generator, spread: float = 1.0) -> 
     """One utterance's cues: the emotion's means with per-utterance variation."""
     mean = EMOTION_CUES[emotion]
     values = {}
-    for name, sd in _ADDITIVE_SPREAD.items():
+    for name, (_, sd) in _ADDITIVE_CUES.items():
         values[name] = getattr(mean, name) + spread * sd * rng.standard_normal()
-    for name, sd in _LOG_SPREAD.items():
+    for name, (_, sd) in _MULTIPLICATIVE_CUES.items():
         values[name] = getattr(mean, name) * math.exp(spread * sd * rng.standard_normal())
     return EmotionCues(**values)
 
 
-def _resonator_cascade(
+def _resonator_cascades(
     formants: np.ndarray, bandwidths: np.ndarray, sr: int
-) -> tuple[float, np.ndarray]:
-    """Cascade of Klatt resonators (unity gain at DC) as one filter: gain and denominator.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cascades of Klatt resonators (unity gain at DC), one per row of `formants` (G, F).
 
-    One direct-form call costs a fraction of a second-order-section call on short segments.
+    Returns gains (G,) and denominators (G, 2F + 1) of single direct-form filters: one
+    direct-form call costs a fraction of a second-order-sections call on short segments.
+    Formants above 0.45 * sr are left out.
     """
-    keep = formants < 0.45 * sr
-    r = np.exp(-np.pi * bandwidths[keep] / sr)
-    a1, a2 = -2.0 * r * np.cos(2.0 * np.pi * formants[keep] / sr), r * r
-    denominator = np.ones(1)
-    for section in zip(a1, a2, strict=True):
-        denominator = np.convolve(denominator, (1.0, *section))
-    return float(np.prod(1.0 + a1 + a2)), denominator
+    r = np.exp(-np.pi * bandwidths / sr)
+    a1 = np.where(formants < 0.45 * sr, -2.0 * r * np.cos(2.0 * np.pi * formants / sr), 0.0)
+    a2 = np.where(formants < 0.45 * sr, r * r, 0.0)
+    denominators = np.zeros((len(formants), 2 * formants.shape[1] + 1))
+    denominators[:, 0] = 1.0
+    for k in range(formants.shape[1]):  # multiply in 1 + a1 z^-1 + a2 z^-2
+        prev = denominators[:, : 2 * k + 1].copy()
+        denominators[:, 1 : 2 * k + 2] += a1[:, k, None] * prev
+        denominators[:, 2 : 2 * k + 3] += a2[:, k, None] * prev
+    return np.prod(1.0 + a1 + a2, axis=1), denominators
 
 
 def _white(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -275,7 +281,6 @@ def _timeline(
     plan: Sequence[Syllable],
     cues: EmotionCues,
     voice: SpeakerProfile,
-    config: SynthConfig,
     rng: np.random.Generator,
 ) -> tuple[
     list[tuple[int, float, float, str, int]], list[np.ndarray], list[tuple[float, float, bool]]
@@ -329,7 +334,8 @@ def _timeline(
 
 
 def _pitch_contour(
-    n: int,
+    n_frames: int,
+    hop: int,
     sr: int,
     speech: tuple[float, float],
     vowel_spans: list[tuple[float, float, bool]],
@@ -337,69 +343,154 @@ def _pitch_contour(
     voice: SpeakerProfile,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """F0 in Hz per sample: level, declination, pitch accents, final movement, drift, tremor."""
-    hop = sr // 200
-    t = np.arange(n // hop + 2) * (hop / sr)  # 5 ms frames
+    """F0 (Hz) every `hop` samples: level, declination, accents, final movement, drift, tremor."""
+    t = np.arange(n_frames) * (hop / sr)
     start, end = speech
     progress = np.clip((t - start) / max(end - start, 1e-3), 0.0, 1.0)
     st = cues.f0_shift_st + cues.declination_st * (progress - 0.5)
-    spans = np.array(vowel_spans)  # (n_syllables, 3)
-    centers = 0.5 * (spans[:, 0] + spans[:, 1]) + 0.2 * (spans[:, 1] - spans[:, 0])
-    widths = np.maximum(0.4 * (spans[:, 1] - spans[:, 0]) * cues.accent_width, 0.015)
-    heights = (
-        np.where(spans[:, 2] > 0, 2.5, 0.6) * cues.f0_range * rng.uniform(0.7, 1.3, len(spans))
-    )
-    st = st + (
-        heights[:, None] * np.exp(-0.5 * ((t[None] - centers[:, None]) / widths[:, None]) ** 2)
-    ).sum(0)
-    last_start, last_end = spans[-1, 0], spans[-1, 1]
-    final = np.clip((t - last_start) / max(last_end - last_start, 1e-3), 0.0, 1.0)
+    spans = np.array(vowel_spans)  # (n_syllables, 3): start_s, end_s, stressed
+    length = spans[:, 1] - spans[:, 0]
+    centers = spans[:, 0] + 0.7 * length
+    widths = np.maximum(0.4 * length * cues.accent_width, 0.015)
+    heights = np.where(spans[:, 2] > 0, 2.5, 0.6) * cues.f0_range
+    heights = heights * rng.uniform(0.7, 1.3, len(spans))
+    bumps = np.exp(-0.5 * ((t[None] - centers[:, None]) / widths[:, None]) ** 2)  # (S, T)
+    st = st + heights @ bumps
+    final = np.clip((t - spans[-1, 0]) / max(length[-1], 1e-3), 0.0, 1.0)
     st = st + cues.final_st * cues.f0_range * final * final * (3.0 - 2.0 * final)  # smoothstep
-    drift = uniform_filter1d(rng.standard_normal(len(t)), 20, mode="nearest")
-    st = st + 0.4 * drift / max(drift.std(), 1e-6)
-    st = st + cues.tremor_st * np.sin(
-        2 * np.pi * rng.uniform(5.0, 6.5) * t + rng.uniform(0, 2 * np.pi)
-    )
-    f0 = np.clip(voice.f0_hz * 2.0 ** (st / 12.0), 55.0, 520.0)
-    frame, frac = np.divmod(np.arange(n), hop)  # linear interpolation between frames
-    return f0[frame] + (f0[frame + 1] - f0[frame]) * (frac / hop)
+    drift = uniform_filter1d(_white(rng, n_frames), 20, mode="nearest")
+    st = st + 0.4 * drift / max(float(drift.std()), 1e-6)
+    tremor = 2 * np.pi * rng.uniform(5.0, 6.5) * t + rng.uniform(0, 2 * np.pi)
+    st = st + cues.tremor_st * np.sin(tremor)
+    return np.clip(voice.f0_hz * 2.0 ** (st / 12.0), 55.0, 520.0)
 
 
-def _glottal_source(
-    f0: np.ndarray,
-    sr: int,
-    cues: EmotionCues,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rosenberg glottal-flow derivative with jitter and shimmer, and the flow itself (0..1)."""
-    cycle0 = np.cumsum(f0 / sr).astype(np.intp)
-    jitter = 1.0 + cues.jitter * _white(rng, cycle0[-1] + 1)
-    phase = np.cumsum(f0 * jitter[cycle0] / sr)
-    cycle = phase.astype(np.intp)
-    open_q = float(np.clip(0.4 + 0.3 * cues.breathiness, 0.35, 0.6))  # opening phase
-    close_q = float(np.clip(0.16 * (1200.0 / cues.tilt_hz) ** 0.3, 0.08, 0.3))  # closing phase
-    grid = np.linspace(0.0, 1.0, _TABLE + 1)  # one period, tabulated
+@lru_cache(maxsize=1024)
+def _pulse_tables(open_q: float, close_q: float) -> tuple[np.ndarray, np.ndarray]:
+    """One Rosenberg pulse, tabulated: glottal flow (0..1) and its derivative."""
+    grid = np.linspace(0.0, 1.0, _TABLE + 1)
     opening, closing = grid < open_q, (grid >= open_q) & (grid < open_q + close_q)
     arg_open = np.pi * np.minimum(grid, open_q) / open_q
     arg_close = np.pi * np.clip(grid - open_q, 0.0, close_q) / (2.0 * close_q)
-    flow_table = np.where(opening, 0.5 - 0.5 * np.cos(arg_open), closing * np.cos(arg_close))
-    dflow_table = np.where(
+    flow = np.where(opening, 0.5 - 0.5 * np.cos(arg_open), closing * np.cos(arg_close))
+    dflow = np.where(
         opening,
         np.pi / (2 * open_q) * np.sin(arg_open),
         closing * (-np.pi / (2 * close_q)) * np.sin(arg_close),
     )
-    shimmer = 10.0 ** (cues.shimmer_db * _white(rng, cycle[-1] + 1) / 20.0)
-    index = ((phase - cycle) * _TABLE).astype(np.intp)
-    return dflow_table[index] * shimmer[cycle], flow_table[index]
+    return flow, dflow
+
+
+def _glottal_source(
+    f0: np.ndarray, hop: int, sr: int, n: int, cues: EmotionCues, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rosenberg flow derivative with jitter and shimmer, and the flow, for n samples.
+
+    Works per glottal cycle: cycle onsets come from the frame-rate F0 (with per-cycle period
+    jitter), and each sample looks up its position within its cycle in a pulse table.
+    """
+    phase = np.concatenate([[0.0], np.cumsum(f0[:-1] * (hop / sr))])  # cycles at frame starts
+    onsets = np.interp(np.arange(int(phase[-1]) + 1), phase, np.arange(f0.size) * float(hop))
+    periods = np.diff(onsets) * (1.0 + cues.jitter * _white(rng, onsets.size - 1))
+    onsets = np.concatenate([[0.0], np.cumsum(np.maximum(periods, 2.0))])
+    if onsets[-1] < n:
+        onsets = np.append(onsets, float(n))
+    onsets = onsets[: np.searchsorted(onsets, n) + 1]  # the last one at or beyond n
+    bounds = np.minimum(np.ceil(onsets).astype(np.intp), n)  # first sample of each cycle
+    lengths = np.diff(bounds)  # (cycles,)
+    periods = np.diff(onsets)
+    position = np.arange(n) - np.repeat(onsets[:-1], lengths)  # samples since cycle onset
+    index = (position * np.repeat(_TABLE / periods, lengths)).astype(np.intp)
+    shimmer = 10.0 ** (cues.shimmer_db * _white(rng, periods.size) / 20.0)
+    open_q = round(float(np.clip(0.4 + 0.3 * cues.breathiness, 0.35, 0.6)), 2)
+    close_q = round(float(np.clip(0.16 * (1200.0 / cues.tilt_hz) ** 0.3, 0.08, 0.3)), 2)
+    flow, dflow = _pulse_tables(open_q, close_q)
+    return dflow[index] * np.repeat(shimmer, lengths), flow[index]
+
+
+def _control_envelope(
+    bounds: np.ndarray, values: np.ndarray, decay: float, smooth_s: float, n: int, sr: int
+) -> np.ndarray:
+    """Per-sample envelope of per-phone levels, built at 1 ms and linearly upsampled.
+
+    Each phone's level falls by `decay` (relative) across the phone; edges are smoothed over
+    `smooth_s` seconds.
+    """
+    step = max(sr // 1000, 1)
+    n_ctrl = n // step + 2
+    edges = np.minimum(bounds // step, n_ctrl)
+    lengths = np.diff(edges)
+    position = np.arange(edges[-1] - edges[0]) - np.repeat(edges[:-1] - edges[0], lengths)
+    level = np.repeat(values, lengths) * (
+        1.0 - decay * position / np.repeat(np.maximum(lengths, 1), lengths)
+    )
+    ctrl = np.zeros(n_ctrl)
+    ctrl[edges[0] : edges[-1]] = level
+    ctrl = uniform_filter1d(ctrl, max(round(smooth_s * 1000), 1))
+    ramp = np.tile(np.arange(step) / step, n_ctrl - 1)
+    return (np.repeat(ctrl[:-1], step) + np.repeat(np.diff(ctrl), step) * ramp)[:n]
+
+
+def _fit_duration(
+    speech_s: float, config: SynthConfig, rng: np.random.Generator
+) -> tuple[float, float, int]:
+    """Leading silence (s), time scale of the speech and length (samples) in [min, max].
+
+    Short readings are padded with silence, long ones spoken faster.
+    """
+    lead, trail = rng.uniform(0.06, 0.16), rng.uniform(0.08, 0.2)
+    total, squeeze = speech_s + lead + trail, 1.0
+    if total > config.max_duration_s:
+        squeeze = (config.max_duration_s - lead - trail) / speech_s
+    elif total < config.min_duration_s:
+        extra = config.min_duration_s - total
+        lead, trail = lead + 0.4 * extra, trail + 0.6 * extra
+    sr = config.sample_rate
+    n = round((speech_s * squeeze + lead + trail) * sr)
+    n = min(max(n, math.ceil(config.min_duration_s * sr)), math.floor(config.max_duration_s * sr))
+    return lead, squeeze, n
+
+
+def _vocal_tract(
+    source: np.ndarray,
+    bounds: np.ndarray,
+    formant_ids: np.ndarray,
+    formant_sets: list[np.ndarray],
+    bandwidths: np.ndarray,
+    sr: int,
+) -> np.ndarray:
+    """Filters the source through one resonator cascade per run of phones sharing formants.
+
+    Neighbouring runs are cross-faded on the excitation side over 20 ms (the fades sum to one),
+    and each run's filter rings on for 40 ms after its excitation ends.
+    """
+    n = source.size
+    starts = np.flatnonzero(np.r_[True, formant_ids[1:] != formant_ids[:-1]])
+    edges = np.r_[0, bounds[starts[1:]], n]
+    fade, tail = int(0.02 * sr), int(0.04 * sr)
+    gains, denominators = _resonator_cascades(
+        np.array([formant_sets[i] for i in formant_ids[starts]]), bandwidths, sr
+    )
+    out = np.zeros(n)
+    for g in range(len(starts)):
+        lo, hi = max(edges[g] - fade // 2, 0), min(edges[g + 1] + fade // 2, n)
+        left = edges[g] if g > 0 else -fade  # no fade-in before the first run
+        right = edges[g + 1] if g + 1 < len(starts) else n + fade  # nor fade-out after the last
+        t = np.arange(lo, hi)
+        window = np.clip((t - left) / fade + 0.5, 0, 1) - np.clip((t - right) / fade + 0.5, 0, 1)
+        end = min(hi + tail, n)
+        excitation = np.zeros(end - lo)
+        excitation[: hi - lo] = source[lo:hi] * window
+        out[lo:end] += signal.lfilter(gains[g : g + 1], denominators[g], excitation)
+    return out
 
 
 def synthesize_utterance(
-    speaker: int,
-    emotion: str,
-    sentence: int,
-    config: SynthConfig,
+    speaker: int, emotion: str, sentence: int, config: SynthConfig
 ) -> np.ndarray:
     """One utterance as float32 mono in [-1, 1], a pure function of its arguments.
+
+    Speaker `speaker` (0-based) reads sentence `sentence` (0-based) in `emotion`.
 
     >>> synthesize_utterance(0, "sad", 0, SynthConfig()).dtype
     dtype('float32')
@@ -408,49 +499,24 @@ def synthesize_utterance(
     rng = _rng(config.seed, _UTTERANCE_STREAM, speaker, EMOTIONS.index(emotion), sentence)
     voice = speaker_profile(speaker, config.seed)
     cues = sample_cues(emotion, rng, config.cue_spread)
-    phones, formant_sets, vowel_spans = _timeline(
-        sentence_plan(sentence, config), cues, voice, config, rng
-    )
-
-    # Fit the reading into [min, max]: pad short ones with silence, speed up long ones.
-    speech_s = sum(p[1] for p in phones)
-    lead, trail = rng.uniform(0.06, 0.16), rng.uniform(0.08, 0.2)
-    total = speech_s + lead + trail
-    squeeze = 1.0
-    if total > config.max_duration_s:
-        squeeze = (config.max_duration_s - lead - trail) / speech_s
-    elif total < config.min_duration_s:
-        extra = config.min_duration_s - total
-        lead, trail = lead + 0.4 * extra, trail + 0.6 * extra
-    n = int(
-        np.clip(
-            round((speech_s * squeeze + lead + trail) * sr),
-            math.ceil(config.min_duration_s * sr),
-            math.floor(config.max_duration_s * sr),
-        )
-    )
-    bounds = np.round(
-        (lead + np.concatenate([[0.0], np.cumsum([p[1] for p in phones])]) * squeeze) * sr
-    )
-    bounds = np.clip(bounds.astype(np.int64), 0, n)  # phone k spans bounds[k]:bounds[k + 1]
+    plan = sentence_plan(sentence, config)
+    phones, formant_sets, vowel_spans = _timeline(plan, cues, voice, rng)
+    kinds, durations, amps, noise_keys, formant_ids = zip(*phones, strict=True)
+    kinds, formant_ids = np.array(kinds), np.array(formant_ids)
+    speech_s = float(np.sum(durations))
+    lead, squeeze, n = _fit_duration(speech_s, config, rng)
+    bounds = np.round((lead + np.r_[0.0, np.cumsum(durations)] * squeeze) * sr)
+    bounds = np.clip(bounds.astype(np.intp), 0, n)  # phone k spans bounds[k]:bounds[k + 1]
     vowel_spans = [(lead + a * squeeze, lead + b * squeeze, s) for a, b, s in vowel_spans]
 
-    kinds = np.array([p[0] for p in phones])
-    lengths = np.diff(bounds)
-    # Voicing envelope: per-phone amplitude with a slight decay inside each phone, smoothed edges.
-    amps = np.array([p[2] for p in phones])
-    pos = np.arange(bounds[-1] - bounds[0]) - np.repeat(bounds[:-1] - bounds[0], lengths)
-    decay = 1.0 - 0.25 * pos / np.repeat(np.maximum(lengths, 1), lengths)
-    voice_env = np.zeros(n)
-    voice_env[bounds[0] : bounds[-1]] = np.repeat(amps, lengths) * decay
-    voice_env = uniform_filter1d(uniform_filter1d(voice_env, int(0.012 * sr)), int(0.012 * sr))
-    asp_env = np.zeros(n)
-    asp_env[bounds[0] : bounds[-1]] = np.repeat((kinds == _ASP).astype(float), lengths)
-    asp_env = uniform_filter1d(asp_env, int(0.008 * sr))
-
     # Glottal source: tilted pulses plus pulsed aspiration noise for breathy voice and /h/.
-    f0 = _pitch_contour(n, sr, (lead, lead + speech_s * squeeze), vowel_spans, cues, voice, rng)
-    dflow, flow = _glottal_source(f0, sr, cues, rng)
+    voice_env = _control_envelope(bounds, np.array(amps), 0.25, 0.02, n, sr)
+    asp_env = _control_envelope(bounds, (kinds == _ASP) * 0.6, 0.0, 0.008, n, sr)
+    hop = sr // 200  # 5 ms pitch frames
+    speech = (lead, lead + speech_s * squeeze)
+    n_frames = n // hop + 2 + math.ceil(0.05 * sr / hop)
+    f0 = _pitch_contour(n_frames, hop, sr, speech, vowel_spans, cues, voice, rng)
+    dflow, flow = _glottal_source(f0, hop, sr, n, cues, rng)
     pole = math.exp(-2.0 * math.pi * cues.tilt_hz * voice.tilt / sr)
     pulses = signal.lfilter([1.0 - pole], [1.0, -pole], dflow * voice_env)
     voiced = voice_env > 0.3
@@ -458,27 +524,11 @@ def synthesize_utterance(
     noise = _white(rng, n + 1)
     noise = noise[1:] - 0.8 * noise[:-1]  # aspiration is brighter than the voice
     breath = cues.breathiness * voice.breathiness
-    source = pulses + src_rms * noise * (breath * (0.3 + 0.7 * flow) * voice_env + 0.6 * asp_env)
+    source = pulses + src_rms * noise * (breath * (0.3 + 0.7 * flow) * voice_env + asp_env)
 
-    # Vocal tract: one resonator cascade per run of phones sharing a formant set, cross-faded.
-    ids = np.array([p[4] for p in phones])
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    edges = np.r_[0, bounds[starts[1:]], n]
-    fade, tail = int(0.02 * sr), int(0.04 * sr)
-    widen = 1.0 + np.array([1.5, 0.8, 0.3, 0.0]) * min(breath, 1.0)  # glottal losses
-    out = np.zeros(n)
-    for g, first in enumerate(starts):
-        lo, hi = max(edges[g] - fade // 2, 0), min(edges[g + 1] + fade // 2, n)
-        left = edges[g] if g > 0 else -fade  # no fade-in before the first run
-        right = edges[g + 1] if g + 1 < len(starts) else n + fade  # nor fade-out after the last
-        t = np.arange(lo, hi)
-        window = np.clip((t - left) / fade + 0.5, 0, 1) - np.clip((t - right) / fade + 0.5, 0, 1)
-        excitation = source[lo:hi] * window
-        if not excitation.any():
-            continue
-        end = min(hi + tail, n)
-        gain, denominator = _resonator_cascade(formant_sets[ids[first]], _BANDWIDTHS * widen, sr)
-        out[lo:end] += signal.lfilter([gain], denominator, np.r_[excitation, np.zeros(end - hi)])
+    # Vocal tract, wider bandwidths for breathy voices (glottal losses).
+    widen = 1.0 + np.array([1.5, 0.8, 0.3, 0.0]) * min(breath, 1.0)
+    out = _vocal_tract(source, bounds, formant_ids, formant_sets, _BANDWIDTHS * widen, sr)
 
     # Fricatives and stop bursts: band-passed noise, levelled against the vowels.
     vowel_rms = float(np.sqrt(np.mean(out[voiced] ** 2))) if voiced.any() else 1e-3
@@ -488,19 +538,16 @@ def synthesize_utterance(
         lo, hi = bounds[k], bounds[k + 1]
         if hi - lo < 4:
             continue
-        low, high, rel_db = _NOISE_BANDS[phones[k][3]]
+        low, high, rel_db = _NOISE_BANDS[noise_keys[k]]
         scale = voice.formant_scale
         band = signal.lfilter(*_band_pass(low * scale, high * scale, sr), _white(rng, hi - lo))
-        env = np.minimum(1.0, np.minimum(np.arange(hi - lo) + 1, np.arange(hi - lo, 0, -1)) / ramp)
         if kinds[k] == _BURST:
             env = np.exp(-np.arange(hi - lo) / (0.004 * sr))
-        band *= (
-            env
-            * vowel_rms
-            * 10.0 ** ((rel_db + effort_db + rng.normal(0.0, 2.0)) / 20.0)
-            / max(band.std(), 1e-9)
-        )
-        out[lo:hi] += band
+        else:
+            env = np.minimum(np.arange(hi - lo) + 1, np.arange(hi - lo, 0, -1)) / ramp
+            env = np.minimum(env, 1.0)
+        level_db = rel_db + effort_db + rng.normal(0.0, 2.0)
+        out[lo:hi] += band * (env * vowel_rms * 10.0 ** (level_db / 20.0) / max(band.std(), 1e-9))
 
     # Level: emotion and speaker loudness with per-utterance gain, a room-noise floor, no clipping.
     level_db = -24.0 + cues.level_db + voice.level_db
@@ -512,34 +559,35 @@ def synthesize_utterance(
     return out.astype(np.float32)
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Writes `data` to a hidden temporary next to `path`, then renames it into place."""
     tmp = path.with_name(f".{path.name}.part")
-    write(tmp)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """A float signal in [-1, 1] as the bytes of a 16-bit PCM mono WAV file."""
+    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+    buffer = io.BytesIO()  # one write to disk instead of libsndfile's seeks and small writes
+    sf.write(buffer, pcm, sample_rate, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
+
+
 def _write_utterances(
-    out_dir: Path,
-    config: SynthConfig,
-    jobs: Sequence[tuple[int, int, int]],
+    out_dir: Path, config: SynthConfig, jobs: Sequence[tuple[int, int, int]]
 ) -> list[tuple[int, int, int, int]]:
     """Writes (or finds) the WAV of each (speaker, emotion index, sentence); returns lengths."""
     done = []
     for speaker, emo, sentence in jobs:
         path = out_dir / _relative_path(speaker, emo, sentence)
         if path.exists():
-            frames = sf.info(path).frames
+            frames = sf.info(str(path)).frames
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             audio = synthesize_utterance(speaker, EMOTIONS[emo], sentence, config)
-            pcm = np.round(audio * 32767.0).astype(np.int16)
-            _write_atomic(
-                path,
-                lambda p, pcm=pcm: sf.write(
-                    p, pcm, config.sample_rate, subtype="PCM_16", format="WAV"
-                ),
-            )
-            frames = len(pcm)
+            _write_atomic(path, wav_bytes(audio, config.sample_rate))
+            frames = audio.size
         done.append((speaker, emo, sentence, frames))
     return done
 
@@ -566,7 +614,7 @@ def synthesize_corpus(
     config_text = json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True) + "\n"
     if config_path.exists() and config_path.read_text() != config_text:
         raise ValueError(f"{out_dir} holds a corpus made with another config: {config_path}")
-    _write_atomic(config_path, lambda p: p.write_text(config_text))
+    _write_atomic(config_path, config_text.encode())
 
     jobs = [
         (s, e, k)
@@ -609,5 +657,5 @@ def synthesize_corpus(
             ]
         )
     manifest = out_dir / MANIFEST_NAME
-    _write_atomic(manifest, lambda p: p.write_text(text.getvalue()))
+    _write_atomic(manifest, text.getvalue().encode())
     return manifest

@@ -35,12 +35,13 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
     import ray.train
     import torch
 
+    from attres.cpu import configure_threads, prepare_for_training
     from attres.registry import count_flops, count_parameters, create_model
     from attres.train import Standardizer, predict, train_epoch
 
     spec = TrialSpec.from_dict(config)
     cfg = spec.train
-    torch.set_num_threads(max(1, int(cfg.cpus_per_trial)))
+    configure_threads(max(1, int(cfg.cpus_per_trial)))
     features = load_features(spec.features)
     x_tr, y_tr, x_te, y_te = split_arrays(features, spec)
     scale = Standardizer.fit(x_tr)
@@ -52,8 +53,8 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
     num_classes = len(features.label_names)
     model = create_model(spec.model, num_classes=num_classes)
     flops = count_flops(model, tuple(x_tr.shape[1:]))
-    memory_format = torch.channels_last  # NHWC: several times faster convolutions on CPU
-    model = model.to(device, memory_format=memory_format)
+    model = prepare_for_training(model, device)
+    memory_format = torch.channels_last  # inputs match the model's NHWC layout
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(spec.seed)
     curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "test_acc": []}
