@@ -99,7 +99,12 @@ def two_node_cluster():
 
 def test_featurize_and_train_all_jobs_on_two_nodes(two_node_cluster, synth_corpus, tmp_path):
     env, jobs = two_node_cluster["env"], two_node_cluster["jobs"]
-    status = run(["ray", "status", "--address", two_node_cluster["gcs"]], env)
+    deadline = time.monotonic() + 90
+    while True:  # the second node shows in the autoscaler's view after a few seconds
+        status = run(["ray", "status", "--address", two_node_cluster["gcs"]], env)
+        if "2.0 CPU" in status.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert status.returncode == 0 and "2.0 CPU" in status.stdout, status.stdout + status.stderr
     features, runs = tmp_path / "features", tmp_path / "runs"
     submit = ["ray", "job", "submit", "--address", jobs, "--working-dir", str(REPO), "--"]

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+import attres.cpu
 import attres.flops
 import attres.layers
 import attres.models.attres
@@ -247,6 +248,16 @@ def test_flops_plausible(name: str) -> None:
     assert count_flops(model, (1, 64, 64)) < flops / 2
     assert model.training  # count_flops restores the mode
     assert 1e5 < count_parameters(model) < 2e7
+
+
+def test_prepare_for_training() -> None:
+    model = attres.cpu.prepare_for_training(create_model("att-Res", NUM_CLASSES), "cpu")
+    weight = model.stages[0][0][0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
+    assert model(torch.randn(2, 1, 32, 32)).shape == (2, NUM_CLASSES)
+    assert attres.cpu.configure_threads(1) == 1
+    assert attres.cpu.configure_threads() >= 1
 
 
 @pytest.mark.parametrize(

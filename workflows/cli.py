@@ -240,7 +240,10 @@ def demo(
     speakers: Annotated[int, typer.Option(min=2, help="Synthetic speakers.")] = 4,
     utterances: Annotated[int, typer.Option(min=1, help="Sentences per speaker.")] = 10,
     image_size: Annotated[int, typer.Option(min=8, help="Spectrogram side (paper: 128).")] = 32,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs per model (paper: 25).")] = 5,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per model (paper: 25).")] = 10,
+    batch_size: Annotated[
+        int, typer.Option(min=2, help="Mini-batch size: small, so BatchNorm sees enough steps.")
+    ] = 16,
     models: Annotated[str, typer.Option(help="Models, or 'all' (the paper's eleven).")] = "all",
     address: Address = None,
 ) -> None:
@@ -263,7 +266,8 @@ def demo(
     print_featurize_summary(summary)
     typer.echo(f"demo: 3/4 training {models} for {epochs} epochs (paper protocol, seed 0)")
     grid = train_all(
-        str(features), str(runs), parse_models(models), [0], TrainConfig(epochs=epochs),
+        str(features), str(runs), parse_models(models), [0],
+        TrainConfig(epochs=epochs, batch_size=batch_size),
         address=address,
     )  # fmt: skip
     records = load_records(str(runs))
