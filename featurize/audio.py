@@ -8,7 +8,6 @@ from math import gcd
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 
@@ -56,6 +55,8 @@ def to_mono_at_rate(samples: np.ndarray, rate: int, target_rate: int) -> np.ndar
     """Mix channels to mono and resample (polyphase) to target_rate; float32 (n,)."""
     mono = samples.mean(axis=1) if samples.ndim == 2 else samples
     if rate != target_rate:
+        from scipy.signal import resample_poly  # imported on first use: slow to import
+
         g = gcd(rate, target_rate)
         mono = resample_poly(mono, target_rate // g, rate // g)
     return np.asarray(mono, dtype=np.float32)

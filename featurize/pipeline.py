@@ -71,8 +71,11 @@ def featurize_block(
     features: str,
 ) -> dict[str, np.ndarray]:
     """Ray Data map_batches function: featurize a block, write its good rows as one shard."""
+    import cv2
+
     from featurize.store import open_store
 
+    cv2.setNumThreads(1)  # one task per CPU already; cv2's own pool would oversubscribe
     keys = list(batch)
     utts = [{k: str(batch[k][i]) for k in keys} for i in range(len(batch["source"]))]
     results = [featurize_file(u, config, labels) for u in utts]

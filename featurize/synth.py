@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -88,22 +89,22 @@ class EmotionCues:
 # Each utterance draws its cues around these with the given sd, in the cue's unit (additive) or
 # on a log scale (multiplicative), so that the emotions overlap on every single cue.
 # fmt: off
-_ADDITIVE_CUES = {  # angry   fear  happy neutral  sad  surprise     sd
-    "f0_shift_st":    ((3.0,   5.0,   3.5,  0.0,  -1.5,   4.5),  1.2),
-    "declination_st": ((-1.0, -0.5,  -2.0, -3.0,  -3.0,   0.0),  1.2),
-    "final_st":       ((-2.5,  1.0,  -1.0, -2.0,  -3.0,   7.0),  2.0),
-    "level_db":       ((6.0,   0.0,   3.0,  0.0,  -6.0,   3.0),  2.0),
-    "formant_shift":  ((0.04,  0.02,  0.08, 0.0,  -0.05,  0.03), 0.015),
+_ADDITIVE_CUES = {  #  angry   fear  happy neutral   sad  surprise      sd
+    "f0_shift_st":    ((  3.0,   5.0,   3.5,   0.0,  -1.5,   4.5),   1.2),
+    "declination_st": (( -1.0,  -0.5,  -2.0,  -3.0,  -3.0,   0.0),   1.2),
+    "final_st":       (( -2.5,   1.0,  -1.0,  -2.0,  -3.0,   7.0),   2.0),
+    "level_db":       ((  6.0,   0.0,   3.0,   0.0,  -6.0,   3.0),   2.0),
+    "formant_shift":  (( 0.04,  0.02,   0.1,   0.0, -0.06,  0.03),   0.01),
 }
-_MULTIPLICATIVE_CUES = {  # angry fear happy neutral sad surprise     log sd
-    "f0_range":       ((1.0,   0.6,   1.6,  1.0,   0.5,   1.5),   0.25),
-    "accent_width":   ((0.6,   1.0,   1.0,  1.0,   1.3,   1.0),   0.2),
-    "rate":           ((1.12,  1.15,  1.05, 1.0,   0.82,  0.95),  0.08),
-    "tilt_hz":        ((3200, 1300,  1900, 1100,   550,  1800),   0.25),
-    "jitter":         ((0.008, 0.025, 0.008, 0.008, 0.015, 0.008), 0.4),
-    "shimmer_db":     ((0.5,   1.0,   0.5,  0.5,   0.9,   0.5),   0.3),
-    "breathiness":    ((0.03,  0.3,   0.06, 0.06,  0.3,   0.1),   0.35),
-    "tremor_st":      ((0.0,   0.6,   0.0,  0.0,   0.2,   0.0),   0.5),
+_MULTIPLICATIVE_CUES = {  # angry fear  happy neutral   sad  surprise      log sd
+    "f0_range":       ((  1.0,   0.6,   1.6,   1.0,   0.5,   1.5),   0.25),
+    "accent_width":   ((  0.6,   1.0,   1.0,   1.0,   1.3,   1.0),   0.2),
+    "rate":           (( 1.12,  1.15,  1.05,   1.0,  0.82,  0.95),   0.08),
+    "tilt_hz":        ((3200., 1300., 1900., 1100.,  550., 1800.),   0.2),
+    "jitter":         ((0.008, 0.025, 0.008, 0.008, 0.015, 0.008),   0.4),
+    "shimmer_db":     ((  0.5,   1.0,   0.5,   0.5,   0.9,   0.5),   0.3),
+    "breathiness":    (( 0.03,   0.3,  0.06,  0.06,   0.3,   0.1),   0.3),
+    "tremor_st":      ((  0.0,   0.6,   0.0,   0.0,   0.2,   0.0),   0.5),
 }
 # fmt: on
 EMOTION_CUES = {
@@ -158,6 +159,16 @@ class SpeakerProfile:
     level_db: float  # recording-level offset, dB
     tilt: float  # factor on the spectral-tilt corner (vocal effort habit)
     breathiness: float  # factor on aspiration noise
+
+
+class Phone(NamedTuple):
+    """One segment of an utterance's timeline."""
+
+    kind: int  # _SIL, _VOICED, _ASP, _FRIC or _BURST
+    duration_s: float
+    amplitude: float  # of the voiced source, relative to a stressed vowel
+    noise: str  # key of _NOISE_BANDS for fricatives and bursts, else ""
+    formant_id: int  # index of the formant set that shapes it (the next vowel's if unvoiced)
 
 
 @dataclass(frozen=True)
@@ -282,15 +293,13 @@ def _timeline(
     cues: EmotionCues,
     voice: SpeakerProfile,
     rng: np.random.Generator,
-) -> tuple[
-    list[tuple[int, float, float, str, int]], list[np.ndarray], list[tuple[float, float, bool]]
-]:
-    """Phones as (kind, duration_s, voiced amplitude, noise key, formant id), the formant sets,
-    and each syllable's vowel (start_s, end_s, stressed)."""
+) -> tuple[list[Phone], list[np.ndarray], list[tuple[float, float, bool]]]:
+    """An utterance's phones, its formant sets (F1-F4, Hz), and each syllable's vowel as
+    (start_s, end_s, stressed), at the utterance's speaking rate."""
     rate = cues.rate * voice.rate
     scale = voice.formant_scale * (1.0 + cues.formant_shift)
     formant_sets: list[np.ndarray] = []
-    phones: list[tuple[int, float, float, str, int]] = []
+    phones: list[Phone] = []
     vowel_spans: list[tuple[float, float, bool]] = []
     for syl in plan:
         d = syl.duration_s / rate
@@ -302,34 +311,34 @@ def _timeline(
         if syl.onset in _SONORANTS:
             f, amp = _SONORANTS[syl.onset]
             formant_sets.append(np.array(f, float) * scale)
-            phones.append((_VOICED, 0.3 * d, amp * vowel_amp, "", len(formant_sets) - 1))
+            phones.append(Phone(_VOICED, 0.3 * d, amp * vowel_amp, "", len(formant_sets) - 1))
             used = 0.3 * d
         elif syl.onset in _FRICATIVES:
             used = float(np.clip(0.35 * d, 0.04, 0.14))
-            phones.append((_FRIC, used, 0.0, syl.onset, vowel_id))
+            phones.append(Phone(_FRIC, used, 0.0, syl.onset, vowel_id))
         elif syl.onset == "h":
             used = 0.25 * d
-            phones.append((_ASP, used, 0.0, "", vowel_id))
+            phones.append(Phone(_ASP, used, 0.0, "", vowel_id))
         elif syl.onset in _STOPS:
             closure, burst, vot = 0.18 * d, 0.012, min(0.12 * d, 0.05)
             phones += [
-                (_SIL, closure, 0.0, "", vowel_id),
-                (_BURST, burst, 0.0, syl.onset, vowel_id),
-                (_ASP, vot, 0.0, "", vowel_id),
+                Phone(_SIL, closure, 0.0, "", vowel_id),
+                Phone(_BURST, burst, 0.0, syl.onset, vowel_id),
+                Phone(_ASP, vot, 0.0, "", vowel_id),
             ]
             used = closure + burst + vot
         coda = 0.2 * d if syl.coda else 0.0
         vowel_d = max(d - used - coda, 0.35 * d)
-        start = sum(p[1] for p in phones)
-        phones.append((_VOICED, vowel_d, vowel_amp, "", vowel_id))
+        start = sum(p.duration_s for p in phones)
+        phones.append(Phone(_VOICED, vowel_d, vowel_amp, "", vowel_id))
         vowel_spans.append((start, start + vowel_d, syl.stressed))
         if syl.coda == "n":
             formant_sets.append(np.array(_SONORANTS["n"][0], float) * scale)
-            phones.append((_VOICED, coda, 0.4 * vowel_amp, "", len(formant_sets) - 1))
+            phones.append(Phone(_VOICED, coda, 0.4 * vowel_amp, "", len(formant_sets) - 1))
         elif syl.coda == "s":
-            phones.append((_FRIC, coda, 0.0, "s", vowel_id))
+            phones.append(Phone(_FRIC, coda, 0.0, "s", vowel_id))
         if syl.pause_s > 0:
-            phones.append((_SIL, syl.pause_s / rate, 0.0, "", vowel_id))
+            phones.append(Phone(_SIL, syl.pause_s / rate, 0.0, "", vowel_id))
     return phones, formant_sets, vowel_spans
 
 
@@ -495,22 +504,26 @@ def synthesize_utterance(
     >>> synthesize_utterance(0, "sad", 0, SynthConfig()).dtype
     dtype('float32')
     """
+    if emotion not in EMOTIONS:
+        raise ValueError(f"unknown emotion {emotion!r}; expected one of {EMOTIONS}")
     sr = config.sample_rate
     rng = _rng(config.seed, _UTTERANCE_STREAM, speaker, EMOTIONS.index(emotion), sentence)
     voice = speaker_profile(speaker, config.seed)
     cues = sample_cues(emotion, rng, config.cue_spread)
     plan = sentence_plan(sentence, config)
     phones, formant_sets, vowel_spans = _timeline(plan, cues, voice, rng)
-    kinds, durations, amps, noise_keys, formant_ids = zip(*phones, strict=True)
-    kinds, formant_ids = np.array(kinds), np.array(formant_ids)
-    speech_s = float(np.sum(durations))
+    kinds = np.array([p.kind for p in phones])
+    durations = np.array([p.duration_s for p in phones])
+    formant_ids = np.array([p.formant_id for p in phones])
+    speech_s = float(durations.sum())
     lead, squeeze, n = _fit_duration(speech_s, config, rng)
     bounds = np.round((lead + np.r_[0.0, np.cumsum(durations)] * squeeze) * sr)
     bounds = np.clip(bounds.astype(np.intp), 0, n)  # phone k spans bounds[k]:bounds[k + 1]
     vowel_spans = [(lead + a * squeeze, lead + b * squeeze, s) for a, b, s in vowel_spans]
 
     # Glottal source: tilted pulses plus pulsed aspiration noise for breathy voice and /h/.
-    voice_env = _control_envelope(bounds, np.array(amps), 0.25, 0.02, n, sr)
+    amplitudes = np.array([p.amplitude for p in phones])
+    voice_env = _control_envelope(bounds, amplitudes, 0.25, 0.02, n, sr)
     asp_env = _control_envelope(bounds, (kinds == _ASP) * 0.6, 0.0, 0.008, n, sr)
     hop = sr // 200  # 5 ms pitch frames
     speech = (lead, lead + speech_s * squeeze)
@@ -538,7 +551,7 @@ def synthesize_utterance(
         lo, hi = bounds[k], bounds[k + 1]
         if hi - lo < 4:
             continue
-        low, high, rel_db = _NOISE_BANDS[noise_keys[k]]
+        low, high, rel_db = _NOISE_BANDS[phones[k].noise]
         scale = voice.formant_scale
         band = signal.lfilter(*_band_pass(low * scale, high * scale, sr), _white(rng, hi - lo))
         if kinds[k] == _BURST:
