@@ -494,6 +494,35 @@ def _vocal_tract(
     return out
 
 
+def _add_noise_consonants(
+    out: np.ndarray,
+    phones: Sequence[Phone],
+    bounds: np.ndarray,
+    vowel_rms: float,
+    effort_db: float,
+    formant_scale: float,
+    sr: int,
+    rng: np.random.Generator,
+) -> None:
+    """Adds band-passed noise for each fricative (with 8 ms ramps) and stop burst (decaying)."""
+    ramp = 0.008 * sr
+    for k, phone in enumerate(phones):
+        lo, hi = bounds[k], bounds[k + 1]
+        if phone.kind not in (_FRIC, _BURST) or hi - lo < 4:
+            continue
+        low, high, rel_db = _NOISE_BANDS[phone.noise]
+        b, a = _band_pass(low * formant_scale, high * formant_scale, sr)
+        band = signal.lfilter(b, a, _white(rng, hi - lo))
+        if phone.kind == _BURST:
+            env = np.exp(-np.arange(hi - lo) / (0.004 * sr))
+        else:
+            env = np.minimum(
+                np.minimum(np.arange(hi - lo) + 1, np.arange(hi - lo, 0, -1)) / ramp, 1
+            )
+        level = vowel_rms * 10.0 ** ((rel_db + effort_db + rng.normal(0.0, 2.0)) / 20.0)
+        out[lo:hi] += band * (env * level / max(float(band.std()), 1e-9))
+
+
 def synthesize_utterance(
     speaker: int, emotion: str, sentence: int, config: SynthConfig
 ) -> np.ndarray:
@@ -543,24 +572,10 @@ def synthesize_utterance(
     widen = 1.0 + np.array([1.5, 0.8, 0.3, 0.0]) * min(breath, 1.0)
     out = _vocal_tract(source, bounds, formant_ids, formant_sets, _BANDWIDTHS * widen, sr)
 
-    # Fricatives and stop bursts: band-passed noise, levelled against the vowels.
+    # Fricatives and stop bursts, levelled against the vowels; tense voices articulate harder.
     vowel_rms = float(np.sqrt(np.mean(out[voiced] ** 2))) if voiced.any() else 1e-3
-    ramp = int(0.008 * sr)
-    effort_db = 4.0 * math.log2(cues.tilt_hz / 1200.0)  # tense voices articulate harder
-    for k in np.flatnonzero((kinds == _FRIC) | (kinds == _BURST)):
-        lo, hi = bounds[k], bounds[k + 1]
-        if hi - lo < 4:
-            continue
-        low, high, rel_db = _NOISE_BANDS[phones[k].noise]
-        scale = voice.formant_scale
-        band = signal.lfilter(*_band_pass(low * scale, high * scale, sr), _white(rng, hi - lo))
-        if kinds[k] == _BURST:
-            env = np.exp(-np.arange(hi - lo) / (0.004 * sr))
-        else:
-            env = np.minimum(np.arange(hi - lo) + 1, np.arange(hi - lo, 0, -1)) / ramp
-            env = np.minimum(env, 1.0)
-        level_db = rel_db + effort_db + rng.normal(0.0, 2.0)
-        out[lo:hi] += band * (env * vowel_rms * 10.0 ** (level_db / 20.0) / max(band.std(), 1e-9))
+    effort_db = 4.0 * math.log2(cues.tilt_hz / 1200.0)
+    _add_noise_consonants(out, phones, bounds, vowel_rms, effort_db, voice.formant_scale, sr, rng)
 
     # Level: emotion and speaker loudness with per-utterance gain, a room-noise floor, no clipping.
     level_db = -24.0 + cues.level_db + voice.level_db

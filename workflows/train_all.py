@@ -16,6 +16,7 @@ checkpoint, so running the same command after a kill finishes only what is missi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -247,6 +248,9 @@ def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str
         f"train-all: {len(todo)} trials, up to {max_concurrent} at once "
         f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs in the cluster)"
     )
+    if not verbose:  # one line per trial (TrialLines) instead of Tune's boxes and tables
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        logging.getLogger("ray.tune").setLevel(logging.WARNING)
     callback = TrialLines(len(todo), progress)
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"CPU": 0, "memory": 64 * 2**20}),  # the driver only schedules
