@@ -68,7 +68,9 @@ def make_split(
     return Split(fold, f"kfold{k}-s{seed}-f{fold}", train, test)
 
 
-def validation_split(labels: np.ndarray, seed: int, fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+def validation_split(
+    labels: np.ndarray, seed: int, fraction: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
     """Carve a stratified validation part out of training indices' labels (positions into them)."""
     index = np.arange(len(labels))
     fit, val = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)

@@ -1,4 +1,4 @@
-"""Reading audio files into mono float signals at the feature rate, with one-line reasons on failure."""
+"""Reading audio files into mono float signals at the feature rate; one-line reasons on failure."""
 
 from __future__ import annotations
 

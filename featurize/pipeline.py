@@ -110,7 +110,7 @@ class FeaturizeSummary:
 def run_featurize(
     corpus: Path,
     features: str,
-    config: FeatureConfig = FeatureConfig(),
+    config: FeatureConfig | None = None,
     manifest: Path | None = None,
     address: str | None = None,
     shard_rows: int = SHARD_ROWS,
@@ -119,6 +119,7 @@ def run_featurize(
     """Featurize every utterance of ``corpus`` not already in ``features``; resumable."""
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
+    config = config or FeatureConfig()
     start = time.perf_counter()
     found = discover(corpus, manifest)
     labels = found.labels
@@ -182,7 +183,7 @@ def _featurize_on_ray(
     rejects, seen, last = [], 0, time.perf_counter()
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         seen += len(batch["source"])
-        rejects += [(s, r) for s, r in zip(batch["source"], batch["reject"]) if r]
+        rejects += [(s, r) for s, r in zip(batch["source"], batch["reject"], strict=True) if r]
         if time.perf_counter() - last > 2.0 or seen == len(todo):
             progress(f"featurize: {seen}/{len(todo)} files ({100 * seen // len(todo)}%)")
             last = time.perf_counter()

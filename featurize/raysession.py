@@ -66,7 +66,7 @@ def require_visible_on_all_nodes(path: str) -> None:
         )
     finally:
         os.remove(marker)
-    blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, seen) if not ok]
+    blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, seen, strict=True) if not ok]
     if blind:
         raise SharedPathError(
             f"{folder} is a local folder that cluster node(s) {', '.join(blind)} cannot see; "

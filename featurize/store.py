@@ -110,7 +110,9 @@ def prepare_store(
 def shard_paths(fs: pafs.FileSystem, root: str) -> list[str]:
     infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
     return sorted(
-        i.path for i in infos if i.base_name.startswith(SHARD_PREFIX) and i.path.endswith(".parquet")
+        i.path
+        for i in infos
+        if i.base_name.startswith(SHARD_PREFIX) and i.path.endswith(".parquet")
     )
 
 

@@ -89,7 +89,9 @@ def two_node_cluster():
                     "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
                     "--dashboard-port", str(dashboard), *common], env)  # fmt: skip
         assert head.returncode == 0, head.stderr
-        node = run(["ray", "start", "--address", f"127.0.0.1:{gcs}", "--num-cpus", "1", *common], env)
+        node = run(
+            ["ray", "start", "--address", f"127.0.0.1:{gcs}", "--num-cpus", "1", *common], env
+        )
         assert node.returncode == 0, node.stderr
         yield {"gcs": f"127.0.0.1:{gcs}", "jobs": f"http://127.0.0.1:{dashboard}", "env": env}
     finally:

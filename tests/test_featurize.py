@@ -102,7 +102,9 @@ def broken_corpus(src: Path, dst: Path) -> Path:
 def test_bad_files_are_rejected_and_good_ones_kept(ray_local, synth_corpus, tmp_path):
     corpus = broken_corpus(synth_corpus, tmp_path / "corpus")
     out = tmp_path / "features"
-    result = CliRunner().invoke(app, ["featurize", str(corpus), "--out", str(out), "--image-size", "16"])
+    result = CliRunner().invoke(
+        app, ["featurize", str(corpus), "--out", str(out), "--image-size", "16"]
+    )
     assert result.exit_code == 0, result.output
     with (out / "_rejects.csv").open() as f:
         rejects = {row["path"]: row["reason"] for row in csv.DictReader(f)}
@@ -117,7 +119,9 @@ def test_bad_files_are_rejected_and_good_ones_kept(ray_local, synth_corpus, tmp_
 
 def test_corpus_errors_exit_nonzero_with_the_reason(ray_local, tmp_path):
     runner = CliRunner()
-    missing = runner.invoke(app, ["featurize", str(tmp_path / "nope"), "--out", str(tmp_path / "f")])
+    missing = runner.invoke(
+        app, ["featurize", str(tmp_path / "nope"), "--out", str(tmp_path / "f")]
+    )
     assert missing.exit_code != 0 and "does not exist" in missing.output
     (tmp_path / "empty").mkdir()
     empty = runner.invoke(app, ["featurize", str(tmp_path / "empty"), "--out", str(tmp_path / "f")])
@@ -148,9 +152,22 @@ def test_manifest_corpus(ray_local, synth_corpus, tmp_path):
 
 def test_killed_run_resumes_to_exactly_the_full_set(synth_corpus, tmp_path):
     out = tmp_path / "features"
-    cmd = [sys.executable, "-m", "workflows.cli", "featurize", str(synth_corpus), "--out", str(out),
-           "--image-size", "16", "--shard-rows", "1"]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "workflows.cli",
+        "featurize",
+        str(synth_corpus),
+        "--out",
+        str(out),
+        "--image-size",
+        "16",
+        "--shard-rows",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while not list(out.glob("part-*.parquet")) and time.monotonic() < deadline:
         time.sleep(0.02)

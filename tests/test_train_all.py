@@ -61,7 +61,9 @@ def test_grid_writes_one_record_per_trial(grid, synth_features):
 def test_rerun_skips_finished_trials(grid, synth_features):
     runs, _ = grid
     before = {p: p.stat().st_mtime_ns for p in (Path(runs) / "trials").iterdir()}
-    again = train_all(synth_features, runs, ["att-Res0", "SVM"], [0], TrainConfig(epochs=2), **QUIET)
+    again = train_all(
+        synth_features, runs, ["att-Res0", "SVM"], [0], TrainConfig(epochs=2), **QUIET
+    )
     assert (again.skipped, again.finished) == (2, 0)
     assert {p: p.stat().st_mtime_ns for p in (Path(runs) / "trials").iterdir()} == before
 
@@ -87,7 +89,14 @@ def test_tables_put_paper_numbers_on_their_rows_and_missing_as_missing():
     rows = table_rows([record("att-Res", 0.70), record("att-Res", 0.60), record("SVM", 0.5)])
     t1 = [r for r in rows if r["table"] == "Table 1"]
     t2 = [r for r in rows if r["table"] == "Table 2"]
-    assert [r["model"] for r in t1] == ["att-Res0", "att-Res0+att", "att-Res1", "att-Res2", "att-Res", "att-Res3"]
+    assert [r["model"] for r in t1] == [
+        "att-Res0",
+        "att-Res0+att",
+        "att-Res1",
+        "att-Res2",
+        "att-Res",
+        "att-Res3",
+    ]
     assert [r["paper_accuracy"] for r in t2] == [46.9, 49.2, 50.2, 51.7, 50.3, 69.8]
     att = next(r for r in t1 if r["model"] == "att-Res")
     assert att["wa_mean"] == pytest.approx(65.0) and att["wa_std"] == pytest.approx(7.0711, 1e-3)
@@ -133,16 +142,35 @@ def test_splits_are_disjoint_and_cover_the_data(protocol):
 def test_bad_grid_inputs_are_refused_with_reasons(ray_local, synth_features, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FeatureStoreError, match="no Parquet shards"):
-        train_all(str(tmp_path / "empty"), str(tmp_path / "r"), ["CNN"], [0], TrainConfig(), **QUIET)
-    result = CliRunner().invoke(app, ["train-all", synth_features, "--out", str(tmp_path / "r"), "--models", "att-Res9"])
+        train_all(
+            str(tmp_path / "empty"), str(tmp_path / "r"), ["CNN"], [0], TrainConfig(), **QUIET
+        )
+    result = CliRunner().invoke(
+        app, ["train-all", synth_features, "--out", str(tmp_path / "r"), "--models", "att-Res9"]
+    )
     assert result.exit_code != 0 and "att-Res9" in result.output and "ResNet-18" in result.output
 
 
 def test_interrupted_trial_resumes_from_its_checkpoint(synth_features, tmp_path):
     runs = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "workflows.cli", "train-all", synth_features, "--out", str(runs),
-           "--models", "att-Res0", "--epochs", "6", "--batch-size", "4"]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "workflows.cli",
+        "train-all",
+        synth_features,
+        "--out",
+        str(runs),
+        "--models",
+        "att-Res0",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "4",
+    ]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 240
     checkpoints = runs / "checkpoints" / "att-res0-paper-s0-f0"
     while not list(checkpoints.glob("checkpoint_*")) and time.monotonic() < deadline:
@@ -159,8 +187,21 @@ def test_interrupted_trial_resumes_from_its_checkpoint(synth_features, tmp_path)
 
 
 def test_demo_runs_end_to_end(ray_local, tmp_path):
-    args = ["demo", "--out", str(tmp_path / "demo"), "--speakers", "2", "--utterances", "3",
-            "--image-size", "32", "--epochs", "1", "--models", "att-Res,LSTM+CNN,SVM"]
+    args = [
+        "demo",
+        "--out",
+        str(tmp_path / "demo"),
+        "--speakers",
+        "2",
+        "--utterances",
+        "3",
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--models",
+        "att-Res,LSTM+CNN,SVM",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     tables = (tmp_path / "demo" / "tables.md").read_text()

@@ -127,7 +127,7 @@ class TableFormat(str, Enum):
 
 
 def parse_seeds(text: str) -> list[int]:
-    """"0", "0,1,2" or "0-4" -> list of seeds."""
+    """ "0", "0,1,2" or "0-4" -> list of seeds."""
     seeds: list[int] = []
     for part in text.split(","):
         lo, _, hi = part.strip().partition("-")
@@ -148,7 +148,6 @@ def parse_models(text: str) -> list[str]:
     except ValueError as err:
         fail(f"--models: {err}")
     return []
-
 
 
 @app.command("train-all")
@@ -177,7 +176,9 @@ def train_all_command(
     ] = None,
     storage: Annotated[
         str | None,
-        typer.Option(help="Checkpoint/Tune storage, a folder or URI every node reaches; default RUNS."),
+        typer.Option(
+            help="Checkpoint/Tune storage, a folder or URI every node reaches; default RUNS."
+        ),
     ] = None,
     address: Address = None,
     verbose: Annotated[bool, typer.Option(help="Show Ray's own logs and status tables.")] = False,
@@ -216,8 +217,12 @@ def train_all_command(
 @app.command()
 def tables(
     runs: Annotated[str, typer.Argument(help="RUNS folder from `train-all`.")],
-    format: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.markdown,
-    plots: Annotated[bool, typer.Option(help="Write confusion and curve PNGs to RUNS/plots.")] = True,
+    format: Annotated[
+        TableFormat, typer.Option("--format", help="Output format.")
+    ] = TableFormat.markdown,
+    plots: Annotated[
+        bool, typer.Option(help="Write confusion and curve PNGs to RUNS/plots.")
+    ] = True,
 ) -> None:
     """Print the paper's Table 1 and Table 2 with our results beside the paper's numbers."""
     from workflows.tables import render, table_rows, write_plots

@@ -60,7 +60,9 @@ def table_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "wa_mean": wa.mean() if runs else None,
                         "wa_std": wa.std(ddof=1) if len(runs) > 1 else (0.0 if runs else None),
                         "ua_mean": np.mean([100 * r["ua"] for r in runs]) if runs else None,
-                        "macro_f1_mean": np.mean([100 * r["macro_f1"] for r in runs]) if runs else None,
+                        "macro_f1_mean": np.mean([100 * r["macro_f1"] for r in runs])
+                        if runs
+                        else None,
                         "n_runs": len(runs),
                     }
                 )
@@ -82,7 +84,9 @@ def render(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
     blocks = []
     for key in dict.fromkeys((r["table"], r["protocol"]) for r in rows):
         group = [r for r in rows if (r["table"], r["protocol"]) == key]
-        title = f"{key[0]} ({'ablation' if key[0] == 'Table 1' else 'comparison'}), protocol {key[1]}"
+        title = (
+            f"{key[0]} ({'ablation' if key[0] == 'Table 1' else 'comparison'}), protocol {key[1]}"
+        )
         header = ["Model", "Paper acc. %", "WA % (mean ± std)", "UA %", "Macro-F1 %", "Runs"]
         body = [
             [
@@ -95,7 +99,9 @@ def render(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
             ]
             for r in group
         ]
-        blocks.append(_latex(title, header, body) if fmt == "latex" else _markdown(title, header, body))
+        blocks.append(
+            _latex(title, header, body) if fmt == "latex" else _markdown(title, header, body)
+        )
     return "\n".join(blocks)
 
 
@@ -157,7 +163,11 @@ def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             ax_loss.plot(range(1, n + 1), loss, label=label)
             ax_acc.plot(range(1, n + 1), 100 * acc, label=label)
         ax_loss.set(xlabel="epoch", ylabel="training loss", title="Training loss (mean over runs)")
-        ax_acc.set(xlabel="epoch", ylabel="test accuracy %", title="Test accuracy per epoch (not used for selection)")
+        ax_acc.set(
+            xlabel="epoch",
+            ylabel="test accuracy %",
+            title="Test accuracy per epoch (not used for selection)",
+        )
         ax_acc.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         path = out_dir / "training-curves.png"

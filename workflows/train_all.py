@@ -242,7 +242,9 @@ def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str
     resources = ray.cluster_resources()
     if max_concurrent is None:
         by_cpu = int(resources.get("CPU", 1) // cfg.cpus_per_trial)
-        by_gpu = int(resources.get("GPU", 0) // cfg.gpus_per_trial) if cfg.gpus_per_trial else by_cpu
+        by_gpu = (
+            int(resources.get("GPU", 0) // cfg.gpus_per_trial) if cfg.gpus_per_trial else by_cpu
+        )
         max_concurrent = max(1, min(by_cpu, by_gpu))
     progress(
         f"train-all: {len(todo)} trials, up to {max_concurrent} at once "
@@ -253,7 +255,9 @@ def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str
         logging.getLogger("ray.tune").setLevel(logging.WARNING)
     callback = TrialLines(len(todo), progress)
     tuner = tune.Tuner(
-        tune.with_resources(run_trial, {"CPU": 0, "memory": 64 * 2**20}),  # the driver only schedules
+        tune.with_resources(
+            run_trial, {"CPU": 0, "memory": 64 * 2**20}
+        ),  # the driver only schedules
         param_space={"spec": tune.grid_search([s.to_dict() for s in todo])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,

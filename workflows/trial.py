@@ -64,7 +64,9 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:  # resuming: a restarted worker or a re-run after a kill
         with checkpoint.as_directory() as folder:
-            saved = torch.load(os.path.join(folder, "state.pt"), map_location=device, weights_only=True)
+            saved = torch.load(
+                os.path.join(folder, "state.pt"), map_location=device, weights_only=True
+            )
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         generator.set_state(saved["generator"])
@@ -98,7 +100,9 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
         # Test accuracy per epoch is recorded for the curves only; nothing is chosen on it.
         y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
         test_acc = float((y_pred == y_te).mean())
-        for key, value in zip(("train_loss", "train_acc", "test_acc"), (loss, acc, test_acc)):
+        for key, value in zip(
+            ("train_loss", "train_acc", "test_acc"), (loss, acc, test_acc), strict=True
+        ):
             state["curves"][key].append(value)
         state["epoch"] = epoch + 1
         metrics: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss}
