@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from attres.flops import count_flops, count_parameters
@@ -59,6 +59,7 @@ class ModelInfo:
     slug: str  # file- and URL-safe name, e.g. "att-res0-att"
     kind: Kind  # "torch": an nn.Module returning logits; "sklearn": fit / predict
     builder: Callable[..., Any]
+    recipe: dict[str, Any] = field(default_factory=dict)  # training overrides, e.g. att-Res+
 
 
 _MODELS: dict[str, ModelInfo] = {}  # canonical name -> entry
@@ -81,8 +82,12 @@ def register_model(
     kind: Kind = "torch",
     slug: str | None = None,
     aliases: tuple[str, ...] = (),
+    recipe: dict[str, Any] | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator registering ``builder(num_classes, in_chans=1, **kwargs)`` under ``name``.
+
+    ``recipe``: training settings this entry always uses (names of
+    ``workflows.config.TrainConfig`` fields), so an improved recipe is a model of its own.
 
     A name, slug or alias that already resolves to a model is refused (ValueError).
     """
@@ -95,7 +100,7 @@ def register_model(
         taken = [k for k in keys if k in _KEYS]
         if taken:
             raise ValueError(f"cannot register model {name!r}: {taken} already registered")
-        _MODELS[name] = ModelInfo(name, slug, kind, builder)
+        _MODELS[name] = ModelInfo(name, slug, kind, builder, dict(recipe or {}))
         _KEYS.update(dict.fromkeys(keys, name))
         return builder
 

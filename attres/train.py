@@ -7,11 +7,22 @@ spectrograms of 128x128 are 79 MB), so an epoch is a loop over index slices with
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Regularization of one training step; the defaults are the paper's plain recipe."""
+
+    label_smoothing: float = 0.0  # cross-entropy label smoothing
+    mixup: float = 0.0  # Beta(alpha, alpha) mixup of pairs within a batch; 0: off
+    spec_masks: int = 0  # SpecAugment: this many frequency and this many time masks; 0: off
+    mask_fraction: float = 0.15  # the widest mask, as a fraction of its axis
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,48 @@ def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMana
     return contextlib.nullcontext()
 
 
+def spec_augment(
+    x: torch.Tensor, masks: int, max_fraction: float, generator: torch.Generator
+) -> torch.Tensor:
+    """SpecAugment-style masking (Park et al., 2019) of a standardized (B, C, F, T) batch.
+
+    Each example gets ``masks`` frequency bands and ``masks`` time spans, each of a random
+    width up to ``max_fraction`` of its axis, set to 0 (the training mean after
+    standardization). No time warping.
+    """
+    out = x.clone()
+    for axis in (2, 3):
+        size = x.shape[axis]
+        width = torch.randint(0, int(max_fraction * size) + 1, (len(x), masks), generator=generator)
+        start = (torch.rand(len(x), masks, generator=generator) * (size - width + 1)).long()
+        position = torch.arange(size)
+        inside = (position >= start[..., None]) & (position < (start + width)[..., None])
+        hit = inside.any(1).to(x.device)  # (B, size)
+        shape = (len(x), 1, size, 1) if axis == 2 else (len(x), 1, 1, size)
+        out = out.masked_fill(hit.view(shape), 0.0)
+    return out
+
+
+def mixup_weight(alpha: float, generator: torch.Generator) -> float:
+    """A Beta(alpha, alpha) draw, seeded from ``generator`` so a resumed run draws the same."""
+    seed = int(torch.randint(2**31, (1,), generator=generator))
+    return float(np.random.default_rng(seed).beta(alpha, alpha))
+
+
+def cosine_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up to the optimizer's rate, then cosine decay to zero at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -45,8 +98,14 @@ def train_epoch(
     generator: torch.Generator,
     bf16: bool = False,
     memory_format: torch.memory_format = torch.contiguous_format,
+    recipe: Recipe = Recipe(),
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> tuple[float, float]:
-    """One pass over (x, y) in shuffled mini-batches; returns (mean loss, accuracy)."""
+    """One pass over (x, y) in shuffled mini-batches; returns (mean loss, accuracy).
+
+    ``recipe`` adds masking, mixup and label smoothing; ``scheduler`` steps once per batch.
+    The accuracy is that of the (augmented) training batches against their own labels.
+    """
     model.train()
     order = torch.randperm(len(y), generator=generator).to(x.device)
     total_loss = torch.zeros((), device=x.device)
@@ -55,14 +114,28 @@ def train_epoch(
         idx = order[start : start + batch_size]
         if len(idx) < 2:  # BatchNorm cannot train on a single sample
             continue
-        xb = x[idx].contiguous(memory_format=memory_format)  # (B, 1, H, W)
-        yb = y[idx]
+        xb, yb = x[idx], y[idx]  # (B, 1, H, W)
+        if recipe.spec_masks:
+            xb = spec_augment(xb, recipe.spec_masks, recipe.mask_fraction, generator)
+        lam, partner = 1.0, yb
+        if recipe.mixup > 0:
+            lam = mixup_weight(recipe.mixup, generator)
+            perm = torch.randperm(len(idx), generator=generator).to(x.device)
+            xb, partner = lam * xb + (1 - lam) * xb[perm], yb[perm]
+        xb = xb.contiguous(memory_format=memory_format)
         with autocast(x.device, bf16):
             logits = model(xb)
-            loss = nn.functional.cross_entropy(logits, yb)
+            loss = nn.functional.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
+            if lam < 1.0:  # mixup: the loss against both labels, weighted as the inputs were
+                partner_loss = nn.functional.cross_entropy(
+                    logits, partner, label_smoothing=recipe.label_smoothing
+                )
+                loss = lam * loss + (1 - lam) * partner_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         total_loss += loss.detach() * len(idx)
         correct += (logits.argmax(1) == yb).sum()
     return float(total_loss) / len(y), float(correct) / len(y)

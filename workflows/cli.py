@@ -160,9 +160,25 @@ def train_all_command(
     seeds: Annotated[str, typer.Option(help="Seeds: 0, 0,1,2 or 0-4.")] = "0",
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (the paper: 25).")] = 25,
     batch_size: Annotated[
-        int | None, typer.Option(min=2, help="Mini-batch size; default: the CPU-fastest (64).")
+        int | None, typer.Option(min=2, help="Mini-batch size; default: 32 (attres/cpu.py).")
     ] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    schedule: Annotated[
+        str, typer.Option(help="Learning rate: constant, or cosine (per-step decay to 0).")
+    ] = "constant",
+    warmup_epochs: Annotated[float, typer.Option(help="Linear warm-up of cosine.")] = 0.0,
+    label_smoothing: Annotated[float, typer.Option(help="Cross-entropy smoothing.")] = 0.0,
+    mixup: Annotated[float, typer.Option(help="Mixup Beta(alpha, alpha); 0: off.")] = 0.0,
+    spec_masks: Annotated[
+        int, typer.Option(help="SpecAugment: frequency and time masks per example; 0: off.")
+    ] = 0,
+    validation: Annotated[
+        float,
+        typer.Option(
+            help="Hold out this fraction of each training split and report on it instead of "
+            "the test split: for choosing a recipe without touching the test."
+        ),
+    ] = 0.0,
     protocol: Annotated[
         ProtocolName, typer.Option(help="paper: random 80/20; loso: leave one speaker out; kfold.")
     ] = ProtocolName.paper,
@@ -194,12 +210,21 @@ def train_all_command(
         cfg = TrainConfig(
             epochs=epochs,
             lr=lr,
+            schedule=schedule,
+            warmup_epochs=warmup_epochs,
+            label_smoothing=label_smoothing,
+            mixup=mixup,
+            spec_masks=spec_masks,
+            validation=validation,
             protocol=protocol.value,
             k=k,
             cpus_per_trial=cpus_per_trial,
             gpus_per_trial=gpus_per_trial,
             **({"batch_size": batch_size} if batch_size else {}),
         )
+    except ValueError as err:
+        fail(f"train-all: {err}")
+    try:
         summary = train_all(
             features, out, names, parse_seeds(seeds), cfg,
             storage=storage, address=address, max_concurrent=max_concurrent, verbose=verbose,

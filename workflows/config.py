@@ -8,6 +8,7 @@ from typing import Any
 
 from attres.cpu import DEFAULT_BATCH_SIZE
 from attres.splits import Protocol
+from attres.train import Recipe
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,13 @@ class TrainConfig:
     batch_size: int = DEFAULT_BATCH_SIZE  # the fastest on CPU (docs/performance.md)
     lr: float = 1e-3  # Adam's default rate; the paper gives none
     weight_decay: float = 0.0  # plain Adam, as the paper describes
+    schedule: str = "constant"  # constant | cosine (per-step decay to 0, after a warm-up)
+    warmup_epochs: float = 0.0  # linear warm-up of the cosine schedule
+    label_smoothing: float = 0.0
+    mixup: float = 0.0  # Beta(alpha, alpha) mixup; 0: off
+    spec_masks: int = 0  # SpecAugment frequency and time masks per example; 0: off
+    validation: float = 0.0  # > 0: hold out this fraction of each training split and
+    # report on it instead of the test split (for choosing a recipe; the test is never read)
     protocol: str = "paper"  # paper | loso | kfold
     k: int = 5  # folds of the kfold protocol
     cpus_per_trial: float = 1.0  # CPUs reserved for one trial's training worker
@@ -30,11 +38,27 @@ class TrainConfig:
         Protocol(self.protocol)  # raises on an unknown protocol
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
             raise ValueError("epochs >= 1, batch_size >= 2 and lr > 0 are required")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if not 0 <= self.validation < 1 or not 0 <= self.label_smoothing < 1:
+            raise ValueError("validation and label_smoothing must be in [0, 1)")
+        if self.mixup < 0 or self.spec_masks < 0 or self.warmup_epochs < 0:
+            raise ValueError("mixup, spec_masks and warmup_epochs must be >= 0")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             raise ValueError("cpus_per_trial must be > 0 and gpus_per_trial >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def recipe(self) -> Recipe:
+        return Recipe(self.label_smoothing, self.mixup, self.spec_masks)
+
+    def for_model(self, recipe: dict[str, Any]) -> TrainConfig:
+        """This configuration with a model's registered recipe (its overrides) applied."""
+        unknown = set(recipe) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"recipe names unknown train config keys: {sorted(unknown)}")
+        return dataclasses.replace(self, **recipe)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

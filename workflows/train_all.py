@@ -36,7 +36,7 @@ from ray.train.torch import TorchTrainer
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from attres.registry import model_info, model_kind
-from attres.splits import Protocol, make_split, protocol_folds
+from attres.splits import Protocol, make_split, protocol_folds, validation_split
 from featurize.store import (
     FeatureStoreError,
     load_features,
@@ -86,15 +86,21 @@ def plan_grid(
     for seed in seeds:
         for fold in range(protocol_folds(protocol, data.speakers, cfg.k)):
             split = make_split(protocol, data.labels, data.speakers, seed, fold, cfg.k)
-            train_ids = tuple(data.utterance_ids[split.train].tolist())
-            test_ids = tuple(data.utterance_ids[split.test].tolist())
+            train, test, split_name = split.train, split.test, split.name
+            if cfg.validation:  # evaluate on a part of the training split; the test is unused
+                fit, val = validation_split(data.labels[train], seed, cfg.validation)
+                train, test = train[fit], train[val]
+                split_name = f"{split.name}-val{round(100 * cfg.validation)}"
+            train_ids = tuple(data.utterance_ids[train].tolist())
+            test_ids = tuple(data.utterance_ids[test].tolist())
             record = {
-                "split": split.name,
-                "held_out_speakers": sorted(set(data.speakers[split.test].tolist())),
+                "split": split_name,
+                "evaluated_on": "validation" if cfg.validation else "test",
+                "held_out_speakers": sorted(set(data.speakers[test].tolist())),
                 "train": list(train_ids),
                 "test": list(test_ids),
             }
-            write_text_atomic(fs, f"{root}/splits/{split.name}.json", json.dumps(record))
+            write_text_atomic(fs, f"{root}/splits/{split_name}.json", json.dumps(record))
             for name in names:
                 specs.append(
                     TrialSpec(
@@ -102,16 +108,39 @@ def plan_grid(
                         slug=model_info(name).slug,
                         seed=seed,
                         fold=fold,
-                        split=split.name,
+                        split=split_name,
                         features=features,
                         runs=runs,
                         storage=storage or runs,
-                        train=cfg,
+                        train=cfg.for_model(model_info(name).recipe),
                         train_ids=train_ids,
                         test_ids=test_ids,
                     )
                 )
     return specs
+
+
+# Settings that change results; the others (resources, checkpointing) may differ per run.
+RESOURCE_KEYS = {"cpus_per_trial", "gpus_per_trial", "checkpoint_every", "max_failures"}
+
+
+def check_same_recipe(runs: str, cfg: TrainConfig) -> None:
+    """Refuse to mix trials trained differently in one RUNS: trial names do not encode
+    the settings, so a finished trial would otherwise count as done for another recipe."""
+    fs, root = open_store(runs)
+    path = f"{root}/train_config.json"
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return
+    with fs.open_input_stream(path) as f:
+        saved = {**TrainConfig().to_dict(), **json.loads(f.read())}  # older: defaults
+    new = cfg.to_dict()
+    changed = sorted(k for k in set(saved) - RESOURCE_KEYS if saved[k] != new.get(k))
+    if changed:
+        diff = ", ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed)
+        raise FeatureStoreError(
+            f"{runs} holds runs with other training settings ({diff}); "
+            "use another --out, or the same settings to resume"
+        )
 
 
 def finished_trials(runs: str) -> set[str]:
@@ -178,7 +207,9 @@ def run_trial(config: dict[str, Any]) -> None:
     record.update(
         trial=spec.name,
         model=spec.model,
-        protocol=cfg.protocol,
+        # validation runs get their own rows in the tables, never mixed with test figures
+        protocol=f"{cfg.protocol}-validation" if cfg.validation else cfg.protocol,
+        evaluated_on="validation" if cfg.validation else "test",
         seed=spec.seed,
         fold=spec.fold,
         split=spec.split,
@@ -214,6 +245,7 @@ def train_all(
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     start = time.perf_counter()
+    check_same_recipe(runs, cfg)
     specs = plan_grid(features, runs, models, seeds, cfg, storage)
     fs, root = open_store(runs)
     write_text_atomic(fs, f"{root}/train_config.json", json.dumps(cfg.to_dict(), indent=2))

@@ -6,6 +6,7 @@ record (metrics, curves, cost); the driver in ``train_all`` writes it to RUNS.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -37,7 +38,7 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
 
     from attres.cpu import configure_threads, prepare_for_training
     from attres.registry import count_flops, count_parameters, create_model
-    from attres.train import Standardizer, predict, train_epoch
+    from attres.train import Standardizer, cosine_schedule, predict, train_epoch
 
     spec = TrialSpec.from_dict(config)
     cfg = spec.train
@@ -56,6 +57,12 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
     model = prepare_for_training(model, device)
     memory_format = torch.channels_last  # inputs match the model's NHWC layout
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = None
+    if cfg.schedule == "cosine":
+        steps_per_epoch = math.ceil(len(y_tr) / cfg.batch_size)
+        scheduler = cosine_schedule(
+            optimizer, cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
+        )
     generator = torch.Generator().manual_seed(spec.seed)
     curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "test_acc": []}
     state: dict[str, Any] = {"epoch": 0, "curves": curves, "train_s": 0.0}
@@ -69,6 +76,8 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
             )
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(saved["scheduler"])
         generator.set_state(saved["generator"])
         state = saved["progress"]
     resumed_from_epoch = state["epoch"]
@@ -94,8 +103,9 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
     for epoch in range(state["epoch"], cfg.epochs):
         start = time.perf_counter()
         loss, acc = train_epoch(
-            model, optimizer, x_train, y_train, cfg.batch_size, generator, cfg.bf16, memory_format
-        )
+            model, optimizer, x_train, y_train, cfg.batch_size, generator, cfg.bf16,
+            memory_format, cfg.recipe(), scheduler,
+        )  # fmt: skip
         state["train_s"] += time.perf_counter() - start
         # Test accuracy per epoch is recorded for the curves only; nothing is chosen on it.
         y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
@@ -115,6 +125,7 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else {},
                     "progress": state,
                 }
                 torch.save(saved, os.path.join(folder, "state.pt"))
