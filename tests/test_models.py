@@ -177,7 +177,7 @@ def test_svm_pooling_is_an_average() -> None:
 
 
 def test_list_models_in_paper_order() -> None:
-    assert list_models() == PAPER_ORDER
+    assert list_models() == [*PAPER_ORDER, "att-Res+"]  # later entries follow the paper's
     assert [model_kind(name) for name in PAPER_ORDER].count("sklearn") == 1
     assert model_kind("SVM") == "sklearn" and model_kind("att-Res") == "torch"
 
@@ -217,13 +217,13 @@ def test_register_model_refuses_duplicates(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ValueError, match="already registered"):
         register_model("att-Res")(attres.models.attres.AttRes)
     with pytest.raises(ValueError, match="already registered"):
-        register_model("att-Res+")(attres.models.attres.AttRes)  # slug "att-res" is taken
+        register_model("att-Res-")(attres.models.attres.AttRes)  # slug "att-res" is taken
     with pytest.raises(ValueError, match="already registered"):
         register_model("ResNet18-wide", aliases=("resnet18",))(attres.models.attres.AttRes)
-    register_model("att-Res+", slug="att-res-plus")(attres.models.attres.AttRes)
-    assert resolve_name("ATT-RES-PLUS") == "att-Res+"
-    assert list_models() == [*PAPER_ORDER, "att-Res+"]
-    assert isinstance(create_model("att-res+", NUM_CLASSES), attres.models.attres.AttRes)
+    register_model("att-Res-wide", slug="att-res-wide")(attres.models.attres.AttRes)
+    assert resolve_name("ATT-RES-WIDE") == "att-Res-wide"
+    assert list_models() == [*PAPER_ORDER, "att-Res+", "att-Res-wide"]
+    assert isinstance(create_model("att_res_wide", NUM_CLASSES), attres.models.attres.AttRes)
 
 
 def test_flops_of_one_conv_match_the_formula() -> None:

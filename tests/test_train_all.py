@@ -25,7 +25,7 @@ from featurize.store import FeatureStoreError
 from workflows.cli import app
 from workflows.config import TrainConfig
 from workflows.tables import CSV_COLUMNS, render, table_rows
-from workflows.train_all import load_records, train_all
+from workflows.train_all import load_records, plan_grid, train_all
 
 QUIET = {"progress": lambda _: None}
 
@@ -139,6 +139,36 @@ def test_splits_are_disjoint_and_cover_the_data(protocol):
         assert len(tested) == 24 and np.bincount(labels[tested]).tolist() == [4] * 6
 
 
+def test_other_settings_into_the_same_runs_are_refused(grid, synth_features):
+    runs, _ = grid
+    with pytest.raises(FeatureStoreError, match=r"epochs: 2 -> 3"):
+        train_all(synth_features, runs, ["att-Res0"], [0], TrainConfig(epochs=3), **QUIET)
+    # resources may change between runs: nothing to train, nothing refused
+    again = train_all(
+        synth_features, runs, ["SVM"], [0], TrainConfig(epochs=2, cpus_per_trial=2), **QUIET
+    )
+    assert again.skipped == 1
+
+
+def test_validation_runs_never_see_the_test_split(synth_features, tmp_path):
+    runs = str(tmp_path / "runs")
+    cfg = TrainConfig(validation=0.25)
+    specs = plan_grid(synth_features, runs, ["att-Res+", "SVM"], [0], cfg)
+    paper = json.loads(
+        (Path(runs) / "splits" / "paper-s0-f0-val25.json").read_text()
+    )  # the carved split, saved for audit
+    assert paper["evaluated_on"] == "validation"
+    full = plan_grid(synth_features, str(tmp_path / "full"), ["SVM"], [0], TrainConfig())[0]
+    for spec in specs:
+        assert spec.split == "paper-s0-f0-val25"
+        assert set(spec.train_ids) | set(spec.test_ids) == set(full.train_ids)
+        assert not set(spec.test_ids) & set(spec.train_ids)
+        assert not set(spec.test_ids) & set(full.test_ids)
+    plus, svm = specs
+    assert plus.train.schedule == "cosine" and plus.train.mixup > 0  # att-Res+'s own recipe
+    assert svm.train == cfg
+
+
 def test_bad_grid_inputs_are_refused_with_reasons(ray_local, synth_features, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FeatureStoreError, match="no Parquet shards"):
@@ -149,6 +179,10 @@ def test_bad_grid_inputs_are_refused_with_reasons(ray_local, synth_features, tmp
         app, ["train-all", synth_features, "--out", str(tmp_path / "r"), "--models", "att-Res9"]
     )
     assert result.exit_code != 0 and "att-Res9" in result.output and "ResNet-18" in result.output
+    result = CliRunner().invoke(
+        app, ["train-all", synth_features, "--out", str(tmp_path / "r"), "--schedule", "step"]
+    )
+    assert result.exit_code != 0 and "schedule must be 'constant' or 'cosine'" in result.output
 
 
 def test_interrupted_trial_resumes_from_its_checkpoint(synth_features, tmp_path):
@@ -167,6 +201,7 @@ def test_interrupted_trial_resumes_from_its_checkpoint(synth_features, tmp_path)
         "6",
         "--batch-size",
         "4",
+        *("--schedule", "cosine", "--mixup", "0.2", "--spec-masks", "1"),  # resumable state
     ]
     proc = subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -315,6 +315,32 @@ def demo(
         fail(f"failed trials: {', '.join(grid.failed)}; re-run `attres-flow demo` to retry them")
 
 
+@app.command()
+def check(
+    corpus: Annotated[Path, typer.Argument(help="The corpus the published figures came from.")],
+    published: Annotated[
+        Path, typer.Option(help="Published result folder, e.g. docs/results/casia/paper.")
+    ],
+    model: Annotated[str, typer.Option(help="Model to re-run.")] = "att-Res",
+    seed: Annotated[int, typer.Option(help="Seed to re-run.")] = 0,
+    work: Annotated[Path, typer.Option(help="Folder for features and runs (resumable).")] = Path(
+        "attres-check"
+    ),
+    address: Address = None,
+) -> None:
+    """Re-run one model with one seed and compare its WA with a published table's spread."""
+    from attres.registry import resolve_name
+    from workflows.check import check as run_check
+
+    try:
+        verdict = run_check(corpus, published, resolve_name(model), seed, work, address)
+    except (OSError, ValueError, RuntimeError) as err:
+        fail(f"check: {err}")
+    typer.echo(f"check: {verdict}")
+    if not verdict.within:
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     app()
 
