@@ -21,6 +21,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, verbose:
         ray.init(address=address, **common)
     else:
         ray.init(
+            address="local",  # a fresh instance, even if a `ray start` cluster runs here
             num_cpus=num_cpus or os.cpu_count(),
             include_dashboard=False,
             _node_ip_address="127.0.0.1",

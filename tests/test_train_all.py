@@ -23,6 +23,7 @@ from attres.metrics import classification_metrics
 from attres.splits import Protocol, make_split, protocol_folds
 from featurize.store import FeatureStoreError
 from workflows.cli import app
+from workflows.check import published_row
 from workflows.config import TrainConfig
 from workflows.tables import CSV_COLUMNS, render, table_rows
 from workflows.train_all import load_records, plan_grid, train_all
@@ -80,6 +81,21 @@ def test_tables_command_prints_both_tables_and_plots(grid):
     assert by_model[("Table 1", "att-Res")]["wa_mean"] == ""
     assert (Path(runs) / "plots" / "training-curves.png").stat().st_size > 0
     assert (Path(runs) / "plots" / "confusion-paper-svm.png").exists()
+
+
+def test_tables_publish_writes_what_check_reads(grid, tmp_path):
+    runs, _ = grid
+    result = CliRunner().invoke(app, ["tables", runs, "--publish", str(tmp_path / "pub")])
+    assert result.exit_code == 0, result.output
+    pub = tmp_path / "pub"
+    trials = list(csv.DictReader((pub / "trials.csv").open()))
+    assert sorted(t["trial"] for t in trials) == ["att-res0-paper-s0-f0", "svm-paper-s0-f0"]
+    assert json.loads((pub / "train_config.json").read_text())["epochs"] == 2
+    assert json.loads((pub / "features.json").read_text())["config"]["image_size"] == 32
+    assert (pub / "tables.md").read_text() in result.stdout
+    row = published_row(pub, "att-Res0", "paper")
+    assert float(row["wa_mean"]) == pytest.approx(100 * float(trials[0]["wa"]))
+    assert (pub / "plots" / "confusion-paper-att-res0.png").exists()
 
 
 def test_tables_put_paper_numbers_on_their_rows_and_missing_as_missing():

@@ -2,7 +2,8 @@
 
 A published result folder (``docs/results/<corpus>/<protocol>/``) holds ``results.csv``
 (written by ``attres-flow tables --format csv``), ``train_config.json`` and
-``features.json`` (the run's settings). ``attres-flow check`` featurizes the corpus with the
+``features.json`` (the run's settings; ``attres-flow tables RUNS --publish DIR`` writes
+them all). ``attres-flow check`` featurizes the corpus with the
 same feature settings, trains the model with the same training settings for one seed and
 says whether its WA lies within the published spread.
 
@@ -80,7 +81,7 @@ def check(
     from workflows.train_all import load_records, train_all
 
     train_cfg = TrainConfig.from_dict(json.loads((published / "train_config.json").read_text()))
-    feature_cfg = FeatureConfig(**json.loads((published / "features.json").read_text()))
+    feature_cfg = FeatureConfig(**json.loads((published / "features.json").read_text())["config"])
     row = published_row(published, model, train_cfg.protocol)
     features, runs = str(work / "features"), str(work / "runs")
     run_featurize(corpus, features, feature_cfg, address=address)

@@ -248,8 +248,15 @@ def tables(
     plots: Annotated[
         bool, typer.Option(help="Write confusion and curve PNGs to RUNS/plots.")
     ] = True,
+    publish: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write tables, per-trial CSV, settings and plots to this folder (docs)."
+        ),
+    ] = None,
 ) -> None:
     """Print the paper's Table 1 and Table 2 with our results beside the paper's numbers."""
+    from workflows.tables import publish as publish_results
     from workflows.tables import render, table_rows, write_plots
     from workflows.train_all import load_records
 
@@ -257,6 +264,9 @@ def tables(
     if not records:
         fail(f"no finished trials under {runs}/trials; run `attres-flow train-all` first")
     typer.echo(render(table_rows(records), format.value))
+    if publish:
+        written = publish_results(records, runs, publish)
+        typer.echo(f"tables: published {len(written)} files to {publish}", err=True)
     if plots and "://" not in runs:
         written = write_plots(records, Path(runs) / "plots")
         typer.echo(f"tables: {len(written)} plots in {Path(runs) / 'plots'}", err=True)

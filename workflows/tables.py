@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from attres.registry import slugify
+from attres.registry import model_info
 
 # (model, accuracy %) in the paper's row order, CASIA, random 80/20 split.
 PAPER_TABLES: dict[str, tuple[tuple[str, float], ...]] = {
@@ -147,7 +147,7 @@ def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         ax.set_ylabel("true")
         ax.set_title(f"{model} ({protocol}, {len(runs)} runs)", fontsize=9)
         fig.tight_layout()
-        path = out_dir / f"confusion-{protocol}-{slugify(model)}.png"
+        path = out_dir / f"confusion-{protocol}-{model_info(model).slug}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
@@ -175,3 +175,38 @@ def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+TRIAL_COLUMNS = (
+    "trial", "model", "protocol", "seed", "fold", "split", "wa", "ua", "macro_f1",
+    "n_train", "n_test", "epochs", "train_s", "wall_s", "device",
+)  # fmt: skip
+
+
+def publish(records: list[dict[str, Any]], runs: str, out: Path) -> list[Path]:
+    """One folder with what a reader needs to read and re-check a grid's results.
+
+    ``tables.md`` and ``results.csv`` (the paper's tables), ``trials.csv`` (one row per
+    trial), ``train_config.json`` (RUNS' training settings), ``features.json`` (the feature
+    settings and labels of the FEATURES the trials read) and ``plots/``.
+    """
+    from featurize.store import META_FILE, open_store
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = table_rows(records)
+    (out / "tables.md").write_text(render(rows, "markdown"))
+    (out / "results.csv").write_text(render(rows, "csv"))
+    trials = io.StringIO()
+    writer = csv.DictWriter(trials, fieldnames=TRIAL_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({c: r.get(c) for c in TRIAL_COLUMNS} for r in records)
+    (out / "trials.csv").write_text(trials.getvalue())
+    for name, store, path in (
+        ("train_config.json", runs, "train_config.json"),
+        ("features.json", records[0]["provenance"]["features"], META_FILE),
+    ):
+        fs, root = open_store(store)
+        with fs.open_input_stream(f"{root}/{path}") as f:
+            (out / name).write_bytes(f.read())
+    plots = write_plots(records, out / "plots")
+    return [out / n for n in ("tables.md", "results.csv", "trials.csv")] + plots

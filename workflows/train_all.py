@@ -35,6 +35,7 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from attres.cpu import WORKER_ENV
 from attres.registry import model_info, model_kind
 from attres.splits import Protocol, make_split, protocol_folds, validation_split
 from featurize.store import (
@@ -200,6 +201,7 @@ def run_trial(config: dict[str, Any]) -> None:
                 storage_path=storage_uri(spec.storage, "checkpoints"),
                 failure_config=FailureConfig(max_failures=cfg.max_failures),
                 checkpoint_config=CheckpointConfig(num_to_keep=1),
+                worker_runtime_env={"env_vars": WORKER_ENV},
             ),
         )
         result = trainer.fit()
