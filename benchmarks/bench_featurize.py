@@ -106,7 +106,8 @@ def main() -> None:
             featurize_file({**u.__dict__, "utterance_id": u.utterance_id}, config, labels)
         loop_s = time.perf_counter() - start
         print(
-            f"single loop  : {loop_s:7.2f} s  {n / loop_s:8.1f} files/s  (featurize only, no writes)"
+            f"single loop  : {loop_s:7.2f} s  {n / loop_s:8.1f} files/s"
+            "  (featurize only, no writes)"
         )
         print(f"speed-up     : {loop_s / pipeline_s:.2f}x")
 

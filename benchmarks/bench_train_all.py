@@ -58,14 +58,16 @@ def main() -> None:
         f"{args.concurrent} at a time     : {con_wall:7.1f} s   speed-up {seq_wall / con_wall:.2f}x"
     )
     print(
-        "\n| model | trial wall s (seq) | training s (seq) | trial wall s (conc) | training s (conc) |"
+        "\n| model | trial wall s (seq) | training s (seq) "
+        "| trial wall s (conc) | training s (conc) |"
     )
     print("|---|---|---|---|---|")
     conc = {r["model"]: r for r in con}
     for r in seq:
         c = conc[r["model"]]
         print(
-            f"| {r['model']} | {r['wall_s']:.1f} | {r['train_s']:.1f} | {c['wall_s']:.1f} | {c['train_s']:.1f} |"
+            f"| {r['model']} | {r['wall_s']:.1f} | {r['train_s']:.1f} "
+            f"| {c['wall_s']:.1f} | {c['train_s']:.1f} |"
         )
 
 

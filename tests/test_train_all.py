@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from attres.metrics import classification_metrics
 from attres.splits import Protocol, make_split, protocol_folds
 from featurize.store import FeatureStoreError
-from workflows.cli import app
 from workflows.check import published_row
+from workflows.cli import app
 from workflows.config import TrainConfig
 from workflows.tables import CSV_COLUMNS, render, table_rows
 from workflows.train_all import load_records, plan_grid, train_all
