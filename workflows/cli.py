@@ -164,9 +164,9 @@ def train_all_command(
     ] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     schedule: Annotated[
-        str, typer.Option(help="Learning rate: constant, or cosine (per-step decay to 0).")
-    ] = "constant",
-    warmup_epochs: Annotated[float, typer.Option(help="Linear warm-up of cosine.")] = 0.0,
+        str, typer.Option(help="Learning rate: cosine (per-step decay to 0), or constant.")
+    ] = "cosine",
+    warmup_epochs: Annotated[float, typer.Option(help="Linear warm-up of cosine.")] = 1.0,
     label_smoothing: Annotated[float, typer.Option(help="Cross-entropy smoothing.")] = 0.0,
     mixup: Annotated[float, typer.Option(help="Mixup Beta(alpha, alpha); 0: off.")] = 0.0,
     spec_masks: Annotated[

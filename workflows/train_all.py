@@ -133,9 +133,11 @@ def check_same_recipe(runs: str, cfg: TrainConfig) -> None:
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return
     with fs.open_input_stream(path) as f:
-        saved = {**TrainConfig().to_dict(), **json.loads(f.read())}  # older: defaults
+        saved = json.loads(f.read())
     new = cfg.to_dict()
-    changed = sorted(k for k in set(saved) - RESOURCE_KEYS if saved[k] != new.get(k))
+    changed = sorted(
+        k for k in (set(saved) | set(new)) - RESOURCE_KEYS if saved.get(k) != new.get(k)
+    )
     if changed:
         diff = ", ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed)
         raise FeatureStoreError(

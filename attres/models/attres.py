@@ -85,7 +85,7 @@ for _name, (_stages, _final) in VARIANTS.items():
 # paper's models. Every choice was made on validation splits carved from the training data
 # (`train-all --validation 0.2`), never on the test split: docs/results/README.md.
 ATT_RES_PLUS_RECIPE = {
-    "schedule": "cosine",
+    "schedule": "cosine",  # also the default of every model
     "warmup_epochs": 1.0,
     "label_smoothing": 0.1,
     "mixup": 0.2,
