@@ -76,6 +76,17 @@ def run(cmd: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedPr
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
+def submit(cmd: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``ray job submit``, retried while the head's job agent is still starting (loaded hosts)."""
+    deadline = time.monotonic() + 120
+    while True:
+        job = run(cmd, env, timeout)
+        starting = "No available agent to submit job" in job.stdout + job.stderr
+        if not starting or time.monotonic() > deadline:
+            return job
+        time.sleep(3)
+
+
 @pytest.fixture
 def two_node_cluster():
     """`ray start --head` plus a second node with `ray start --address`, loopback only."""
@@ -109,12 +120,12 @@ def test_featurize_and_train_all_jobs_on_two_nodes(two_node_cluster, synth_corpu
         time.sleep(2)
     assert status.returncode == 0 and "2.0 CPU" in status.stdout, status.stdout + status.stderr
     features, runs = tmp_path / "features", tmp_path / "runs"
-    submit = ["ray", "job", "submit", "--address", jobs, "--working-dir", str(REPO), "--"]
-    job = run([*submit, "attres-flow", "featurize", str(synth_corpus), "--out", str(features),
+    job_cmd = ["ray", "job", "submit", "--address", jobs, "--working-dir", str(REPO), "--"]
+    job = submit([*job_cmd, "attres-flow", "featurize", str(synth_corpus), "--out", str(features),
                "--image-size", "32"], env)  # fmt: skip
     assert job.returncode == 0 and "succeeded" in job.stdout + job.stderr, job.stdout + job.stderr
     assert "36 featurized" in job.stdout
-    job = run([*submit, "attres-flow", "train-all", str(features), "--out", str(runs),
+    job = submit([*job_cmd, "attres-flow", "train-all", str(features), "--out", str(runs),
                "--models", "att-Res0,SVM", "--epochs", "1"], env, timeout=400)  # fmt: skip
     assert job.returncode == 0, job.stdout + job.stderr
     records = [json.loads(p.read_text()) for p in sorted((runs / "trials").glob("*.json"))]
