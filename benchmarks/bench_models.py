@@ -19,6 +19,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -141,7 +142,21 @@ def main() -> None:
         "--no-prepare", action="store_true", help="skip attres.cpu (naive NCHW baseline)"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile each model")
+    parser.add_argument(
+        "--in-thread",
+        action="store_true",
+        help="train in a second thread, as Ray Train does (compare with MALLOC_ARENA_MAX=1)",
+    )
     args = parser.parse_args()
+    if args.in_thread:
+        worker = threading.Thread(target=run, args=(args,))
+        worker.start()
+        worker.join()
+    else:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
 
     threads = cpu.configure_threads(args.threads)
     if not args.no_prepare:
@@ -161,6 +176,9 @@ def main() -> None:
     peak = max(peak_before, gemm_peak_gflops())  # best of before and after the models
 
     settings = "naive (no attres.cpu)" if args.no_prepare else "attres.cpu.prepare_for_training"
+    if args.in_thread:
+        arenas = os.environ.get("MALLOC_ARENA_MAX", "glibc default")
+        settings += f"; in a second thread, MALLOC_ARENA_MAX={arenas}"
     print(f"- date: {datetime.date.today().isoformat()}")
     print(f"- machine: {os.cpu_count()} cores, {cpu_model_name()}, torch {torch.__version__}")
     print(f"- threads: {threads}; settings: {settings}{', torch.compile' if args.compile else ''}")

@@ -95,14 +95,23 @@ def two_node_cluster():
     env = dict(os.environ, RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0")
     env.pop("RAY_ADDRESS", None)
     common = ["--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir, "--disable-usage-stats"]
+
+    def agent_ports() -> list[str]:
+        """Each node's agents on free ports: Ray's fixed defaults (52365, ...) would collide
+        with the other node, and with any other Ray cluster running on this machine."""
+        flags = ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+                 "--runtime-env-agent-port", "--metrics-export-port")  # fmt: skip
+        return [arg for flag in flags for arg in (flag, str(free_port()))]
+
     try:
         head = run(["ray", "start", "--head", "--port", str(gcs), "--num-cpus", "1",
                     "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
-                    "--dashboard-port", str(dashboard), *common], env)  # fmt: skip
+                    "--dashboard-port", str(dashboard), *agent_ports(), *common], env)  # fmt: skip
         assert head.returncode == 0, head.stderr
         node = run(
-            ["ray", "start", "--address", f"127.0.0.1:{gcs}", "--num-cpus", "1", *common], env
-        )
+            ["ray", "start", "--address", f"127.0.0.1:{gcs}", "--num-cpus", "1",
+             *agent_ports(), *common], env,
+        )  # fmt: skip
         assert node.returncode == 0, node.stderr
         yield {"gcs": f"127.0.0.1:{gcs}", "jobs": f"http://127.0.0.1:{dashboard}", "env": env}
     finally:
