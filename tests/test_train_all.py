@@ -198,7 +198,7 @@ def test_bad_grid_inputs_are_refused_with_reasons(ray_local, synth_features, tmp
     result = CliRunner().invoke(
         app, ["train-all", synth_features, "--out", str(tmp_path / "r"), "--schedule", "step"]
     )
-    assert result.exit_code != 0 and "schedule must be 'constant' or 'cosine'" in result.output
+    assert result.exit_code != 0 and "--schedule" in result.output and "'step'" in result.output
 
 
 def test_interrupted_trial_resumes_from_its_checkpoint(synth_features, tmp_path):

@@ -120,6 +120,11 @@ class ProtocolName(str, Enum):
     kfold = "kfold"
 
 
+class Schedule(str, Enum):
+    cosine = "cosine"
+    constant = "constant"
+
+
 class TableFormat(str, Enum):
     markdown = "markdown"
     csv = "csv"
@@ -164,8 +169,8 @@ def train_all_command(
     ] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     schedule: Annotated[
-        str, typer.Option(help="Learning rate: cosine (per-step decay to 0), or constant.")
-    ] = "cosine",
+        Schedule, typer.Option(help="Learning rate: cosine (per-step decay to 0), or constant.")
+    ] = Schedule.cosine,
     warmup_epochs: Annotated[float, typer.Option(help="Linear warm-up of cosine.")] = 1.0,
     label_smoothing: Annotated[float, typer.Option(help="Cross-entropy smoothing.")] = 0.0,
     mixup: Annotated[float, typer.Option(help="Mixup Beta(alpha, alpha); 0: off.")] = 0.0,
@@ -210,7 +215,7 @@ def train_all_command(
         cfg = TrainConfig(
             epochs=epochs,
             lr=lr,
-            schedule=schedule,
+            schedule=schedule.value,
             warmup_epochs=warmup_epochs,
             label_smoothing=label_smoothing,
             mixup=mixup,
