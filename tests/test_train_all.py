@@ -223,8 +223,17 @@ def test_interrupted_trial_resumes_from_its_checkpoint(synth_features, tmp_path)
         cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 240
-    checkpoints = runs / "checkpoints" / "att-res0-paper-s0-f0"
-    while not list(checkpoints.glob("checkpoint_*")) and time.monotonic() < deadline:
+    # Ray Train resumes from the checkpoints its snapshot lists: a checkpoint folder appears
+    # before the snapshot names it, and a kill in between would leave nothing to resume from.
+    snapshot = runs / "checkpoints" / "att-res0-paper-s0-f0" / "checkpoint_manager_snapshot.json"
+
+    def committed() -> bool:
+        try:
+            return bool(json.loads(snapshot.read_text())["checkpoint_results"])
+        except (OSError, ValueError, KeyError):
+            return False
+
+    while not committed() and time.monotonic() < deadline:
         assert proc.poll() is None, "train-all ended before it could be interrupted"
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)

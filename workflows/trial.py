@@ -98,8 +98,25 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
             "resumed_from_epoch": resumed_from_epoch,
         }
 
+    def report(metrics: dict[str, Any], checkpoint: bool) -> None:
+        """Report, with a checkpoint of the whole training state if asked. The record must
+        travel with a checkpoint: Ray Train's Result.metrics are the latest checkpoint's."""
+        if not checkpoint:
+            ray.train.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            saved = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                "progress": state,
+            }
+            torch.save(saved, os.path.join(folder, "state.pt"))
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+
     if state["epoch"] >= cfg.epochs:  # killed after the last checkpoint, before the record
-        ray.train.report({"epoch": state["epoch"], "record": final_record()})
+        report({"epoch": state["epoch"], "record": final_record()}, checkpoint=True)
     for epoch in range(state["epoch"], cfg.epochs):
         start = time.perf_counter()
         loss, acc = train_epoch(
@@ -119,19 +136,7 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
         final = epoch + 1 == cfg.epochs
         if final:  # the test figures are those of the final epoch
             metrics["record"] = final_record()
-        if final or (epoch + 1) % cfg.checkpoint_every == 0:
-            with tempfile.TemporaryDirectory() as folder:
-                saved = {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                    "progress": state,
-                }
-                torch.save(saved, os.path.join(folder, "state.pt"))
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
-        else:
-            ray.train.report(metrics)
+        report(metrics, checkpoint=final or (epoch + 1) % cfg.checkpoint_every == 0)
 
 
 def sklearn_fit(spec_dict: dict[str, Any]) -> dict[str, Any]:
