@@ -219,9 +219,9 @@ def test_interrupted_trial_resumes_from_its_checkpoint(synth_features, tmp_path)
         "4",
         *("--schedule", "cosine", "--mixup", "0.2", "--spec-masks", "1"),  # resumable state
     ]
-    proc = subprocess.Popen(
-        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log = tmp_path / "first-run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
     # Ray Train resumes from the checkpoints its snapshot lists: a checkpoint folder appears
     # before the snapshot names it, and a kill in between would leave nothing to resume from.
@@ -234,7 +234,7 @@ def test_interrupted_trial_resumes_from_its_checkpoint(synth_features, tmp_path)
             return False
 
     while not committed() and time.monotonic() < deadline:
-        assert proc.poll() is None, "train-all ended before it could be interrupted"
+        assert proc.poll() is None, "ended before it could be interrupted:\n" + log.read_text()
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
