@@ -88,7 +88,6 @@ def check(
     grid = train_all(features, runs, [model], [seed], train_cfg, address=address)
     if grid.failed:
         raise RuntimeError(f"the trial failed: {grid.failed}; re-run the same command to retry")
-    records = [r for r in load_records(runs) if r["model"] == model and r["seed"] == seed]
-    folds = sorted(records, key=lambda r: r["fold"])
-    wa = sum(r["wa"] * r["n_test"] for r in folds) / sum(r["n_test"] for r in folds)
-    return compare(wa, sum(r["n_test"] for r in folds), row)
+    folds = [r for r in load_records(runs) if r["model"] == model and r["seed"] == seed]
+    n_test = sum(r["n_test"] for r in folds)
+    return compare(sum(r["wa"] * r["n_test"] for r in folds) / n_test, n_test, row)

@@ -291,9 +291,8 @@ def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str
         logging.getLogger("ray.tune").setLevel(logging.WARNING)
     callback = TrialLines(len(todo), progress)
     tuner = tune.Tuner(
-        tune.with_resources(
-            run_trial, {"CPU": 0, "memory": 64 * 2**20}
-        ),  # the driver only schedules
+        # the driver only schedules: no CPU (Tune refuses an empty bundle, hence the memory)
+        tune.with_resources(run_trial, {"CPU": 0, "memory": 64 * 2**20}),
         param_space={"spec": tune.grid_search([s.to_dict() for s in todo])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,

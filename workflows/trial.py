@@ -82,8 +82,9 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
         state = saved["progress"]
     resumed_from_epoch = state["epoch"]
 
-    def final_record() -> dict[str, Any]:
-        y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
+    def final_record(y_pred: np.ndarray | None = None) -> dict[str, Any]:
+        if y_pred is None:
+            y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
         return {
             **classification_metrics(y_te, y_pred, num_classes),
             "curves": state["curves"],
@@ -135,7 +136,7 @@ def torch_worker_loop(config: dict[str, Any]) -> None:
         metrics: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss}
         final = epoch + 1 == cfg.epochs
         if final:  # the test figures are those of the final epoch
-            metrics["record"] = final_record()
+            metrics["record"] = final_record(y_pred)
         report(metrics, checkpoint=final or (epoch + 1) % cfg.checkpoint_every == 0)
 
 
