@@ -1,8 +1,9 @@
 """The Ray Data pipeline: corpus files -> spectrogram rows -> Parquet shards under FEATURES.
 
-Each Ray Data task takes a block of utterances, reads and featurizes them, and writes its
-rows as one shard (atomically) straight from the worker; only a small status row per file
-travels back to the driver, so memory stays flat however large the corpus.
+A pool of Ray Data actors, one per CPU, takes blocks of utterances; each block is read,
+featurized and written as one shard (atomically) straight from the actor, and only a small
+status row per file travels back to the driver, so memory stays flat however large the
+corpus.
 """
 
 from __future__ import annotations
@@ -64,29 +65,39 @@ def featurize_file(utt: dict[str, str], config: FeatureConfig, labels: tuple[str
     }
 
 
-def featurize_block(
-    batch: dict[str, np.ndarray],
-    config: FeatureConfig,
-    labels: tuple[str, ...],
-    features: str,
-) -> dict[str, np.ndarray]:
-    """Ray Data map_batches function: featurize a block, write its good rows as one shard."""
-    import cv2
+class FeaturizeBlocks:
+    """Ray Data map_batches callable: featurize a block, write its good rows as one shard.
 
-    from featurize.store import open_store
+    A class, so Ray Data runs it in a pool of long-lived actors: each imports the audio and
+    image libraries once, and the next blocks wait queued at the actor instead of being
+    dispatched one at a time after each finishes.
+    """
 
-    cv2.setNumThreads(1)  # one task per CPU already; cv2's own pool would oversubscribe
-    keys = list(batch)
-    utts = [{k: str(batch[k][i]) for k in keys} for i in range(len(batch["source"]))]
-    results = [featurize_file(u, config, labels) for u in utts]
-    rows = [r for r in results if "reject" not in r]
-    if rows:
-        fs, root = open_store(features)
-        write_shard(fs, root, rows, config, labels)
-    return {
-        "source": np.array([u["source"] for u in utts]),
-        "reject": np.array([r.get("reject", "") for r in results]),
-    }
+    def __init__(self) -> None:
+        import cv2
+
+        cv2.setNumThreads(1)  # one actor per CPU already; cv2's own pool would oversubscribe
+
+    def __call__(
+        self,
+        batch: dict[str, np.ndarray],
+        config: FeatureConfig,
+        labels: tuple[str, ...],
+        features: str,
+    ) -> dict[str, np.ndarray]:
+        from featurize.store import open_store
+
+        keys = list(batch)
+        utts = [{k: str(batch[k][i]) for k in keys} for i in range(len(batch["source"]))]
+        results = [featurize_file(u, config, labels) for u in utts]
+        rows = [r for r in results if "reject" not in r]
+        if rows:
+            fs, root = open_store(features)
+            write_shard(fs, root, rows, config, labels)
+        return {
+            "source": np.array([u["source"] for u in utts]),
+            "reject": np.array([r.get("reject", "") for r in results]),
+        }
 
 
 @dataclass
@@ -171,12 +182,14 @@ def _featurize_on_ray(
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
-    cpus = max(1, int(ray.available_resources().get("CPU", 1)))
-    blocks = max(min(len(todo), 2 * cpus), math.ceil(len(todo) / shard_rows))
+    actors = min(len(todo), max(1, int(ray.available_resources().get("CPU", 1))))
+    # Whole rounds of at most shard_rows per block, so no actor is left alone at the end.
+    blocks = min(len(todo), actors * math.ceil(len(todo) / (actors * shard_rows)))
     items = [dict(asdict(u), utterance_id=u.utterance_id) for u in todo]
     ds = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
-        featurize_block,
+        FeaturizeBlocks,
         fn_kwargs={"config": config, "labels": labels, "features": features},
+        concurrency=actors,
         batch_size=None,
         batch_format="numpy",
     )
