@@ -185,11 +185,13 @@ def _featurize_on_ray(
     actors = min(len(todo), max(1, int(ray.available_resources().get("CPU", 1))))
     # Whole rounds of at most shard_rows per block, so no actor is left alone at the end.
     blocks = min(len(todo), actors * math.ceil(len(todo) / (actors * shard_rows)))
-    items = [dict(asdict(u), utterance_id=u.utterance_id) for u in todo]
+    fields = ("path", "source", "speaker", "emotion", "utt_id", "utterance_id")
+    items = [{name: getattr(u, name) for name in fields} for u in todo]
+    # from_items, not from_arrow: the latter runs a remote task per block for its metadata
     ds = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
         FeaturizeBlocks,
         fn_kwargs={"config": config, "labels": labels, "features": features},
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         batch_size=None,
         batch_format="numpy",
     )
