@@ -322,6 +322,12 @@ class TrialLines(tune.Callback):
         self.total, self.progress = total, progress
         self.count, self.failed = 0, []
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks into the experiment state. The output function stays
+        # behind: `print` bound before a library replaced `builtins.print` (Ray's tqdm_ray
+        # does) no longer pickles, and the state is never restored with it.
+        return {**self.__dict__, "progress": None}
+
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.count += 1
         spec = TrialSpec.from_dict(trial.config["spec"])
