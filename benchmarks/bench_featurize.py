@@ -29,7 +29,6 @@ import threading
 import time
 from pathlib import Path
 
-from attres.cpu import configure_allocator
 from featurize.config import FeatureConfig
 from featurize.corpus import discover
 from featurize.pipeline import featurize_file, run_featurize
@@ -95,6 +94,8 @@ class PeakMemory:
 def featurize_all(utts: list[dict], config: FeatureConfig, labels: tuple[str, ...]) -> None:
     import cv2
 
+    from attres.cpu import configure_allocator  # imports torch: not before the pipeline ran
+
     cv2.setNumThreads(1)  # as in the pipeline's actors
     configure_allocator()
     for utt in utts:
@@ -105,12 +106,13 @@ def _pool_worker(utts, config, labels, barrier) -> None:
     featurize_all(utts[:1], config, labels)  # imports and first-call costs, off the clock
     barrier.wait()
     featurize_all(utts, config, labels)
+    barrier.wait()
 
 
 def pool_seconds(utts: list[dict], config: FeatureConfig, labels: tuple[str, ...]) -> float:
     """Wall seconds of featurize_file over utts split across one process per CPU.
 
-    The clock starts once every process has started and imported what it needs.
+    The clock runs from every process being started and warmed to every one being done.
     """
     ctx = multiprocessing.get_context("spawn")
     processes = os.cpu_count() or 1
@@ -123,9 +125,11 @@ def pool_seconds(utts: list[dict], config: FeatureConfig, labels: tuple[str, ...
         worker.start()
     barrier.wait()
     start = time.perf_counter()
+    barrier.wait()
+    seconds = time.perf_counter() - start
     for worker in workers:
         worker.join()
-    return time.perf_counter() - start
+    return seconds
 
 
 def main() -> None:
@@ -168,6 +172,7 @@ def main() -> None:
 
         ray.shutdown()
         utts = [{**u.__dict__, "utterance_id": u.utterance_id} for u in corpus.utterances]
+        featurize_all(utts[:1], config, corpus.labels)  # imports, as the pool's processes do
         start = time.perf_counter()
         featurize_all(utts, config, corpus.labels)
         loop_s = time.perf_counter() - start
