@@ -1,6 +1,7 @@
 """Benchmark: the Ray Data featurize pipeline against a single-process loop over the same files.
 
     python benchmarks/bench_featurize.py CORPUS [--image-size 128] [--skip-loop] [--address A]
+                                         [--timeline]
 
 Times ``run_featurize`` end to end into a fresh output folder, with the start of a local
 Ray instance timed apart (``--address`` joins a running cluster instead: nothing to
@@ -16,11 +17,17 @@ Reports files/s, the ratios, and the peak memory of the driver and every Ray pro
 below it: PSS (shared pages split between the processes that map them) and summed RSS
 (shared pages counted once per process, an upper bound). With ``--address`` the
 cluster's processes are not below the driver and are not counted.
+
+``--timeline`` has each featurize actor log, per block, when it ran and the CPU time its
+thread took, and prints per actor: when it was constructed and began its first block
+(seconds after Ray was up), its blocks, files, busy time, CPU ms per file and the idle
+time between its blocks.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import shutil
@@ -29,9 +36,10 @@ import threading
 import time
 from pathlib import Path
 
+import featurize.pipeline
 from featurize.config import FeatureConfig
 from featurize.corpus import discover
-from featurize.pipeline import featurize_file, run_featurize
+from featurize.pipeline import FeaturizeBlocks, featurize_file, run_featurize
 from featurize.raysession import ensure_ray
 
 
@@ -132,12 +140,47 @@ def pool_seconds(utts: list[dict], config: FeatureConfig, labels: tuple[str, ...
     return seconds
 
 
+class TimedBlocks(FeaturizeBlocks):
+    """FeaturizeBlocks that appends (born, start, end, thread CPU s, files) per block to
+    ``log_dir/<pid>.jsonl``. Pickled by value with this script, class attribute included."""
+
+    log_dir = ""
+
+    def __init__(self) -> None:
+        self.born = time.time()
+        super().__init__()
+
+    def __call__(self, batch, **kwargs):
+        start, cpu = time.time(), time.thread_time()
+        out = super().__call__(batch, **kwargs)
+        record = [self.born, start, time.time(), time.thread_time() - cpu, len(out["source"])]
+        with open(f"{self.log_dir}/{os.getpid()}.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        return out
+
+
+def print_timeline(log_dir: Path, ray_up: float) -> None:
+    for path in sorted(log_dir.glob("*.jsonl")):
+        blocks = sorted(json.loads(line) for line in path.read_text().splitlines())
+        born, starts, ends = blocks[0][0], [b[1] for b in blocks], [b[2] for b in blocks]
+        files, cpu = sum(b[4] for b in blocks), sum(b[3] for b in blocks)
+        busy = sum(end - start for start, end in zip(starts, ends, strict=True))
+        idle = sum(start - end for start, end in zip(starts[1:], ends, strict=False))
+        print(
+            f"actor {path.stem:>7}: constructed at {born - ray_up:5.2f} s, first block at "
+            f"{starts[0] - ray_up:5.2f} s, last done at {ends[-1] - ray_up:6.2f} s; "
+            f"{len(blocks)} blocks, {files} files, busy {busy:.1f} s, "
+            f"CPU {1e3 * cpu / files:.2f} ms/file, idle between blocks {idle:.2f} s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--skip-loop", action="store_true", help="time only the pipeline")
     parser.add_argument("--address", help="join this running Ray cluster (e.g. auto)")
+    parser.add_argument("--timeline", action="store_true", help="per-actor block timings")
     args = parser.parse_args()
     config = FeatureConfig(image_size=args.image_size)
     corpus = discover(args.corpus)
@@ -145,16 +188,23 @@ def main() -> None:
     print(f"corpus {args.corpus}: {n} files; {os.cpu_count()} CPUs; load {os.getloadavg()}")
 
     out = Path(tempfile.mkdtemp(prefix="bench-featurize-"))
+    if args.timeline:
+        TimedBlocks.log_dir = str(out / "timeline")
+        os.makedirs(TimedBlocks.log_dir)
+        featurize.pipeline.FeaturizeBlocks = TimedBlocks  # looked up when the run starts
     try:
         with PeakMemory() as memory:
             start = time.perf_counter()
             ensure_ray(args.address)
             ray_s = time.perf_counter() - start
+            ray_up = time.time()
             summary = run_featurize(
                 args.corpus, str(out / "features"), config, progress=lambda _: None
             )
             total_s = time.perf_counter() - start
         assert summary.featurized + summary.rejected == n
+        if args.timeline:
+            print_timeline(out / "timeline", ray_up)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     run_s = total_s - ray_s

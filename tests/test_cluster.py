@@ -94,7 +94,13 @@ def two_node_cluster():
     gcs, dashboard = free_port(), free_port()
     env = dict(os.environ, RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0")
     env.pop("RAY_ADDRESS", None)
-    common = ["--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir, "--disable-usage-stats"]
+    common = ["--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+
+    def own_temp_dir(name: str) -> list[str]:
+        """Each node its own temp dir, as on separate machines: a node's runtime-env agent
+        deletes and re-extracts a job's working_dir when it sets it up, and in a shared
+        folder that deleted the directory the other node's job driver was running in."""
+        return ["--temp-dir", os.path.join(temp_dir, name)]
 
     def agent_ports() -> list[str]:
         """Each node's agents on free ports: Ray's fixed defaults (52365, ...) would collide
@@ -106,11 +112,12 @@ def two_node_cluster():
     try:
         head = run(["ray", "start", "--head", "--port", str(gcs), "--num-cpus", "1",
                     "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
-                    "--dashboard-port", str(dashboard), *agent_ports(), *common], env)  # fmt: skip
+                    "--dashboard-port", str(dashboard), *agent_ports(), *own_temp_dir("h"),
+                    *common], env)  # fmt: skip
         assert head.returncode == 0, head.stderr
         node = run(
             ["ray", "start", "--address", f"127.0.0.1:{gcs}", "--num-cpus", "1",
-             *agent_ports(), *common], env,
+             *agent_ports(), *own_temp_dir("n"), *common], env,
         )  # fmt: skip
         assert node.returncode == 0, node.stderr
         yield {"gcs": f"127.0.0.1:{gcs}", "jobs": f"http://127.0.0.1:{dashboard}", "env": env}
