@@ -146,13 +146,13 @@ class TimedBlocks(FeaturizeBlocks):
 
     log_dir = ""
 
-    def __init__(self) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         self.born = time.time()
-        super().__init__()
+        super().__init__(*args, **kwargs)
 
-    def __call__(self, batch, **kwargs):
+    def __call__(self, batch):
         start, cpu = time.time(), time.thread_time()
-        out = super().__call__(batch, **kwargs)
+        out = super().__call__(batch)
         record = [self.born, start, time.time(), time.thread_time() - cpu, len(out["source"])]
         with open(f"{self.log_dir}/{os.getpid()}.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")

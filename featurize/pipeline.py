@@ -73,27 +73,22 @@ class FeaturizeBlocks:
     dispatched one at a time after each finishes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, config: FeatureConfig, labels: tuple[str, ...], features: str) -> None:
         import cv2
 
-        cv2.setNumThreads(1)  # one actor per CPU already; cv2's own pool would oversubscribe
-
-    def __call__(
-        self,
-        batch: dict[str, np.ndarray],
-        config: FeatureConfig,
-        labels: tuple[str, ...],
-        features: str,
-    ) -> dict[str, np.ndarray]:
         from featurize.store import open_store
 
+        cv2.setNumThreads(1)  # one actor per CPU already; cv2's own pool would oversubscribe
+        self.config, self.labels = config, labels
+        self.fs, self.root = open_store(features)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         keys = list(batch)
         utts = [{k: str(batch[k][i]) for k in keys} for i in range(len(batch["source"]))]
-        results = [featurize_file(u, config, labels) for u in utts]
+        results = [featurize_file(u, self.config, self.labels) for u in utts]
         rows = [r for r in results if "reject" not in r]
         if rows:
-            fs, root = open_store(features)
-            write_shard(fs, root, rows, config, labels)
+            write_shard(self.fs, self.root, rows, self.config, self.labels)
         return {
             "source": np.array([u["source"] for u in utts]),
             "reject": np.array([r.get("reject", "") for r in results]),
@@ -190,7 +185,7 @@ def _featurize_on_ray(
     # from_items, not from_arrow: the latter runs a remote task per block for its metadata
     ds = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
         FeaturizeBlocks,
-        fn_kwargs={"config": config, "labels": labels, "features": features},
+        fn_constructor_kwargs={"config": config, "labels": labels, "features": features},
         compute=ray.data.ActorPoolStrategy(size=actors),
         batch_size=None,
         batch_format="numpy",
