@@ -26,7 +26,7 @@ from workflows.check import published_row
 from workflows.cli import app
 from workflows.config import TrainConfig
 from workflows.tables import CSV_COLUMNS, render, table_rows
-from workflows.train_all import load_records, plan_grid, train_all
+from workflows.train_all import GridError, load_records, plan_grid, train_all
 
 QUIET = {"progress": lambda _: None}
 
@@ -157,7 +157,7 @@ def test_splits_are_disjoint_and_cover_the_data(protocol):
 
 def test_other_settings_into_the_same_runs_are_refused(grid, synth_features):
     runs, _ = grid
-    with pytest.raises(FeatureStoreError, match=r"epochs: 2 -> 3"):
+    with pytest.raises(GridError, match=r"epochs: 2 -> 3"):
         train_all(synth_features, runs, ["att-Res0"], [0], TrainConfig(epochs=3), **QUIET)
     # resources may change between runs: nothing to train, nothing refused
     again = train_all(

@@ -208,7 +208,7 @@ def train_all_command(
     from featurize.raysession import SharedPathError
     from featurize.store import FeatureStoreError
     from workflows.config import TrainConfig
-    from workflows.train_all import train_all
+    from workflows.train_all import GridError, train_all
 
     names = parse_models(models)
     try:
@@ -234,7 +234,7 @@ def train_all_command(
             features, out, names, parse_seeds(seeds), cfg,
             storage=storage, address=address, max_concurrent=max_concurrent, verbose=verbose,
         )  # fmt: skip
-    except (FeatureStoreError, SharedPathError) as err:
+    except (FeatureStoreError, GridError, SharedPathError) as err:
         fail(str(err))
     typer.echo(
         f"train-all: {summary.finished} trials finished, {summary.skipped} already done, "

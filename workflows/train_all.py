@@ -39,7 +39,6 @@ from attres.cpu import WORKER_ENV
 from attres.registry import model_info, model_kind
 from attres.splits import Protocol, make_split, protocol_folds, validation_split
 from featurize.store import (
-    FeatureStoreError,
     load_features,
     open_store,
     summary_fingerprint,
@@ -52,6 +51,11 @@ RESULT_COLUMNS = (
     "trial", "model", "protocol", "seed", "fold", "split", "wa", "ua", "macro_f1",
     "wall_s", "train_s", "samples_per_s", "params", "flops", "epochs", "device",
 )  # fmt: skip
+
+
+class GridError(ValueError):
+    """The grid cannot run as asked: RUNS holds other training settings, or the features
+    cannot support the protocol."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,7 @@ def plan_grid(
     protocol = Protocol(cfg.protocol)
     n_speakers = len(np.unique(data.speakers))
     if protocol is Protocol.loso and n_speakers < 2:
-        raise FeatureStoreError(
-            f"protocol loso needs at least 2 speakers; {features} has {n_speakers}"
-        )
+        raise GridError(f"protocol loso needs at least 2 speakers; {features} has {n_speakers}")
     fs, root = open_store(runs)
     fs.create_dir(f"{root}/splits", recursive=True)
     specs = []
@@ -140,7 +142,7 @@ def check_same_recipe(runs: str, cfg: TrainConfig) -> None:
     )
     if changed:
         diff = ", ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed)
-        raise FeatureStoreError(
+        raise GridError(
             f"{runs} holds runs with other training settings ({diff}); "
             "use another --out, or the same settings to resume"
         )
