@@ -10,8 +10,8 @@ start). Then, with Ray shut down, a plain loop calling the same per-file functio
 process per CPU, started and warmed before the clock: about the most any parallel
 framework could get from this machine. Loop and processes write nothing. Both keep
 freed memory in glibc's heap (``attres.cpu.configure_allocator``): a freshly spawned
-process otherwise pays as much in page faults as in featurizing, while Ray's workers
-and this process have raised glibc's thresholds long before (importing Ray does).
+process otherwise spends a third of its time in page faults, while Ray's workers and
+this process have raised glibc's thresholds long before (importing Ray does).
 
 Reports files/s, the ratios, and the peak memory of the driver and every Ray process
 below it: PSS (shared pages split between the processes that map them) and summed RSS
