@@ -229,7 +229,7 @@ def main() -> None:
         pool_s = pool_seconds(utts, config, corpus.labels)
         print(f"single loop  : {loop_s:7.2f} s  {n / loop_s:8.1f} files/s  (no writes)")
         print(
-            f"process pool : {pool_s:7.2f} s  {n / pool_s:8.1f} files/s  "
+            f"per-CPU procs: {pool_s:7.2f} s  {n / pool_s:8.1f} files/s  "
             f"({os.cpu_count()} processes, no writes; {loop_s / pool_s:.2f}x the loop)"
         )
         print(

@@ -27,6 +27,7 @@ from featurize.store import (
     REJECTS_FILE,
     SUMMARY_FILE,
     existing_ids,
+    open_store,
     prepare_store,
     write_shard,
     write_text_atomic,
@@ -75,8 +76,6 @@ class FeaturizeBlocks:
 
     def __init__(self, config: FeatureConfig, labels: tuple[str, ...], features: str) -> None:
         import cv2
-
-        from featurize.store import open_store
 
         cv2.setNumThreads(1)  # one actor per CPU already; cv2's own pool would oversubscribe
         self.config, self.labels = config, labels

@@ -33,7 +33,8 @@ def log_power_spectrogram(signal: np.ndarray, config: FeatureConfig) -> np.ndarr
         raise TooShortError(
             f"clip shorter than one analysis frame ({signal.shape[0]} < {frame} samples)"
         )
-    # float32 throughout: half the time of float64, and the log power differs by ~1e-5
+    # float32 throughout: half the time of float64; on CASIA the log power differs from
+    # float64's by 1.5e-6 on average, 0.006 at most (docs/performance.md)
     signal = np.asarray(signal, dtype=np.float32)
     frames = np.lib.stride_tricks.sliding_window_view(signal, frame)[::hop]
     frames = frames * analysis_window(config.window, frame).astype(np.float32)  # (T, frame)
