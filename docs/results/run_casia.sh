@@ -25,10 +25,14 @@ DOCS=$(cd "$(dirname "$0")" && pwd)/casia
 FEATURES=$WORK/features
 CPUS=$(nproc)
 
+# Token authentication (Ray >= 2.52) is on only when the mode is set before `ray start`;
+# the token lives in ~/.ray/auth_token, made here once.
+export RAY_AUTH_MODE=token
+ray get-auth-token --generate >/dev/null
 ray start --head --num-cpus "$CPUS" --node-ip-address 127.0.0.1 --dashboard-host 127.0.0.1 \
     --disable-usage-stats >/dev/null
 trap 'ray stop --force >/dev/null 2>&1 || true' EXIT
-export RAY_ADDRESS=127.0.0.1:6379 RAY_AUTH_MODE=token
+export RAY_ADDRESS=127.0.0.1:6379
 
 for stage in $STAGES; do
     echo "== $stage $(date -u +%FT%TZ)"
