@@ -100,19 +100,25 @@ def train_epoch(
     memory_format: torch.memory_format = torch.contiguous_format,
     recipe: Recipe = Recipe(),
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> tuple[float, float]:
     """One pass over (x, y) in shuffled mini-batches; returns (mean loss, accuracy).
 
     ``recipe`` adds masking, mixup and label smoothing; ``scheduler`` steps once per batch.
     The accuracy is that of the (augmented) training batches against their own labels.
+    ``shard`` = (rank, world size): each of ``world`` data-parallel ranks, all drawing the
+    same order from identically seeded generators, trains on its slice of every global
+    batch; the loss and accuracy returned are the rank's own.
     """
+    rank, world = shard
     model.train()
     order = torch.randperm(len(y), generator=generator).to(x.device)
     total_loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), device=x.device, dtype=torch.long)
+    seen = 0
     for start in range(0, len(y), batch_size):
-        idx = order[start : start + batch_size]
-        if len(idx) < 2:  # BatchNorm cannot train on a single sample
+        idx = order[start : start + batch_size][rank::world]
+        if len(order[start : start + batch_size]) < 2 * world:  # BatchNorm needs 2 per rank
             continue
         xb, yb = x[idx], y[idx]  # (B, 1, H, W)
         if recipe.spec_masks:
@@ -138,7 +144,8 @@ def train_epoch(
             scheduler.step()
         total_loss += loss.detach() * len(idx)
         correct += (logits.argmax(1) == yb).sum()
-    return float(total_loss) / len(y), float(correct) / len(y)
+        seen += len(idx)
+    return float(total_loss) / max(seen, 1), float(correct) / max(seen, 1)
 
 
 @torch.no_grad()

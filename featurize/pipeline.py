@@ -22,6 +22,7 @@ import numpy as np
 from featurize.audio import BadAudioError, decode_audio, to_mono_at_rate
 from featurize.config import FeatureConfig
 from featurize.corpus import Utterance, discover
+from featurize.location import Location
 from featurize.spectrogram import TooShortError, spectrogram_image
 from featurize.store import (
     REJECTS_FILE,
@@ -124,6 +125,8 @@ def run_featurize(
     """Featurize every utterance of ``corpus`` not already in ``features``; resumable."""
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
+    corpus, features = Path(corpus).resolve(), Location(features)
+    manifest = Path(manifest).resolve() if manifest else None
     config = config or FeatureConfig()
     start = time.perf_counter()
     found = discover(corpus, manifest)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from featurize.location import Location
+
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None, verbose: bool = False):
     """Connect to ``address`` (or $RAY_ADDRESS), else start a local instance; reuse one if up.
@@ -46,12 +48,13 @@ def require_visible_on_all_nodes(path: str) -> None:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    if "://" in path:
+    location = Location(path)
+    if location.is_uri:
         return
     nodes = [n for n in ray.nodes() if n["Alive"]]
     if len(nodes) < 2:
         return
-    folder = os.path.abspath(path)
+    folder = str(location)
     os.makedirs(folder, exist_ok=True)
     marker = os.path.join(folder, f"_visible-{uuid.uuid4().hex}")
     open(marker, "w").close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from featurize.config import FeatureConfig
+from featurize.location import Location
 
 META_FILE = "_features.json"
 REJECTS_FILE = "_rejects.csv"
@@ -39,13 +39,9 @@ class FeatureStoreError(ValueError):
     """The FEATURES location is unusable or holds features made differently."""
 
 
-def open_store(features: str) -> tuple[pafs.FileSystem, str]:
+def open_store(location: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, root path) for a local folder or a URI."""
-    if "://" in features:
-        fs, root = pafs.FileSystem.from_uri(features)
-    else:
-        fs, root = pafs.LocalFileSystem(), os.path.abspath(features)
-    return fs, root.rstrip("/")
+    return Location(location).filesystem()
 
 
 def shard_schema(config: FeatureConfig, labels: tuple[str, ...]) -> pa.Schema:
@@ -209,3 +205,24 @@ def summary_fingerprint(features: str) -> str:
         meta = f.read()
     names = "\n".join(p.rsplit("/", 1)[-1] for p in shard_paths(fs, root))
     return hashlib.sha1(meta + names.encode()).hexdigest()[:16]
+
+
+def content_fingerprint(features: str) -> str:
+    """Hash of what the features are made of: settings, labels and every (utterance id,
+    audio SHA-1) pair. The same corpus featurized the same way gives the same hash on any
+    machine, whatever the shard names."""
+    fs, root = open_store(features)
+    paths = shard_paths(fs, root)
+    if not paths:
+        raise FeatureStoreError(f"no Parquet shards ({SHARD_PREFIX}*.parquet) under {features}")
+    table = pq.read_table(paths, filesystem=fs, columns=["utterance_id", "sha1"])
+    table = table.sort_by("utterance_id")
+    meta = pq.read_schema(paths[0], filesystem=fs).metadata
+    digest = hashlib.sha1()
+    digest.update(json.dumps(json.loads(meta[CONFIG_KEY]), sort_keys=True).encode())
+    digest.update(meta[LABELS_KEY])
+    for uid, sha1 in zip(
+        table.column("utterance_id").to_pylist(), table.column("sha1").to_pylist(), strict=True
+    ):
+        digest.update(f"{uid}\t{sha1}\n".encode())
+    return digest.hexdigest()[:16]

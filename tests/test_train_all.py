@@ -21,12 +21,13 @@ from typer.testing import CliRunner
 
 from attres.metrics import classification_metrics
 from attres.splits import Protocol, make_split, protocol_folds
-from featurize.store import FeatureStoreError
+from featurize.store import FeatureStoreError, load_features
 from workflows.check import published_row
 from workflows.cli import app
 from workflows.config import TrainConfig
+from workflows.runs import load_records
 from workflows.tables import CSV_COLUMNS, render, table_rows
-from workflows.train_all import GridError, load_records, plan_grid, train_all
+from workflows.train_all import GridError, plan_grid, train_all, trial_slots
 
 QUIET = {"progress": lambda _: None}
 
@@ -51,7 +52,7 @@ def test_grid_writes_one_record_per_trial(grid, synth_features):
         assert 0.0 <= record["wa"] <= 1.0 and 0.0 <= record["ua"] <= 1.0
         assert np.array(record["confusion"]).sum() == len(split["test"]) == record["n_test"]
         prov = record["provenance"]
-        assert prov["features"] == synth_features and len(prov["features_hash"]) == 16
+        assert prov["features"] == synth_features and len(prov["features_fingerprint"]) == 16
         assert prov["train_config"]["epochs"] == 2 and prov["ray_version"]
     cnn = records["att-res0-paper-s0-f0"]
     assert len(cnn["curves"]["train_loss"]) == 2 and cnn["params"] > 0 and cnn["flops"] > 0
@@ -169,17 +170,19 @@ def test_other_settings_into_the_same_runs_are_refused(grid, synth_features):
 def test_validation_runs_never_see_the_test_split(synth_features, tmp_path):
     runs = str(tmp_path / "runs")
     cfg = TrainConfig(validation=0.25)
-    specs = plan_grid(synth_features, runs, ["att-Res+", "SVM"], [0], cfg)
+    data = load_features(synth_features)
+    specs = plan_grid(data, synth_features, "fp", runs, ["att-Res+", "SVM"], [0], cfg)
     paper = json.loads(
         (Path(runs) / "splits" / "paper-s0-f0-val25.json").read_text()
     )  # the carved split, saved for audit
     assert paper["evaluated_on"] == "validation"
-    full = plan_grid(synth_features, str(tmp_path / "full"), ["SVM"], [0], TrainConfig())[0]
+    full = plan_grid(data, synth_features, "fp", str(tmp_path / "full"), ["SVM"], [0],
+                     TrainConfig())[0]  # fmt: skip
     for spec in specs:
         assert spec.split == "paper-s0-f0-val25"
-        assert set(spec.train_ids) | set(spec.test_ids) == set(full.train_ids)
-        assert not set(spec.test_ids) & set(spec.train_ids)
-        assert not set(spec.test_ids) & set(full.test_ids)
+        assert set(spec.train_rows) | set(spec.test_rows) == set(full.train_rows)
+        assert not set(spec.test_rows) & set(spec.train_rows)
+        assert not set(spec.test_rows) & set(full.test_rows)
     plus, svm = specs
     assert plus.train.schedule == "cosine" and plus.train.mixup > 0  # att-Res+'s own recipe
     assert svm.train == cfg
@@ -201,49 +204,87 @@ def test_bad_grid_inputs_are_refused_with_reasons(ray_local, synth_features, tmp
     assert result.exit_code != 0 and "--schedule" in result.output and "'step'" in result.output
 
 
-def test_interrupted_trial_resumes_from_its_checkpoint(synth_features, tmp_path):
+def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features, tmp_path):
+    """Killed mid-run, the trial resumes from its checkpoint and ends with exactly the
+    record of a run never interrupted (same curves, same confusion matrix)."""
     runs = tmp_path / "runs"
-    cmd = [
-        sys.executable,
-        "-m",
-        "workflows.cli",
-        "train-all",
-        synth_features,
-        "--out",
-        str(runs),
-        "--models",
-        "att-Res0",
-        "--epochs",
-        "6",
-        "--batch-size",
-        "4",
-        *("--schedule", "cosine", "--mixup", "0.2", "--spec-masks", "1"),  # resumable state
-    ]
+    settings = ["--models", "att-Res0", "--epochs", "6", "--batch-size", "4",
+                "--schedule", "cosine", "--mixup", "0.2", "--spec-masks", "1"]  # fmt: skip
+    cmd = [sys.executable, "-m", "workflows.cli", "train-all", synth_features, "--out",
+           str(runs), "--checkpoint-s", "0", *settings]  # fmt: skip
     log = tmp_path / "first-run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+    state = runs / "checkpoints" / "att-res0-paper-s0-f0" / "state.pt"
     deadline = time.monotonic() + 240
-    # Ray Train resumes from the checkpoints its snapshot lists: a checkpoint folder appears
-    # before the snapshot names it, and a kill in between would leave nothing to resume from.
-    snapshot = runs / "checkpoints" / "att-res0-paper-s0-f0" / "checkpoint_manager_snapshot.json"
-
-    def committed() -> bool:
-        try:
-            return bool(json.loads(snapshot.read_text())["checkpoint_results"])
-        except (OSError, ValueError, KeyError):
-            return False
-
-    while not committed() and time.monotonic() < deadline:
+    while not state.exists() and time.monotonic() < deadline:
         assert proc.poll() is None, "ended before it could be interrupted:\n" + log.read_text()
-        time.sleep(0.2)
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (runs / "trials").exists() or not list((runs / "trials").iterdir())
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
-    record = load_records(str(runs))[0]
-    assert record["resumed_from_epoch"] > 0
-    assert len(record["curves"]["train_loss"]) == 6
+    resumed = load_records(str(runs))[0]
+    assert resumed["resumed_from_epoch"] > 0 and not state.exists()
+
+    whole = tmp_path / "whole"
+    result = CliRunner().invoke(app, ["train-all", synth_features, "--out", str(whole), *settings])
+    assert result.exit_code == 0, result.output
+    reference = load_records(str(whole))[0]
+    assert reference["resumed_from_epoch"] == 0
+    for key in ("curves", "confusion", "wa", "ua"):
+        assert resumed[key] == reference[key], key
+
+
+def test_relative_paths_from_another_folder(ray_local, synth_corpus, monkeypatch, tmp_path):
+    """The first commands a new user types: relative corpus, features and runs."""
+    import shutil
+
+    shutil.copytree(synth_corpus, tmp_path / "corpus")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["featurize", "corpus", "--out", "features", "--image-size", "32"])
+    assert result.exit_code == 0, result.output
+    args = ["train-all", "features", "--out", "runs", "--models", "CNN,SVM", "--epochs", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "runs" / "trials").iterdir()) == [
+        "cnn-paper-s0-f0.json", "svm-paper-s0-f0.json",
+    ]  # fmt: skip
+    result = runner.invoke(app, ["tables", "runs", "--no-plots"])
+    assert result.exit_code == 0 and "| CNN |" in result.output, result.output
+
+    # RUNS belongs to its features: the same corpus at another size is refused
+    result = runner.invoke(app, ["featurize", "corpus", "--out", "f24", "--image-size", "24"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["train-all", "f24", "--out", "runs", "--models", "CNN",
+                                 "--epochs", "1"])  # fmt: skip
+    assert result.exit_code != 0 and "other features" in result.output, result.output
+
+
+def test_reused_actor_leaks_nothing_between_trials(ray_local, synth_features, tmp_path):
+    """A trial that follows another in the same actor gives the record it gives alone."""
+    cfg = TrainConfig(epochs=2)
+    train_all(synth_features, str(tmp_path / "alone"), ["CNN"], [0], cfg, **QUIET)
+    train_all(synth_features, str(tmp_path / "after"), ["att-Res0", "CNN"], [0], cfg,
+              max_concurrent=1, **QUIET)  # fmt: skip
+    alone, after = (
+        {r["model"]: r for r in load_records(str(tmp_path / d))} for d in ("alone", "after")
+    )
+    for key in ("curves", "confusion"):
+        assert after["CNN"][key] == alone["CNN"][key]
+
+
+def test_trial_slots_count_whole_trials_and_refuse_missing_gpus():
+    assert trial_slots({"CPU": 1.0}, TrainConfig(cpus_per_trial=0.2)) == 5
+    assert trial_slots({"CPU": 8.0}, TrainConfig(workers_per_trial=3)) == 2
+    gpu = TrainConfig(gpus_per_trial=0.25)
+    assert trial_slots({"CPU": 16.0, "GPU": 1.0}, gpu) == 4
+    with pytest.raises(GridError, match="has none"):
+        trial_slots({"CPU": 16.0}, gpu)
+    with pytest.raises(GridError, match="needs 4 CPUs"):
+        trial_slots({"CPU": 2.0}, TrainConfig(cpus_per_trial=2, workers_per_trial=2))
 
 
 def test_trial_lines_pickle_after_print_is_replaced(monkeypatch):

@@ -78,8 +78,14 @@ def check(
     from featurize.config import FeatureConfig
     from featurize.pipeline import run_featurize
     from workflows.config import TrainConfig
-    from workflows.train_all import load_records, train_all
+    from workflows.runs import load_records
+    from workflows.train_all import train_all
 
+    corpus, published, work = (
+        Path(corpus).resolve(),
+        Path(published).resolve(),
+        Path(work).resolve(),
+    )
     train_cfg = TrainConfig.from_dict(json.loads((published / "train_config.json").read_text()))
     feature_cfg = FeatureConfig(**json.loads((published / "features.json").read_text())["config"])
     row = published_row(published, model, train_cfg.protocol)

@@ -192,6 +192,15 @@ def train_all_command(
     gpus_per_trial: Annotated[
         float, typer.Option(help="GPUs per trial; fractions (0.25) pack trials on one GPU.")
     ] = 0.0,
+    workers_per_trial: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Workers per trial: > 1 trains each model data-parallel (Ray Train, DDP)."
+        ),
+    ] = 1,
+    checkpoint_s: Annotated[
+        float, typer.Option(min=0, help="Seconds of training between checkpoints.")
+    ] = 120.0,
     max_concurrent: Annotated[
         int | None, typer.Option(help="Trials at once; default: as many as resources allow.")
     ] = None,
@@ -225,6 +234,8 @@ def train_all_command(
             k=k,
             cpus_per_trial=cpus_per_trial,
             gpus_per_trial=gpus_per_trial,
+            workers_per_trial=workers_per_trial,
+            checkpoint_s=checkpoint_s,
             **({"batch_size": batch_size} if batch_size else {}),
         )
     except ValueError as err:
@@ -261,9 +272,9 @@ def tables(
     ] = None,
 ) -> None:
     """Print the paper's Table 1 and Table 2 with our results beside the paper's numbers."""
+    from workflows.runs import load_records
     from workflows.tables import publish as publish_results
     from workflows.tables import render, table_rows, write_plots
-    from workflows.train_all import load_records
 
     records = load_records(runs)
     if not records:
@@ -284,7 +295,13 @@ def demo(
     ),
     speakers: Annotated[int, typer.Option(min=2, help="Synthetic speakers.")] = 4,
     utterances: Annotated[int, typer.Option(min=1, help="Sentences per speaker.")] = 10,
-    image_size: Annotated[int, typer.Option(min=8, help="Spectrogram side (paper: 128).")] = 32,
+    image_size: Annotated[
+        int,
+        typer.Option(
+            min=16,
+            help="Spectrogram side (paper: 128); 64 gives att-Res's last attention 2x2 positions.",
+        ),
+    ] = 64,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per model (paper: 25).")] = 10,
     batch_size: Annotated[
         int, typer.Option(min=2, help="Mini-batch size: small, so BatchNorm sees enough steps.")
@@ -297,8 +314,9 @@ def demo(
     from featurize.pipeline import run_featurize
     from featurize.synth import SynthConfig, synthesize_corpus
     from workflows.config import TrainConfig
+    from workflows.runs import load_records
     from workflows.tables import render, table_rows, write_plots
-    from workflows.train_all import load_records, train_all
+    from workflows.train_all import train_all
 
     out = out.resolve()
     corpus, features, runs = out / "corpus", out / "features", out / "runs"

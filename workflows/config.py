@@ -10,6 +10,9 @@ from attres.cpu import DEFAULT_BATCH_SIZE
 from attres.splits import Protocol
 from attres.train import Recipe
 
+# Keys that older runs saved and that no longer exist (nor change results).
+RETIRED_KEYS = {"checkpoint_every"}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -34,8 +37,11 @@ class TrainConfig:
     cpus_per_trial: float = 1.0  # CPUs reserved for one trial's training worker
     gpus_per_trial: float = 0.0  # GPU share per trial; fractions pack small models on one GPU
     bf16: bool = True  # bf16 autocast, used on CUDA only (CPU training stays fp32)
-    checkpoint_every: int = 1  # epochs between Ray Train checkpoints
-    max_failures: int = 2  # worker restarts from the last checkpoint before a trial fails
+    workers_per_trial: int = 1  # > 1: one model trained data-parallel (DDP) on Ray Train
+    # Seconds of training between checkpoints. A ResNet-18 state with Adam's moments is
+    # ~128 MiB: per epoch it would cost small trials more than it saves them.
+    checkpoint_s: float = 120.0
+    max_failures: int = 2  # retries of a failed trial, from its last checkpoint
 
     def __post_init__(self) -> None:
         Protocol(self.protocol)  # raises on an unknown protocol
@@ -49,6 +55,8 @@ class TrainConfig:
             raise ValueError("mixup, spec_masks and warmup_epochs must be >= 0")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             raise ValueError("cpus_per_trial must be > 0 and gpus_per_trial >= 0")
+        if self.workers_per_trial < 1 or self.checkpoint_s < 0:
+            raise ValueError("workers_per_trial must be >= 1 and checkpoint_s >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -65,6 +73,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """From a saved dict; keys missing there (added since) take their defaults."""
+        data = {k: v for k, v in data.items() if k not in RETIRED_KEYS}
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown train config keys: {sorted(unknown)}")
@@ -80,12 +90,13 @@ class TrialSpec:
     seed: int
     fold: int
     split: str  # split name, e.g. "paper-s0-f0"
-    features: str  # FEATURES path or URI
-    runs: str  # RUNS path or URI: trial records, splits, results table
-    storage: str  # path or URI for Ray Train checkpoints and Tune state (default: RUNS)
+    features: str  # FEATURES location (absolute path or URI)
+    fingerprint: str  # the features' content fingerprint the rows below refer to
+    runs: str  # RUNS location: trial records, splits, final models, results table
+    storage: str  # location of checkpoints and Tune's state (default: RUNS)
     train: TrainConfig
-    train_ids: tuple[str, ...] = field(repr=False)
-    test_ids: tuple[str, ...] = field(repr=False)
+    train_rows: tuple[int, ...] = field(repr=False)  # rows of the features, sorted by id
+    test_rows: tuple[int, ...] = field(repr=False)
 
     @property
     def name(self) -> str:
@@ -99,5 +110,5 @@ class TrialSpec:
     def from_dict(cls, data: dict[str, Any]) -> TrialSpec:
         data = dict(data)
         data["train"] = TrainConfig.from_dict(data["train"])
-        data["train_ids"], data["test_ids"] = tuple(data["train_ids"]), tuple(data["test_ids"])
+        data["train_rows"], data["test_rows"] = tuple(data["train_rows"]), tuple(data["test_rows"])
         return cls(**data)

@@ -1,15 +1,9 @@
-"""train-all: one Ray Tune experiment over models x seeds x folds; each trial a Ray Train run.
+"""train-all: one Ray Tune experiment over models x seeds x folds.
 
-Layout of RUNS (a local folder, or a URI every node can reach)::
-
-    RUNS/train_config.json          the resolved TrainConfig of the last invocation
-    RUNS/splits/<split>.json        train/test utterance ids of every split used
-    RUNS/trials/<trial>.json        one record per finished trial (metrics, curves, provenance)
-    RUNS/results.parquet            all trial records, one row each (rebuilt at the end)
-    RUNS/checkpoints/<trial>/       Ray Train checkpoints (a re-run resumes from them)
-    RUNS/tune/                      Ray Tune's experiment state
-
-A trial whose record exists is never run again; an unfinished one resumes from its last
+Each single-worker trial trains inside its Tune trial's process (``workflows.trial``), with
+actors reused from one trial to the next; ``--workers-per-trial N`` trains each model
+data-parallel on Ray Train instead. RUNS is laid out as ``workflows.runs`` describes. A
+trial whose record exists is never run again; an unfinished one resumes from its last
 checkpoint, so running the same command after a kill finishes only what is missing.
 """
 
@@ -17,40 +11,25 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 import ray
 from ray import tune
-from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-from ray.train.torch import TorchTrainer
-from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from attres.cpu import WORKER_ENV
-from attres.registry import model_info, model_kind
+from attres.registry import count_flops, create_model, model_info, model_kind
 from attres.splits import Protocol, make_split, protocol_folds, validation_split
-from featurize.store import (
-    load_features,
-    open_store,
-    summary_fingerprint,
-    write_text_atomic,
-)
-from workflows.config import TrainConfig, TrialSpec
-from workflows.trial import sklearn_fit, torch_worker_loop
-
-RESULT_COLUMNS = (
-    "trial", "model", "protocol", "seed", "fold", "split", "wa", "ua", "macro_f1",
-    "wall_s", "train_s", "samples_per_s", "params", "flops", "epochs", "device",
-)  # fmt: skip
+from featurize.location import Location
+from featurize.store import FeatureSet, content_fingerprint, load_features, write_text_atomic
+from workflows.config import RETIRED_KEYS, TrainConfig, TrialSpec
+from workflows.runs import FEATURES_USED, finished_trials, write_results_table
+from workflows.trial import run_trial
 
 
 class GridError(ValueError):
@@ -69,24 +48,25 @@ class GridSummary:
 
 
 def plan_grid(
+    data: FeatureSet,
     features: str,
+    fingerprint: str,
     runs: str,
     models: list[str],
     seeds: list[int],
     cfg: TrainConfig,
     storage: str | None = None,
 ) -> list[TrialSpec]:
-    """Every trial of the grid, with its split; also saves each split's ids under RUNS."""
-    names = [model_info(m).name for m in models]  # raises on an unknown model, listing known
-    data = load_features(features)
+    """Every trial of the grid, each model and seed once; saves each split's ids in RUNS."""
+    names = list(dict.fromkeys(model_info(m).name for m in models))  # raises on unknown names
     protocol = Protocol(cfg.protocol)
     n_speakers = len(np.unique(data.speakers))
     if protocol is Protocol.loso and n_speakers < 2:
         raise GridError(f"protocol loso needs at least 2 speakers; {features} has {n_speakers}")
-    fs, root = open_store(runs)
+    fs, root = Location(runs).filesystem()
     fs.create_dir(f"{root}/splits", recursive=True)
     specs = []
-    for seed in seeds:
+    for seed in dict.fromkeys(seeds):
         for fold in range(protocol_folds(protocol, data.speakers, cfg.k)):
             split = make_split(protocol, data.labels, data.speakers, seed, fold, cfg.k)
             train, test, split_name = split.train, split.test, split.name
@@ -94,14 +74,12 @@ def plan_grid(
                 fit, val = validation_split(data.labels[train], seed, cfg.validation)
                 train, test = train[fit], train[val]
                 split_name = f"{split.name}-val{round(100 * cfg.validation)}"
-            train_ids = tuple(data.utterance_ids[train].tolist())
-            test_ids = tuple(data.utterance_ids[test].tolist())
             record = {
                 "split": split_name,
                 "evaluated_on": "validation" if cfg.validation else "test",
                 "held_out_speakers": sorted(set(data.speakers[test].tolist())),
-                "train": list(train_ids),
-                "test": list(test_ids),
+                "train": data.utterance_ids[train].tolist(),
+                "test": data.utterance_ids[test].tolist(),
             }
             write_text_atomic(fs, f"{root}/splits/{split_name}.json", json.dumps(record))
             for name in names:
@@ -113,126 +91,100 @@ def plan_grid(
                         fold=fold,
                         split=split_name,
                         features=features,
+                        fingerprint=fingerprint,
                         runs=runs,
                         storage=storage or runs,
                         train=cfg.for_model(model_info(name).recipe),
-                        train_ids=train_ids,
-                        test_ids=test_ids,
+                        train_rows=tuple(train.tolist()),
+                        test_rows=tuple(test.tolist()),
                     )
                 )
     return specs
 
 
-# Settings that change results; the others (resources, checkpointing) may differ per run.
-RESOURCE_KEYS = {"cpus_per_trial", "gpus_per_trial", "checkpoint_every", "max_failures"}
+# Settings that do not change results (resources, checkpointing); the others must match.
+RESOURCE_KEYS = {
+    "cpus_per_trial", "gpus_per_trial", "workers_per_trial", "checkpoint_s", "max_failures",
+}  # fmt: skip
 
 
-def check_same_recipe(runs: str, cfg: TrainConfig) -> None:
-    """Refuse to mix trials trained differently in one RUNS: trial names do not encode
-    the settings, so a finished trial would otherwise count as done for another recipe."""
-    fs, root = open_store(runs)
-    path = f"{root}/train_config.json"
-    if fs.get_file_info(path).type == pafs.FileType.NotFound:
-        return
-    with fs.open_input_stream(path) as f:
-        saved = json.loads(f.read())
-    new = cfg.to_dict()
-    changed = sorted(
-        k for k in (set(saved) | set(new)) - RESOURCE_KEYS if saved.get(k) != new.get(k)
-    )
-    if changed:
-        diff = ", ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed)
-        raise GridError(
-            f"{runs} holds runs with other training settings ({diff}); "
-            "use another --out, or the same settings to resume"
-        )
-
-
-def finished_trials(runs: str) -> set[str]:
-    fs, root = open_store(runs)
-    infos = fs.get_file_info(pafs.FileSelector(f"{root}/trials", allow_not_found=True))
-    return {i.base_name[: -len(".json")] for i in infos if i.base_name.endswith(".json")}
-
-
-def provenance(spec: TrialSpec) -> dict[str, Any]:
-    import torch
-
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=os.path.dirname(__file__),
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return {
-        "git_commit": commit or "unknown",
-        "train_config": spec.train.to_dict(),
-        "features": spec.features,
-        "features_hash": summary_fingerprint(spec.features),
-        "ray_version": ray.__version__,
-        "torch_version": torch.__version__,
-        "python": platform.python_version(),
-        "host": platform.node(),
+def result_settings(train_config: dict[str, Any]) -> dict[str, Any]:
+    """The settings that change a trial's figures, including the arithmetic it ran in:
+    bf16 autocast on a GPU, fp32 on the CPU."""
+    settings = {
+        k: v for k, v in train_config.items() if k not in RESOURCE_KEYS and k not in RETIRED_KEYS
     }
+    on_gpu = train_config.get("gpus_per_trial", 0) > 0
+    settings["precision"] = "bf16-autocast" if on_gpu and settings.get("bf16") else "fp32"
+    return settings
 
 
-def run_trial(config: dict[str, Any]) -> None:
-    """Tune's trial driver: launch the trial on Ray Train (or as a CPU task), save its record."""
-    spec = TrialSpec.from_dict(config["spec"])
-    cfg = spec.train
-    start = time.perf_counter()
-    if model_kind(spec.model) == "sklearn":
-        task = ray.remote(sklearn_fit).options(
-            num_cpus=cfg.cpus_per_trial,
-            # outside the trial's placement group, which holds no CPU
-            scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=None),
+def check_runs_belong(runs: str, cfg: TrainConfig, features_used: dict[str, Any]) -> None:
+    """Refuse to mix trials trained differently, or on other features, in one RUNS: trial
+    names encode neither, so finished trials would count as done and unfinished ones would
+    resume from checkpoints of another run."""
+    fs, root = Location(runs).filesystem()
+    saved = _read_json(fs, f"{root}/train_config.json")
+    if saved is not None:
+        old = result_settings(TrainConfig.from_dict(saved).to_dict())
+        new = result_settings(cfg.to_dict())
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            diff = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+            raise GridError(
+                f"{runs} holds runs with other training settings ({diff}); "
+                "use another --out, or the same settings to resume"
+            )
+    used = _read_json(fs, f"{root}/{FEATURES_USED}")
+    if used is not None and used["fingerprint"] != features_used["fingerprint"]:
+        raise GridError(
+            f"{runs} holds runs trained on other features ({used['features']}, fingerprint "
+            f"{used['fingerprint']}); {features_used['features']} has fingerprint "
+            f"{features_used['fingerprint']} (re-featurized, or other settings); "
+            "use another --out for these features"
         )
-        record = ray.get(task.remote(spec.to_dict()))
-    else:
-        use_gpu = cfg.gpus_per_trial > 0
-        resources = {"CPU": cfg.cpus_per_trial, **({"GPU": cfg.gpus_per_trial} if use_gpu else {})}
-        trainer = TorchTrainer(
-            torch_worker_loop,
-            train_loop_config=spec.to_dict(),
-            scaling_config=ScalingConfig(
-                num_workers=1, use_gpu=use_gpu, resources_per_worker=resources
-            ),
-            run_config=RunConfig(
-                name=spec.name,
-                storage_path=storage_uri(spec.storage, "checkpoints"),
-                failure_config=FailureConfig(max_failures=cfg.max_failures),
-                checkpoint_config=CheckpointConfig(num_to_keep=1),
-                worker_runtime_env={"env_vars": WORKER_ENV},
-            ),
+
+
+def _read_json(fs: pafs.FileSystem, path: str) -> Any:
+    try:
+        with fs.open_input_stream(path) as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        return None
+
+
+def longest_first(specs: list[TrialSpec], image_shape: tuple[int, ...]) -> list[TrialSpec]:
+    """The grid ordered by each model's FLOPs per example, largest first, so the longest
+    trials do not start last and leave the other slots idle at the end."""
+    flops = {}
+    for name in {s.model for s in specs}:
+        if model_kind(name) == "torch":
+            flops[name] = count_flops(create_model(name, num_classes=2), image_shape)
+        else:
+            flops[name] = 0
+    return sorted(specs, key=lambda s: -flops[s.model])
+
+
+def trial_slots(resources: dict[str, float], cfg: TrainConfig) -> int:
+    """How many trials fit in the cluster at once."""
+    workers = cfg.workers_per_trial
+    by_cpu = math.floor(resources.get("CPU", 0) / (cfg.cpus_per_trial * workers) + 1e-9)
+    slots = by_cpu
+    if cfg.gpus_per_trial:
+        gpus = resources.get("GPU", 0)
+        if not gpus:
+            raise GridError(
+                f"--gpus-per-trial {cfg.gpus_per_trial:g} asks for GPUs and the cluster has "
+                "none; if its GPU workers scale up from zero, pass --max-concurrent N"
+            )
+        slots = min(slots, math.floor(gpus / (cfg.gpus_per_trial * workers) + 1e-9))
+    if slots < 1:
+        raise GridError(
+            f"one trial needs {cfg.cpus_per_trial * workers:g} CPUs"
+            f"{f' and {cfg.gpus_per_trial * workers:g} GPUs' if cfg.gpus_per_trial else ''}; "
+            f"the cluster has {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
         )
-        result = trainer.fit()
-        record = result.metrics["record"]
-    record.update(
-        trial=spec.name,
-        model=spec.model,
-        # validation runs get their own rows in the tables, never mixed with test figures
-        protocol=f"{cfg.protocol}-validation" if cfg.validation else cfg.protocol,
-        evaluated_on="validation" if cfg.validation else "test",
-        seed=spec.seed,
-        fold=spec.fold,
-        split=spec.split,
-        epochs=cfg.epochs if model_kind(spec.model) == "torch" else None,
-        wall_s=time.perf_counter() - start,
-        provenance=provenance(spec),
-    )
-    fs, root = open_store(spec.runs)
-    fs.create_dir(f"{root}/trials", recursive=True)
-    write_text_atomic(fs, f"{root}/trials/{spec.name}.json", json.dumps(record, indent=1))
-    tune.report({"wa": record["wa"], "wall_s": record["wall_s"]})
-
-
-def storage_uri(storage: str, sub: str) -> str:
-    """An absolute path or URI under ``storage`` that Ray Train and Tune accept."""
-    base = storage.rstrip("/") if "://" in storage else open_store(storage)[1]
-    return f"{base}/{sub}".rstrip("/")
+    return slots
 
 
 def train_all(
@@ -251,10 +203,21 @@ def train_all(
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     start = time.perf_counter()
-    check_same_recipe(runs, cfg)
-    specs = plan_grid(features, runs, models, seeds, cfg, storage)
-    fs, root = open_store(runs)
+    features, runs = Location(features), Location(runs)
+    storage = Location(storage) if storage else runs
+    data = load_features(features)
+    features_used = {
+        "features": features,
+        "fingerprint": content_fingerprint(features),
+        "feature_config": data.config.to_dict(),
+        "labels": list(data.label_names),
+    }
+    check_runs_belong(runs, cfg, features_used)
+    specs = plan_grid(data, features, features_used["fingerprint"], runs, models, seeds, cfg,
+                      storage)  # fmt: skip
+    fs, root = runs.filesystem()
     write_text_atomic(fs, f"{root}/train_config.json", json.dumps(cfg.to_dict(), indent=2))
+    write_text_atomic(fs, f"{root}/{FEATURES_USED}", json.dumps(features_used, indent=2))
     done = finished_trials(runs)
     todo = [s for s in specs if s.name not in done]
     if done & {s.name for s in specs}:
@@ -262,9 +225,10 @@ def train_all(
     failed: list[str] = []
     if todo:
         ensure_ray(address, verbose=verbose)
-        for path in {features, runs, storage or runs}:
+        for path in {features, runs, storage}:
             require_visible_on_all_nodes(path)
-        failed = _run_tune(todo, storage or runs, cfg, max_concurrent, verbose, progress)
+        todo = longest_first(todo, tuple(data.spectrograms.shape[1:]))
+        failed = _run_tune(todo, storage, cfg, max_concurrent, verbose, progress)
     write_results_table(runs)
     return GridSummary(
         runs=runs,
@@ -276,14 +240,20 @@ def train_all(
     )
 
 
+def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:
+    """What one trial holds: its device, or (data-parallel) only a foothold, as the Ray
+    Train workers it starts reserve their own."""
+    cfg = TrainConfig.from_dict(config["spec"]["train"])
+    if cfg.workers_per_trial > 1 and model_kind(config["spec"]["model"]) == "torch":
+        return tune.PlacementGroupFactory([{"CPU": 0, "memory": 64 * 2**20}])
+    gpu = {"GPU": cfg.gpus_per_trial} if cfg.gpus_per_trial else {}
+    return tune.PlacementGroupFactory([{"CPU": cfg.cpus_per_trial, **gpu}])
+
+
 def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str]:
     resources = ray.cluster_resources()
     if max_concurrent is None:
-        by_cpu = int(resources.get("CPU", 1) // cfg.cpus_per_trial)
-        by_gpu = (
-            int(resources.get("GPU", 0) // cfg.gpus_per_trial) if cfg.gpus_per_trial else by_cpu
-        )
-        max_concurrent = max(1, min(by_cpu, by_gpu))
+        max_concurrent = trial_slots(resources, cfg)
     progress(
         f"train-all: {len(todo)} trials, up to {max_concurrent} at once "
         f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs in the cluster)"
@@ -293,20 +263,20 @@ def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str
         logging.getLogger("ray.tune").setLevel(logging.WARNING)
     callback = TrialLines(len(todo), progress)
     tuner = tune.Tuner(
-        # the driver only schedules: no CPU (Tune refuses an empty bundle, hence the memory)
-        tune.with_resources(run_trial, {"CPU": 0, "memory": 64 * 2**20}),
+        tune.with_resources(run_trial, _trial_bundle),
         param_space={"spec": tune.grid_search([s.to_dict() for s in todo])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,
+            reuse_actors=True,  # one process trains trial after trial: no start-up each
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(
             name="tune",
-            storage_path=storage_uri(storage, ""),
+            storage_path=str(storage),
             verbose=2 if verbose else 0,
             callbacks=[callback],
-            failure_config=tune.FailureConfig(max_failures=0),
+            failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         ),
     )
     tuner.fit()
@@ -344,26 +314,3 @@ class TrialLines(tune.Callback):
         name = _trial_name(trial)
         self.failed.append(name)
         self.progress(f"[{self.count}/{self.total}] {name}: FAILED (details in {trial.local_path})")
-
-
-def load_records(runs: str) -> list[dict[str, Any]]:
-    fs, root = open_store(runs)
-    records = []
-    for name in sorted(finished_trials(runs)):
-        with fs.open_input_stream(f"{root}/trials/{name}.json") as f:
-            records.append(json.loads(f.read()))
-    return records
-
-
-def write_results_table(runs: str) -> None:
-    """RUNS/results.parquet: one row per finished trial, from the per-trial records."""
-    records = load_records(runs)
-    if not records:
-        return
-    columns = {c: [r.get(c) for r in records] for c in RESULT_COLUMNS}
-    columns["confusion"] = [json.dumps(r["confusion"]) for r in records]
-    columns["git_commit"] = [r["provenance"]["git_commit"] for r in records]
-    fs, root = open_store(runs)
-    tmp = f"{root}/_tmp-results.parquet"
-    pq.write_table(pa.table(columns), tmp, filesystem=fs)
-    fs.move(tmp, f"{root}/results.parquet")

@@ -1,166 +1,268 @@
-"""What runs inside one trial: the Ray Train worker loop and the scikit-learn fit.
+"""What runs inside one Tune trial: train (or fit) one model on one split, save its record.
 
-Both read the trial's split straight from the Parquet shards, train, and return the same
-record (metrics, curves, cost); the driver in ``train_all`` writes it to RUNS.
+A single-worker torch trial trains in the trial's own process (``train_in_process``): no
+extra actors, no process group, features read once per process. ``--workers-per-trial N``
+trains one model data-parallel over N Ray Train workers instead (``train_data_parallel``).
+Both call ``attres.loop.train_model`` and checkpoint to the same file,
+``STORAGE/checkpoints/<trial>/state.pt``, so a Tune retry and a re-run of the grid after a
+kill both resume from it.
 """
 
 from __future__ import annotations
 
-import math
+import io
+import json
 import os
-import tempfile
+import platform
+import subprocess
 import time
 from typing import Any
 
 import numpy as np
 
-from attres.metrics import classification_metrics
-from featurize.store import FeatureSet, load_features
+from attres.loop import SplitData, TrainedModel, train_model
+from attres.registry import model_kind
+from featurize.location import Location
+from featurize.store import FeatureSet, content_fingerprint, load_features, write_text_atomic
 from workflows.config import TrialSpec
 
+# Features read by this process, by location: a reused trial actor reads them once.
+_FEATURES: dict[str, tuple[str, FeatureSet]] = {}
 
-def split_arrays(features: FeatureSet, spec: TrialSpec) -> tuple[np.ndarray, ...]:
-    """(x_train, y_train, x_test, y_test) of the trial's split, by utterance id."""
-    position = {uid: i for i, uid in enumerate(features.utterance_ids)}
-    missing = [u for u in spec.train_ids + spec.test_ids if u not in position]
-    if missing:
-        raise ValueError(f"{len(missing)} split utterances not in {spec.features}: {missing[:3]}")
-    train = np.array([position[u] for u in spec.train_ids])
-    test = np.array([position[u] for u in spec.test_ids])
+
+def features_for(spec: TrialSpec) -> FeatureSet:
+    """The trial's features, from this process's cache when they are still the same."""
+    cached = _FEATURES.get(spec.features)
+    if cached is None or cached[0] != spec.fingerprint:
+        fingerprint = content_fingerprint(spec.features)
+        if fingerprint != spec.fingerprint:
+            raise RuntimeError(
+                f"{spec.features} changed after the grid was planned (fingerprint "
+                f"{fingerprint}, planned on {spec.fingerprint}); re-run train-all"
+            )
+        _FEATURES[spec.features] = cached = (fingerprint, load_features(spec.features))
+    return cached[1]
+
+
+def split_data(spec: TrialSpec) -> SplitData:
+    features = features_for(spec)
+    train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
     x, y = features.spectrograms, features.labels
-    return x[train], y[train], x[test], y[test]
+    return SplitData(x[train], y[train], x[test], y[test], features.label_names)
 
 
-def torch_worker_loop(config: dict[str, Any]) -> None:
-    """Ray Train ``train_loop_per_worker``: Adam for ``epochs``, checkpoint, resume, report."""
-    import ray.train
+class FileCheckpoints:
+    """One trial's training state as a single file (local folder or URI), written whole."""
+
+    def __init__(self, storage: str, trial: str) -> None:
+        self.location = Location(storage).child("checkpoints", trial, "state.pt")
+
+    def load(self) -> dict[str, Any] | None:
+        import torch
+
+        fs, path = self.location.filesystem()
+        try:
+            with fs.open_input_stream(path) as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        # CPU first: RNG states must stay CPU tensors; restore() moves the rest.
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+    def save(self, state: dict[str, Any]) -> None:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        fs, path = self.location.filesystem()
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with fs.open_output_stream(tmp) as f:
+            f.write(buffer.getvalue())
+        fs.move(tmp, path)
+
+    def clear(self) -> None:
+        fs, path = self.location.filesystem()
+        try:
+            fs.delete_dir(path.rsplit("/", 1)[0])
+        except FileNotFoundError:
+            pass
+
+
+def train_in_process(spec: TrialSpec) -> TrainedModel:
+    """Train a torch model in this process, on its GPU if the trial holds one."""
     import torch
 
-    from attres.cpu import configure_threads, prepare_for_training
-    from attres.registry import count_flops, count_parameters, create_model
-    from attres.train import Standardizer, cosine_schedule, predict, train_epoch
+    from attres.cpu import configure_threads
 
-    spec = TrialSpec.from_dict(config)
     cfg = spec.train
-    configure_threads(max(1, int(cfg.cpus_per_trial)))
-    features = load_features(spec.features)
-    x_tr, y_tr, x_te, y_te = split_arrays(features, spec)
-    scale = Standardizer.fit(x_tr)
+    configure_threads(max(1, int(cfg.cpus_per_trial)))  # a reused actor resets it too
+    use_gpu = cfg.gpus_per_trial > 0 and torch.cuda.is_available()
+    device = torch.device("cuda" if use_gpu else "cpu")
+    return train_model(
+        spec.model,
+        split_data(spec),
+        cfg,
+        spec.seed,
+        device,
+        FileCheckpoints(spec.storage, spec.name),
+    )
+
+
+def ddp_worker_loop(config: dict[str, Any]) -> None:
+    """Ray Train ``train_loop_per_worker``: one rank of a data-parallel trial.
+
+    Every rank loads the same checkpoint and draws the same batch order; rank 0 saves the
+    checkpoints and writes the finished record next to them for the trial to pick up.
+    """
+    import ray.train
+    import ray.train.torch
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    from attres.cpu import configure_threads
+
+    spec = TrialSpec.from_dict(config["spec"])
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    configure_threads(max(1, int(spec.train.cpus_per_trial)))
     device = ray.train.torch.get_device()
-    to_dev = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
-    x_train, y_train, x_test = to_dev(scale(x_tr)), to_dev(y_tr), to_dev(scale(x_te))
+    checkpoints = FileCheckpoints(spec.storage, spec.name)
+    if rank != 0:
+        checkpoints.save = lambda state: None  # type: ignore[method-assign]
 
-    torch.manual_seed(spec.seed)
-    num_classes = len(features.label_names)
-    model = create_model(spec.model, num_classes=num_classes)
-    flops = count_flops(model, tuple(x_tr.shape[1:]))
-    model = prepare_for_training(model, device)
-    memory_format = torch.channels_last  # inputs match the model's NHWC layout
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = None
-    if cfg.schedule == "cosine":
-        steps_per_epoch = math.ceil(len(y_tr) / cfg.batch_size)
-        scheduler = cosine_schedule(
-            optimizer, cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
-        )
-    generator = torch.Generator().manual_seed(spec.seed)
-    curves: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "test_acc": []}
-    state: dict[str, Any] = {"epoch": 0, "curves": curves, "train_s": 0.0}
+    def wrap(model: torch.nn.Module) -> torch.nn.Module:
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
 
-    resumed_from_epoch = 0
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint:  # resuming: a restarted worker or a re-run after a kill
-        with checkpoint.as_directory() as folder:
-            saved = torch.load(
-                os.path.join(folder, "state.pt"), map_location=device, weights_only=True
-            )
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(saved["scheduler"])
-        generator.set_state(saved["generator"])
-        state = saved["progress"]
-    resumed_from_epoch = state["epoch"]
-
-    def final_record(y_pred: np.ndarray | None = None) -> dict[str, Any]:
-        if y_pred is None:
-            y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
-        return {
-            **classification_metrics(y_te, y_pred, num_classes),
-            "curves": state["curves"],
-            "params": count_parameters(model),
-            "flops": flops,
-            "train_s": state["train_s"],
-            "samples_per_s": state["epoch"] * len(y_tr) / max(state["train_s"], 1e-9),
-            "device": str(device),
-            "label_names": list(features.label_names),
-            "n_train": len(y_tr),
-            "n_test": len(y_te),
-            "resumed_from_epoch": resumed_from_epoch,
-        }
-
-    def report(metrics: dict[str, Any], checkpoint: bool) -> None:
-        """Report, with a checkpoint of the whole training state if asked. The record must
-        travel with a checkpoint: Ray Train's Result.metrics are the latest checkpoint's."""
-        if not checkpoint:
-            ray.train.report(metrics)
-            return
-        with tempfile.TemporaryDirectory() as folder:
-            saved = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                "progress": state,
-            }
-            torch.save(saved, os.path.join(folder, "state.pt"))
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
-
-    if state["epoch"] >= cfg.epochs:  # killed after the last checkpoint, before the record
-        report({"epoch": state["epoch"], "record": final_record()}, checkpoint=True)
-    for epoch in range(state["epoch"], cfg.epochs):
-        start = time.perf_counter()
-        loss, acc = train_epoch(
-            model, optimizer, x_train, y_train, cfg.batch_size, generator, cfg.bf16,
-            memory_format, cfg.recipe(), scheduler,
-        )  # fmt: skip
-        state["train_s"] += time.perf_counter() - start
-        # Test accuracy per epoch is recorded for the curves only; nothing is chosen on it.
-        y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
-        test_acc = float((y_pred == y_te).mean())
-        for key, value in zip(
-            ("train_loss", "train_acc", "test_acc"), (loss, acc, test_acc), strict=True
-        ):
-            state["curves"][key].append(value)
-        state["epoch"] = epoch + 1
-        metrics: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss}
-        final = epoch + 1 == cfg.epochs
-        if final:  # the test figures are those of the final epoch
-            metrics["record"] = final_record(y_pred)
-        report(metrics, checkpoint=final or (epoch + 1) % cfg.checkpoint_every == 0)
+    trained = train_model(
+        spec.model, split_data(spec), spec.train, spec.seed, device, checkpoints,
+        report=ray.train.report, shard=(rank, world), wrap=wrap,
+    )  # fmt: skip
+    if rank == 0:
+        keep_model(spec, trained)
+        fs, root = checkpoints.location.filesystem()
+        record_path = root.rsplit("/", 1)[0] + "/record.json"
+        write_text_atomic(fs, record_path, json.dumps(trained.record))
 
 
-def sklearn_fit(spec_dict: dict[str, Any]) -> dict[str, Any]:
+def train_data_parallel(spec: TrialSpec) -> dict[str, Any]:
+    """Train one model over ``workers_per_trial`` Ray Train workers (DDP); its record."""
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from attres.cpu import WORKER_ENV
+
+    cfg = spec.train
+    use_gpu = cfg.gpus_per_trial > 0
+    resources = {"CPU": cfg.cpus_per_trial, **({"GPU": cfg.gpus_per_trial} if use_gpu else {})}
+    trainer = TorchTrainer(
+        ddp_worker_loop,
+        train_loop_config={"spec": spec.to_dict()},
+        # gloo's default timeout is 30 minutes: a rank that cannot connect fails sooner.
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo", timeout_s=300),
+        scaling_config=ScalingConfig(
+            num_workers=cfg.workers_per_trial, use_gpu=use_gpu, resources_per_worker=resources
+        ),
+        run_config=RunConfig(
+            name=spec.name,
+            storage_path=Location(spec.storage).child("train"),
+            failure_config=FailureConfig(max_failures=cfg.max_failures),
+            worker_runtime_env={"env_vars": WORKER_ENV},
+        ),
+    )
+    trainer.fit()
+    fs, root = FileCheckpoints(spec.storage, spec.name).location.filesystem()
+    with fs.open_input_stream(root.rsplit("/", 1)[0] + "/record.json") as f:
+        return json.loads(f.read())
+
+
+def fit_sklearn(spec: TrialSpec) -> dict[str, Any]:
     """Fit and test a scikit-learn model (the SVM) on the trial's split; returns its record."""
+    from attres.metrics import classification_metrics
     from attres.registry import create_model
 
-    spec = TrialSpec.from_dict(spec_dict)
-    features = load_features(spec.features)
-    x_tr, y_tr, x_te, y_te = split_arrays(features, spec)
-    num_classes = len(features.label_names)
+    data = split_data(spec)
+    num_classes = len(data.label_names)
     model = create_model(spec.model, num_classes=num_classes)
     start = time.perf_counter()
-    model.fit(x_tr, y_tr)
+    model.fit(data.x_train, data.y_train)
     train_s = time.perf_counter() - start
     return {
-        **classification_metrics(y_te, model.predict(x_te), num_classes),
+        **classification_metrics(data.y_test, model.predict(data.x_test), num_classes),
         "curves": {},
         "params": None,
         "flops": None,
         "train_s": train_s,
-        "samples_per_s": len(y_tr) / max(train_s, 1e-9),
+        "samples_per_s": len(data.y_train) / max(train_s, 1e-9),
         "device": "cpu",
-        "label_names": list(features.label_names),
-        "n_train": len(y_tr),
-        "n_test": len(y_te),
+        "label_names": list(data.label_names),
+        "n_train": len(data.y_train),
+        "n_test": len(data.y_test),
+    }
+
+
+def keep_model(spec: TrialSpec, trained: TrainedModel) -> None:
+    """Keep a finished trial's model for predict/export (RUNS/models)."""
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """Tune's function trainable: one trial, start to record, resuming where it stopped."""
+    from ray import tune
+
+    spec = TrialSpec.from_dict(config["spec"])
+    cfg = spec.train
+    start = time.perf_counter()
+    if model_kind(spec.model) == "sklearn":
+        record = fit_sklearn(spec)
+    elif cfg.workers_per_trial > 1:
+        record = train_data_parallel(spec)
+    else:
+        trained = train_in_process(spec)
+        keep_model(spec, trained)
+        record = trained.record
+    record.update(
+        trial=spec.name,
+        model=spec.model,
+        # validation runs get their own rows in the tables, never mixed with test figures
+        protocol=f"{cfg.protocol}-validation" if cfg.validation else cfg.protocol,
+        evaluated_on="validation" if cfg.validation else "test",
+        seed=spec.seed,
+        fold=spec.fold,
+        split=spec.split,
+        epochs=cfg.epochs if model_kind(spec.model) == "torch" else None,
+        wall_s=time.perf_counter() - start,
+        provenance=provenance(spec),
+    )
+    runs = Location(spec.runs)
+    fs, root = runs.filesystem()
+    fs.create_dir(f"{root}/trials", recursive=True)
+    write_text_atomic(fs, f"{root}/trials/{spec.name}.json", json.dumps(record, indent=1))
+    FileCheckpoints(spec.storage, spec.name).clear()  # the record supersedes it
+    tune.report({"wa": record["wa"], "wall_s": record["wall_s"]})
+
+
+def provenance(spec: TrialSpec) -> dict[str, Any]:
+    import ray
+    import torch
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(__file__),
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {
+        "git_commit": commit or "unknown",
+        "train_config": spec.train.to_dict(),
+        "features": spec.features,
+        "features_fingerprint": spec.fingerprint,
+        "ray_version": ray.__version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
     }
