@@ -201,7 +201,7 @@ def paired_comparisons(records: list[dict[str, Any]], reference: str) -> list[di
     "higher" / "lower" when the interval excludes 0, "not resolved" when not, "n/a" without
     an interval. Protocols without runs of ``reference`` give no rows.
     """
-    from scipy import stats
+    from scipy import stats  # type: ignore[import-untyped]
 
     rows = []
     for protocol in sorted({r["protocol"] for r in records}):
