@@ -1,4 +1,7 @@
-"""The paper's Table 1 (ablation) and Table 2 (comparison) from RUNS, beside the paper's numbers."""
+"""The paper's Table 1 (ablation) and Table 2 (comparison) from RUNS, beside the paper's numbers.
+
+Also models compared paired by seed, and the published folder another machine continues from.
+"""
 
 from __future__ import annotations
 
@@ -103,12 +106,11 @@ def table_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for table, paper_rows in PAPER_TABLES.items():
             entries = list(paper_rows) + ([(m, None) for m in extra] if table == "Table 2" else [])
             for model, paper_acc in entries:
-                means = {
-                    metric: [m for m, _ in seed_means(records, model, protocol, metric).values()]
+                wa, ua, f1 = (
+                    [mean for mean, _ in seed_means(records, model, protocol, metric).values()]
                     for metric in ("wa", "ua", "macro_f1")
-                }
+                )
                 folds = {s: n for s, (_, n) in seed_means(records, model, protocol).items()}
-                wa = means["wa"]
                 rows.append(
                     {
                         "table": table,
@@ -117,8 +119,8 @@ def table_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "paper_accuracy": paper_acc if casia else None,
                         "wa_mean": float(np.mean(wa)) if wa else None,
                         "wa_std": float(np.std(wa, ddof=1)) if len(wa) > 1 else None,
-                        "ua_mean": float(np.mean(means["ua"])) if wa else None,
-                        "macro_f1_mean": float(np.mean(means["macro_f1"])) if wa else None,
+                        "ua_mean": float(np.mean(ua)) if wa else None,
+                        "macro_f1_mean": float(np.mean(f1)) if wa else None,
                         "n_runs": sum(folds.values()),
                         "n_seeds": len(folds),
                         "n_folds": n_folds,
