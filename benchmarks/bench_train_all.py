@@ -19,7 +19,8 @@ import time
 
 from featurize.raysession import ensure_ray
 from workflows.config import TrainConfig
-from workflows.train_all import load_records, train_all
+from workflows.runs import load_records
+from workflows.train_all import train_all
 
 
 def timed_grid(

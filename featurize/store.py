@@ -198,15 +198,6 @@ def load_features(features: str) -> FeatureSet:
     )
 
 
-def summary_fingerprint(features: str) -> str:
-    """Hash of the features' identity (config, labels, shard names) for run provenance."""
-    fs, root = open_store(features)
-    with fs.open_input_stream(f"{root}/{META_FILE}") as f:
-        meta = f.read()
-    names = "\n".join(p.rsplit("/", 1)[-1] for p in shard_paths(fs, root))
-    return hashlib.sha1(meta + names.encode()).hexdigest()[:16]
-
-
 def content_fingerprint(features: str) -> str:
     """Hash of what the features are made of: settings, labels and every (utterance id,
     audio SHA-1) pair. The same corpus featurized the same way gives the same hash on any

@@ -26,7 +26,7 @@ from workflows.check import published_row
 from workflows.cli import app
 from workflows.config import TrainConfig
 from workflows.runs import load_records
-from workflows.tables import CSV_COLUMNS, render, table_rows
+from workflows.tables import CSV_COLUMNS
 from workflows.train_all import GridError, plan_grid, train_all, trial_slots
 
 QUIET = {"progress": lambda _: None}
@@ -97,33 +97,6 @@ def test_tables_publish_writes_what_check_reads(grid, tmp_path):
     row = published_row(pub, "att-Res0", "paper")
     assert float(row["wa_mean"]) == pytest.approx(100 * float(trials[0]["wa"]))
     assert (pub / "plots" / "confusion-paper-att-res0.png").exists()
-
-
-def test_tables_put_paper_numbers_on_their_rows_and_missing_as_missing():
-    def record(model: str, wa: float) -> dict:
-        return {"model": model, "protocol": "paper", "wa": wa, "ua": wa, "macro_f1": wa}
-
-    rows = table_rows([record("att-Res", 0.70), record("att-Res", 0.60), record("SVM", 0.5)])
-    t1 = [r for r in rows if r["table"] == "Table 1"]
-    t2 = [r for r in rows if r["table"] == "Table 2"]
-    assert [r["model"] for r in t1] == [
-        "att-Res0",
-        "att-Res0+att",
-        "att-Res1",
-        "att-Res2",
-        "att-Res",
-        "att-Res3",
-    ]
-    assert [r["paper_accuracy"] for r in t2] == [46.9, 49.2, 50.2, 51.7, 50.3, 69.8]
-    att = next(r for r in t1 if r["model"] == "att-Res")
-    assert att["wa_mean"] == pytest.approx(65.0) and att["wa_std"] == pytest.approx(7.0711, 1e-3)
-    assert att["n_runs"] == 2 and att["paper_accuracy"] == 69.8
-    cnn = next(r for r in t2 if r["model"] == "CNN")
-    assert cnn["wa_mean"] is None and cnn["n_runs"] == 0
-    text = render(rows, "markdown")
-    assert "| CNN | 46.9 | missing | missing | missing | 0 |" in text
-    assert "| att-Res | 69.8 | 65.0 ± 7.1 |" in text
-    assert r"\begin{tabular}" in render(rows, "latex")
 
 
 def test_metrics_agree_with_scikit_learn():

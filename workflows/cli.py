@@ -264,24 +264,48 @@ def tables(
     plots: Annotated[
         bool, typer.Option(help="Write confusion and curve PNGs to RUNS/plots.")
     ] = True,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also compare every other model with this one, paired by seed (repeatable)."
+        ),
+    ] = None,
     publish: Annotated[
         Path | None,
         typer.Option(
-            help="Also write tables, per-trial CSV, settings and plots to this folder (docs)."
+            help="Also write tables, comparisons, per-trial CSV, settings, plots and the trial "
+            "records to this folder (docs; restoring its trials/ lets train-all continue)."
         ),
     ] = None,
 ) -> None:
-    """Print the paper's Table 1 and Table 2 with our results beside the paper's numbers."""
-    from workflows.runs import load_records
-    from workflows.tables import publish as publish_results
-    from workflows.tables import render, table_rows, write_plots
+    """Print the paper's Table 1 and Table 2 with our results beside the paper's numbers.
 
+    With --compare, then every other model against that one, paired by seed.
+    """
+    from attres.registry import model_info
+    from workflows.runs import load_records
+    from workflows.tables import (
+        paired_comparisons,
+        render,
+        render_comparisons,
+        table_rows,
+        write_plots,
+    )
+    from workflows.tables import publish as publish_results
+
+    try:
+        references = tuple(dict.fromkeys(model_info(m).name for m in compare or ()))
+    except ValueError as e:  # an unknown model name
+        fail(str(e))
     records = load_records(runs)
     if not records:
         fail(f"no finished trials under {runs}/trials; run `attres-flow train-all` first")
     typer.echo(render(table_rows(records), format.value))
+    if references:
+        pairs = [row for ref in references for row in paired_comparisons(records, ref)]
+        typer.echo(render_comparisons(pairs, format.value))
     if publish:
-        written = publish_results(records, runs, publish)
+        written = publish_results(records, runs, publish, references)
         typer.echo(f"tables: published {len(written)} files to {publish}", err=True)
     if plots and "://" not in runs:
         written = write_plots(records, Path(runs) / "plots")

@@ -1,4 +1,7 @@
-"""The paper's Table 1 (ablation) and Table 2 (comparison) from RUNS, beside the paper's numbers."""
+"""The paper's Table 1 (ablation) and Table 2 (comparison) from RUNS, beside the paper's numbers.
+
+Also models compared paired by seed, and the published folder another machine continues from.
+"""
 
 from __future__ import annotations
 
@@ -30,40 +33,98 @@ PAPER_TABLES: dict[str, tuple[tuple[str, float], ...]] = {
         ("att-Res", 69.8),
     ),
 }
+CASIA_EMOTIONS = frozenset({"angry", "fear", "happy", "neutral", "sad", "surprise"})
 CSV_COLUMNS = (
     "table", "protocol", "model", "paper_accuracy", "wa_mean", "wa_std", "ua_mean",
-    "macro_f1_mean", "n_runs",
+    "macro_f1_mean", "n_runs", "n_seeds", "n_folds", "partial_seeds",
 )  # fmt: skip
+COMPARISON_COLUMNS = (
+    "reference", "protocol", "model", "mean_diff", "ci_low", "ci_high", "n_seeds", "verdict",
+    "seeds",
+)  # fmt: skip
+
+
+def expected_folds(records: list[dict[str, Any]], protocol: str) -> int:
+    """Folds each seed of ``protocol`` should have.
+
+    One under ``paper``; under ``loso`` and ``kfold`` the folds any record of the protocol
+    shows (one per speaker under ``loso``), at least the ``k`` the runs were configured with.
+    """
+    if protocol == "paper":
+        return 1
+    runs = [r for r in records if r["protocol"] == protocol]
+    seen = len({r["fold"] for r in runs})
+    if protocol == "kfold":
+        ks = [r.get("provenance", {}).get("train_config", {}).get("k", 0) for r in runs]
+        return max([seen, *ks])
+    return seen
+
+
+def seed_means(
+    records: list[dict[str, Any]], model: str, protocol: str, metric: str = "wa"
+) -> dict[int, tuple[float, int]]:
+    """{seed: (metric in % averaged over the seed's folds, number of folds)} of one model."""
+    by_seed: dict[int, list[float]] = {}
+    for r in records:
+        if r["model"] == model and r["protocol"] == protocol:
+            by_seed.setdefault(r["seed"], []).append(100 * r[metric])
+    return {seed: (float(np.mean(v)), len(v)) for seed, v in sorted(by_seed.items())}
+
+
+def complete_seeds(records: list[dict[str, Any]], model: str, protocol: str) -> dict[int, float]:
+    """{seed: WA % averaged over folds} of the seeds that have all the protocol's folds."""
+    n_folds = expected_folds(records, protocol)
+    return {s: wa for s, (wa, n) in seed_means(records, model, protocol).items() if n == n_folds}
+
+
+def is_casia(records: list[dict[str, Any]]) -> bool:
+    """Whether every record's labels are CASIA's six emotions, the paper's figures' labels."""
+    return bool(records) and all(set(r.get("label_names") or ()) == CASIA_EMOTIONS for r in records)
+
+
+def model_order(records: list[dict[str, Any]]) -> list[str]:
+    """The paper's models in table order, then the others that have runs."""
+    paper = list(dict.fromkeys(m for rows in PAPER_TABLES.values() for m, _ in rows))
+    return paper + sorted({r["model"] for r in records} - set(paper))
 
 
 def table_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (table, protocol, model); models without runs have n_runs 0 and no figures.
 
+    Folds are averaged within a seed first; the mean and std are then over seeds, so every
+    seed weighs the same. ``partial_seeds`` maps a seed with fewer than ``n_folds`` folds to
+    its fold count. ``paper_accuracy`` is set only when the labels are CASIA's six emotions.
     Models beyond the paper's (e.g. an improved recipe) that have runs follow Table 2.
     """
     protocols = sorted({r["protocol"] for r in records}) or ["paper"]
     paper_models = {m for rows in PAPER_TABLES.values() for m, _ in rows}
-    extra = sorted({r["model"] for r in records} - paper_models)
+    extra = [m for m in model_order(records) if m not in paper_models]
+    casia = is_casia(records)
     rows = []
     for protocol in protocols:
+        n_folds = expected_folds(records, protocol)
         for table, paper_rows in PAPER_TABLES.items():
             entries = list(paper_rows) + ([(m, None) for m in extra] if table == "Table 2" else [])
             for model, paper_acc in entries:
-                runs = [r for r in records if r["model"] == model and r["protocol"] == protocol]
-                wa = np.array([100 * r["wa"] for r in runs])
+                wa, ua, f1 = (
+                    [mean for mean, _ in seed_means(records, model, protocol, metric).values()]
+                    for metric in ("wa", "ua", "macro_f1")
+                )
+                folds = {s: n for s, (_, n) in seed_means(records, model, protocol).items()}
                 rows.append(
                     {
                         "table": table,
                         "protocol": protocol,
                         "model": model,
-                        "paper_accuracy": paper_acc,
-                        "wa_mean": wa.mean() if runs else None,
-                        "wa_std": wa.std(ddof=1) if len(runs) > 1 else (0.0 if runs else None),
-                        "ua_mean": np.mean([100 * r["ua"] for r in runs]) if runs else None,
-                        "macro_f1_mean": np.mean([100 * r["macro_f1"] for r in runs])
-                        if runs
-                        else None,
-                        "n_runs": len(runs),
+                        "paper_accuracy": paper_acc if casia else None,
+                        "wa_mean": float(np.mean(wa)) if wa else None,
+                        "wa_std": float(np.std(wa, ddof=1)) if len(wa) > 1 else None,
+                        "ua_mean": float(np.mean(ua)) if wa else None,
+                        "macro_f1_mean": float(np.mean(f1)) if wa else None,
+                        "n_runs": sum(folds.values()),
+                        "n_seeds": len(folds),
+                        "n_folds": n_folds,
+                        "partial_seeds": {s: n for s, n in folds.items() if n < n_folds},
                     }
                 )
     return rows
@@ -73,29 +134,127 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "missing" if value is None else f"{value:.{digits}f}"
 
 
+def _mean_std(row: dict[str, Any]) -> str:
+    if row["wa_mean"] is None:
+        return "missing"
+    if row["wa_std"] is None:
+        return f"{row['wa_mean']:.1f}"
+    return f"{row['wa_mean']:.1f} ± {row['wa_std']:.1f}"
+
+
+def _runs(row: dict[str, Any]) -> str:
+    """E.g. ``5 seeds``, ``1 seed × 4 folds``, ``2 seeds; seed 1: 3/4 folds``."""
+    n, folds = row["n_seeds"], row["n_folds"]
+    if n == 0:
+        return "0"
+    seeds = f"{n} seed{'s' if n > 1 else ''}"
+    partial = row["partial_seeds"]
+    if partial:
+        return f"{seeds}; " + ", ".join(f"seed {s}: {k}/{folds} folds" for s, k in partial.items())
+    return seeds if folds == 1 else f"{seeds} × {folds} folds"
+
+
 def render(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
+    """The tables as markdown, LaTeX or CSV; the paper's column only where a row has a figure."""
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row[k] is None else row[k]) for k in CSV_COLUMNS})
-        return out.getvalue()
+        return _csv(rows, CSV_COLUMNS, partial_seeds=_partial_csv)
     blocks = []
     for key in dict.fromkeys((r["table"], r["protocol"]) for r in rows):
         group = [r for r in rows if (r["table"], r["protocol"]) == key]
+        with_paper = any(r["paper_accuracy"] is not None for r in group)
         title = (
             f"{key[0]} ({'ablation' if key[0] == 'Table 1' else 'comparison'}), protocol {key[1]}"
         )
-        header = ["Model", "Paper acc. %", "WA % (mean ± std)", "UA %", "Macro-F1 %", "Runs"]
+        header = ["Model"] + (["Paper acc. %"] if with_paper else [])
+        header += ["WA % (mean ± std over seeds)", "UA %", "Macro-F1 %", "Runs"]
+        body = [
+            [r["model"]]
+            + ([_fmt(r["paper_accuracy"]).replace("missing", "")] if with_paper else [])
+            + [_mean_std(r), _fmt(r["ua_mean"]), _fmt(r["macro_f1_mean"]), _runs(r)]
+            for r in group
+        ]
+        blocks.append(
+            _latex(title, header, body) if fmt == "latex" else _markdown(title, header, body)
+        )
+    return "\n".join(blocks)
+
+
+def _partial_csv(partial: dict[int, int]) -> str:
+    return " ".join(f"{seed}:{n}" for seed, n in partial.items())
+
+
+def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...], **formatters: Any) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {k: "" if row[k] is None else formatters.get(k, lambda v: v)(row[k]) for k in columns}
+        )
+    return out.getvalue()
+
+
+def paired_comparisons(records: list[dict[str, Any]], reference: str) -> list[dict[str, Any]]:
+    """Every other model against ``reference``, paired by seed, per protocol.
+
+    A seed's score is its WA averaged over its folds; a pair needs both models to have all the
+    protocol's folds for that seed. Per pair: ``model - reference`` in points; over pairs: the
+    mean difference and its 95 % t-interval (none with fewer than two seeds), and a verdict:
+    "higher" / "lower" when the interval excludes 0, "not resolved" when not, "n/a" without
+    an interval. Protocols without runs of ``reference`` give no rows.
+    """
+    from scipy import stats  # type: ignore[import-untyped]
+
+    rows = []
+    for protocol in sorted({r["protocol"] for r in records}):
+        if not seed_means(records, reference, protocol):
+            continue
+        ref = complete_seeds(records, reference, protocol)
+        models = {r["model"] for r in records if r["protocol"] == protocol} - {reference}
+        for model in (m for m in model_order(records) if m in models):
+            other = complete_seeds(records, model, protocol)
+            seeds = sorted(set(ref) & set(other))
+            diffs = np.array([other[s] - ref[s] for s in seeds])
+            low = high = None
+            if len(seeds) > 1:
+                half = stats.t.ppf(0.975, len(seeds) - 1) * diffs.std(ddof=1) / np.sqrt(len(seeds))
+                low, high = float(diffs.mean() - half), float(diffs.mean() + half)
+            if low is None or high is None:
+                verdict = "n/a"
+            else:
+                verdict = "higher" if low > 0 else "lower" if high < 0 else "not resolved"
+            rows.append(
+                {
+                    "reference": reference,
+                    "protocol": protocol,
+                    "model": model,
+                    "mean_diff": float(diffs.mean()) if seeds else None,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "n_seeds": len(seeds),
+                    "verdict": verdict,
+                    "seeds": seeds,
+                }
+            )
+    return rows
+
+
+def render_comparisons(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
+    """Paired differences as markdown, LaTeX or CSV, one table per (reference, protocol)."""
+    if fmt == "csv":
+        return _csv(rows, COMPARISON_COLUMNS, seeds=lambda s: " ".join(map(str, s)))
+    blocks = []
+    for ref, protocol in dict.fromkeys((r["reference"], r["protocol"]) for r in rows):
+        group = [r for r in rows if (r["reference"], r["protocol"]) == (ref, protocol)]
+        title = f"Paired by seed against {ref}, protocol {protocol}"
+        header = ["Model", f"WA - {ref}, points", "95 % interval", "Seeds", "Verdict"]
         body = [
             [
                 r["model"],
-                "" if r["paper_accuracy"] is None else f"{r['paper_accuracy']:.1f}",
-                "missing" if r["wa_mean"] is None else f"{r['wa_mean']:.1f} ± {r['wa_std']:.1f}",
-                _fmt(r["ua_mean"]),
-                _fmt(r["macro_f1_mean"]),
-                str(r["n_runs"]),
+                "missing" if r["mean_diff"] is None else f"{r['mean_diff']:+.1f}",
+                "" if r["ci_low"] is None else f"[{r['ci_low']:+.1f}, {r['ci_high']:+.1f}]",
+                str(r["n_seeds"]),
+                r["verdict"],
             ]
             for r in group
         ]
@@ -112,12 +271,18 @@ def _markdown(title: str, header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_LATEX = {"%": r"\%", "±": r"$\pm$", "×": r"$\times$", "_": r"\_"}
+
+
+def _esc(text: str) -> str:
+    return "".join(_LATEX.get(c, c) for c in text)
+
+
 def _latex(title: str, header: list[str], body: list[list[str]]) -> str:
-    esc = lambda s: s.replace("%", r"\%").replace("±", r"$\pm$").replace("_", r"\_")  # noqa: E731
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{esc(title)}}}",
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_esc(title)}}}",
              r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\hline",
-             " & ".join(esc(h) for h in header) + r" \\", r"\hline"]  # fmt: skip
-    lines += [" & ".join(esc(c) for c in row) + r" \\" for row in body]
+             " & ".join(_esc(h) for h in header) + r" \\", r"\hline"]  # fmt: skip
+    lines += [" & ".join(_esc(c) for c in row) + r" \\" for row in body]
     lines += [r"\hline", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -183,15 +348,18 @@ TRIAL_COLUMNS = (
 )  # fmt: skip
 
 
-def publish(records: list[dict[str, Any]], runs: str, out: Path) -> list[Path]:
-    """One folder with what a reader needs to read and re-check a grid's results.
+def publish(
+    records: list[dict[str, Any]], runs: str, out: Path, references: tuple[str, ...] = ()
+) -> list[Path]:
+    """One folder with what a reader needs to re-check a grid, and another machine to continue it.
 
     ``tables.md`` and ``results.csv`` (the paper's tables), ``trials.csv`` (one row per
-    trial), ``train_config.json`` (RUNS' training settings), ``features.json`` (the feature
-    settings and labels of the FEATURES the trials read) and ``plots/``.
+    trial), ``comparisons.md`` / ``.csv`` (paired by seed against each of ``references``),
+    ``train_config.json`` (RUNS' training settings), ``features.json`` (the feature settings
+    and labels of the FEATURES the trials read), ``plots/``, and copies of RUNS' ``trials/``,
+    ``splits/`` and ``features_used.json``: restored into a RUNS, they make ``train-all``
+    count those trials as done.
     """
-    from featurize.store import META_FILE, open_store
-
     out.mkdir(parents=True, exist_ok=True)
     rows = table_rows(records)
     (out / "tables.md").write_text(render(rows, "markdown"))
@@ -201,12 +369,61 @@ def publish(records: list[dict[str, Any]], runs: str, out: Path) -> list[Path]:
     writer.writeheader()
     writer.writerows({c: r.get(c) for c in TRIAL_COLUMNS} for r in records)
     (out / "trials.csv").write_text(trials.getvalue())
-    for name, store, path in (
-        ("train_config.json", runs, "train_config.json"),
-        ("features.json", records[0]["provenance"]["features"], META_FILE),
-    ):
+    written = [out / n for n in ("tables.md", "results.csv", "trials.csv")]
+    if references:
+        pairs = {ref: paired_comparisons(records, ref) for ref in references}
+        (out / "comparisons.md").write_text(
+            "\n".join(
+                f"## Against {ref}\n\n" + (render_comparisons(rows) or f"No runs of {ref}.\n")
+                for ref, rows in pairs.items()
+            )
+        )
+        (out / "comparisons.csv").write_text(
+            render_comparisons([r for rows in pairs.values() for r in rows], "csv")
+        )
+        written += [out / "comparisons.md", out / "comparisons.csv"]
+    written += copy_run_state(runs, out)
+    features = _features_meta(records)
+    if features is not None:
+        (out / "features.json").write_bytes(features)
+    return written + write_plots(records, out / "plots")
+
+
+def copy_run_state(runs: str, out: Path) -> list[Path]:
+    """Copy RUNS' trial records, splits, ``train_config.json`` and ``features_used.json``."""
+    import pyarrow.fs as pafs
+
+    from featurize.store import open_store
+
+    fs, root = open_store(runs)
+    paths = [f"{root}/{name}" for name in ("train_config.json", "features_used.json")]
+    for folder in ("trials", "splits"):
+        infos = fs.get_file_info(pafs.FileSelector(f"{root}/{folder}", allow_not_found=True))
+        paths += sorted(i.path for i in infos if i.base_name.endswith(".json"))
+    written = []
+    for path, info in zip(paths, fs.get_file_info(paths), strict=True):
+        if info.type != pafs.FileType.File:
+            continue
+        target = out / path[len(root) + 1 :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with fs.open_input_stream(path) as f:
+            target.write_bytes(f.read())
+        written.append(target)
+    return written
+
+
+def _features_meta(records: list[dict[str, Any]]) -> bytes | None:
+    """The feature metadata of the first FEATURES store the records name that is readable here.
+
+    Records restored from another machine may name a store that exists only there.
+    """
+    import pyarrow.fs as pafs
+
+    from featurize.store import META_FILE, open_store
+
+    for store in dict.fromkeys(r["provenance"]["features"] for r in records):
         fs, root = open_store(store)
-        with fs.open_input_stream(f"{root}/{path}") as f:
-            (out / name).write_bytes(f.read())
-    plots = write_plots(records, out / "plots")
-    return [out / n for n in ("tables.md", "results.csv", "trials.csv")] + plots
+        if fs.get_file_info(f"{root}/{META_FILE}").type == pafs.FileType.File:
+            with fs.open_input_stream(f"{root}/{META_FILE}") as f:
+                return f.read()
+    return None

@@ -4,10 +4,12 @@
 #
 #   docs/results/run_casia.sh CASIA_DIR WORK_DIR [STAGE ...]
 #
-# Stages (default: all, in this order): featurize validate paper loso publish.
+# Stages (default: all, in this order): featurize validate paper loso publish; also restore.
 # Environment: PAPER_MODELS / PAPER_SEEDS / LOSO_MODELS / LOSO_SEEDS choose the grids
 # (default: the paper's eleven models and att-Res+, seeds 0-4 under `paper`, seed 0 under
 # `loso`). Every stage resumes: run it again after a kill and it finishes what is missing.
+# `paper` and `loso` first restore the published trials of casia/<stage>/ into WORK_DIR (the
+# `restore` stage does it for both), so a new machine trains only the trials not yet published.
 # A local Ray head (`ray start --head`, loopback) lets two train-all runs share the CPUs;
 # it is stopped on exit.
 set -euo pipefail
@@ -34,6 +36,21 @@ ray start --head --num-cpus "$CPUS" --node-ip-address 127.0.0.1 --dashboard-host
 trap 'ray stop --force >/dev/null 2>&1 || true' EXIT
 export RAY_ADDRESS=127.0.0.1:6379
 
+# Copies casia/<stage>/{trials,splits}/*.json and train_config.json into $WORK/<stage>/, never
+# over a file already there (what `cp -n` does; coreutils 9.2 made `cp -n` exit 1 when it
+# skips a file, hence the test): train-all then counts those trials as finished.
+restore() {
+    local from=$DOCS/$1 to=$WORK/$1 file
+    [ -d "$from/trials" ] || return 0
+    mkdir -p "$to/trials" "$to/splits"
+    for file in "$from"/trials/*.json "$from"/splits/*.json "$from/train_config.json"; do
+        if [ -f "$file" ] && [ ! -e "$to/${file#"$from"/}" ]; then
+            cp "$file" "$to/${file#"$from"/}"
+        fi
+    done
+    echo "restore: $(ls "$to/trials" | wc -l) trials in $to/trials"
+}
+
 for stage in $STAGES; do
     echo "== $stage $(date -u +%FT%TZ)"
     case $stage in
@@ -53,11 +70,17 @@ for stage in $STAGES; do
             --validation 0.2 &
         wait
         ;;
+    restore)
+        restore paper
+        restore loso
+        ;;
     paper)
+        restore paper
         attres-flow train-all "$FEATURES" --out "$WORK/paper" --models "$PAPER_MODELS" \
             --seeds "$PAPER_SEEDS"
         ;;
     loso)
+        restore loso
         attres-flow train-all "$FEATURES" --out "$WORK/loso" --protocol loso \
             --models "$LOSO_MODELS" --seeds "$LOSO_SEEDS"
         ;;
@@ -65,7 +88,11 @@ for stage in $STAGES; do
         for runs in "$WORK"/val/* "$WORK/paper" "$WORK/loso"; do
             [ -d "$runs/trials" ] || continue
             name=${runs#"$WORK"/}
-            attres-flow tables "$runs" --publish "$DOCS/$name" >/dev/null
+            compare=()
+            if [ "$name" = paper ] || [ "$name" = loso ]; then
+                compare=(--compare att-Res0 --compare att-Res --compare att-Res0+att)
+            fi
+            attres-flow tables "$runs" --publish "$DOCS/$name" "${compare[@]}" >/dev/null
         done
         ;;
     *)

@@ -1,0 +1,246 @@
+"""The paper's tables and the paired comparisons, from hand-made trial records."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from attres.registry import model_info
+from workflows.cli import app
+from workflows.runs import load_records
+from workflows.tables import (
+    COMPARISON_COLUMNS,
+    CSV_COLUMNS,
+    paired_comparisons,
+    publish,
+    render,
+    render_comparisons,
+    table_rows,
+)
+
+CASIA = ("angry", "fear", "happy", "neutral", "sad", "surprise")
+T_975_2 = 4.302652729911275  # Student's t, 97.5 % quantile, 2 degrees of freedom (a t table)
+
+
+def record(
+    model: str,
+    wa: float,
+    seed: int = 0,
+    fold: int = 0,
+    protocol: str = "paper",
+    labels: tuple[str, ...] = CASIA,
+    k: int = 5,
+) -> dict:
+    """A trial record as train-all writes it, with only what the tables read."""
+    split = f"{protocol}-s{seed}-f{fold}"
+    return {
+        "trial": f"{model_info(model).slug}-{split}",
+        "model": model,
+        "protocol": protocol,
+        "seed": seed,
+        "fold": fold,
+        "split": split,
+        "wa": wa,
+        "ua": wa,
+        "macro_f1": wa,
+        "confusion": np.eye(len(labels), dtype=int).tolist(),
+        "curves": {},
+        "label_names": list(labels),
+        "provenance": {"features": "/nonexistent/features", "train_config": {"k": k}},
+    }
+
+
+def row_of(rows: list[dict], model: str, table: str = "Table 1") -> dict:
+    return next(r for r in rows if r["model"] == model and r["table"] == table)
+
+
+def test_tables_put_paper_numbers_on_their_rows_and_missing_as_missing():
+    records = [record("att-Res", 0.70, seed=0), record("att-Res", 0.60, seed=1)]
+    rows = table_rows(records + [record("SVM", 0.5)])
+    t1 = [r for r in rows if r["table"] == "Table 1"]
+    t2 = [r for r in rows if r["table"] == "Table 2"]
+    assert [r["model"] for r in t1] == [
+        "att-Res0",
+        "att-Res0+att",
+        "att-Res1",
+        "att-Res2",
+        "att-Res",
+        "att-Res3",
+    ]
+    assert [r["paper_accuracy"] for r in t2] == [46.9, 49.2, 50.2, 51.7, 50.3, 69.8]
+    att = row_of(t1, "att-Res")
+    assert att["wa_mean"] == pytest.approx(65.0) and att["wa_std"] == pytest.approx(7.0711, 1e-3)
+    assert att["n_runs"] == 2 and att["n_seeds"] == 2 and att["paper_accuracy"] == 69.8
+    cnn = row_of(t2, "CNN", "Table 2")
+    assert cnn["wa_mean"] is None and cnn["n_runs"] == 0
+    text = render(rows, "markdown")
+    assert "| CNN | 46.9 | missing | missing | missing | 0 |" in text
+    assert "| att-Res | 69.8 | 65.0 ± 7.1 | 65.0 | 65.0 | 2 seeds |" in text
+    assert r"\begin{tabular}" in render(rows, "latex")
+
+
+def test_folds_are_averaged_within_a_seed_then_over_seeds():
+    # Seed 0: folds 20 and 40 -> 30; seed 1: folds 50 and 70 -> 60. Over seeds: 45 ± 21.2
+    # (the four folds pooled would give a std of 21.6).
+    wa = {(0, 0): 0.2, (0, 1): 0.4, (1, 0): 0.5, (1, 1): 0.7}
+    records = [record("att-Res", v, s, f, "loso") for (s, f), v in wa.items()]
+    att = row_of(table_rows(records), "att-Res")
+    assert att["wa_mean"] == pytest.approx(45.0)
+    assert att["wa_std"] == pytest.approx(np.std([30, 60], ddof=1))
+    assert (att["n_runs"], att["n_seeds"], att["n_folds"], att["partial_seeds"]) == (4, 2, 2, {})
+    text = render(table_rows(records))
+    assert "| att-Res | 69.8 | 45.0 ± 21.2 | 45.0 | 45.0 | 2 seeds × 2 folds |" in text
+    assert r"2 seeds $\times$ 2 folds" in render(table_rows(records), "latex")
+
+
+def test_a_seed_with_fewer_folds_than_the_protocol_is_shown():
+    # att-Res0 ran all 4 speakers of loso for seed 0; att-Res has 3 of seed 0 and all of seed 1.
+    records = [record("att-Res0", 0.4, 0, f, "loso") for f in range(4)]
+    records += [record("att-Res", 0.3, 0, f, "loso") for f in range(3)]
+    records += [record("att-Res", 0.5, 1, f, "loso") for f in range(4)]
+    rows = table_rows(records)
+    att = row_of(rows, "att-Res")
+    assert (att["n_folds"], att["partial_seeds"]) == (4, {0: 3})
+    assert "| att-Res | 69.8 | 40.0 ± 14.1 | 40.0 | 40.0 | 2 seeds; seed 0: 3/4 folds |" in (
+        render(rows)
+    )
+    by_model = {r["model"]: r for r in csv.DictReader(io.StringIO(render(rows, "csv")))}
+    assert by_model["att-Res"]["partial_seeds"] == "0:3"
+    assert by_model["att-Res0"]["partial_seeds"] == "" and by_model["att-Res0"]["n_folds"] == "4"
+
+
+def test_kfold_expects_the_configured_number_of_folds():
+    records = [record("SVM", 0.5, 0, f, "kfold", k=5) for f in range(3)]
+    assert "| SVM | 50.2 | 50.0 | 50.0 | 50.0 | 1 seed; seed 0: 3/5 folds |" in render(
+        table_rows(records)
+    )
+
+
+def test_a_single_seed_prints_its_mean_without_a_spread():
+    rows = table_rows([record("att-Res", 0.8)])
+    assert row_of(rows, "att-Res")["wa_std"] is None
+    text = render(rows)
+    assert "| att-Res | 69.8 | 80.0 | 80.0 | 80.0 | 1 seed |" in text and "± 0.0" not in text
+    row = next(r for r in csv.DictReader(io.StringIO(render(rows, "csv"))) if r["n_runs"] == "1")
+    assert (row["wa_mean"], row["wa_std"]) == ("80.0", "")
+
+
+def test_the_paper_column_only_for_casia_labels():
+    casia = render(table_rows([record("att-Res", 0.8)]))
+    assert "| Model | Paper acc. % | WA % (mean ± std over seeds) |" in casia
+    other = table_rows([record("att-Res", 0.8, labels=("calm", "angry", "happy", "sad"))])
+    assert all(r["paper_accuracy"] is None for r in other)
+    text = render(other)
+    assert "Paper acc." not in text and "69.8" not in text
+    assert "| Model | WA % (mean ± std over seeds) | UA % |" in text
+    assert "| att-Res | 80.0 | 80.0 | 80.0 | 1 seed |" in text
+
+
+def paper_grid() -> list[dict]:
+    """att-Res0 (reference) on seeds 0-2 and four models whose differences are known."""
+    wa = {
+        "att-Res0": [0.70, 0.72, 0.74],
+        "att-Res": [0.75, 0.74, 0.80],  # +5, +2, +6
+        "att-Res2": [0.80, 0.83, 0.86],  # +10, +11, +12
+        "SVM": [0.60, 0.61, 0.62],  # -10, -11, -12
+    }
+    records = [record(m, v, seed) for m, values in wa.items() for seed, v in enumerate(values)]
+    return records + [record("CNN", 0.50, 0), record("CNN", 0.55, 3)]  # shares seed 0 only
+
+
+def test_paired_comparisons_by_hand():
+    rows = {r["model"]: r for r in paired_comparisons(paper_grid(), "att-Res0")}
+    assert list(rows) == ["att-Res2", "att-Res", "CNN", "SVM"]  # the tables' order
+    # att-Res: differences 5, 2, 6: mean 13/3, std sqrt(13/3), half-width t * std / sqrt(3).
+    half = T_975_2 * np.sqrt(13 / 3) / np.sqrt(3)
+    att = rows["att-Res"]
+    assert att["mean_diff"] == pytest.approx(13 / 3)
+    assert (att["ci_low"], att["ci_high"]) == pytest.approx((13 / 3 - half, 13 / 3 + half))
+    assert (att["n_seeds"], att["seeds"], att["verdict"]) == (3, [0, 1, 2], "not resolved")
+    # Differences 10, 11, 12 (and their negatives): mean 11, std 1.
+    half = T_975_2 / np.sqrt(3)
+    assert (rows["att-Res2"]["ci_low"], rows["att-Res2"]["ci_high"]) == pytest.approx(
+        (11 - half, 11 + half)
+    )
+    assert rows["att-Res2"]["verdict"] == "higher" and rows["SVM"]["verdict"] == "lower"
+    assert rows["SVM"]["mean_diff"] == pytest.approx(-11)
+    cnn = rows["CNN"]
+    assert (cnn["mean_diff"], cnn["n_seeds"], cnn["verdict"]) == (pytest.approx(-20), 1, "n/a")
+    assert cnn["ci_low"] is None and cnn["ci_high"] is None
+
+
+def test_pairs_use_only_seeds_with_all_their_folds():
+    records = [record("att-Res0", 0.4, s, f, "loso") for s in (0, 1) for f in (0, 1)]
+    records += [record("att-Res", v, 0, f, "loso") for f, v in enumerate((0.5, 0.7))]
+    records += [record("att-Res", 0.9, 1, 0, "loso")]  # seed 1 lacks fold 1: not paired
+    (row,) = paired_comparisons(records, "att-Res0")
+    assert (row["seeds"], row["mean_diff"], row["verdict"]) == ([0], pytest.approx(20), "n/a")
+    assert paired_comparisons(records, "SVM") == []  # no runs of the reference
+
+
+def test_render_comparisons():
+    rows = paired_comparisons(paper_grid(), "att-Res0")
+    text = render_comparisons(rows)
+    assert "### Paired by seed against att-Res0, protocol paper" in text
+    assert "| att-Res2 | +11.0 | [+8.5, +13.5] | 3 | higher |" in text
+    assert "| att-Res | +4.3 | [-0.8, +9.5] | 3 | not resolved |" in text
+    assert "| CNN | -20.0 |  | 1 | n/a |" in text
+    parsed = list(csv.DictReader(io.StringIO(render_comparisons(rows, "csv"))))
+    assert tuple(parsed[0]) == COMPARISON_COLUMNS
+    assert parsed[0]["seeds"] == "0 1 2" and parsed[-1]["verdict"] == "lower"
+
+
+def write_runs(root: Path, records: list[dict]) -> str:
+    """A RUNS folder as train-all leaves it: trials/, splits/ and train_config.json."""
+    (root / "trials").mkdir(parents=True)
+    (root / "splits").mkdir()
+    for r in records:
+        (root / "trials" / f"{r['trial']}.json").write_text(json.dumps(r))
+        split = {"split": r["split"], "train": ["a"], "test": ["b"]}
+        (root / "splits" / f"{r['split']}.json").write_text(json.dumps(split))
+    (root / "train_config.json").write_text(json.dumps({"epochs": 25, "protocol": "paper"}))
+    return str(root)
+
+
+def test_tables_command_prints_comparisons_after_the_tables(tmp_path):
+    runs = write_runs(tmp_path / "runs", paper_grid())
+    args = ["tables", runs, "--no-plots", "--compare", "att-res0", "--compare", "SVM"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.index("### Table 2") < out.index("### Paired by seed against att-Res0")
+    assert out.index("against att-Res0") < out.index("### Paired by seed against SVM")
+    assert "| att-Res0 | +11.0 | [+8.5, +13.5] | 3 | higher |" in out  # att-Res0 - SVM
+    result = CliRunner().invoke(app, args + ["--format", "csv"])
+    tables, comparisons = result.stdout.split("\n\n")[:2]
+    assert tables.splitlines()[0] == ",".join(CSV_COLUMNS)
+    parsed = list(csv.DictReader(io.StringIO(comparisons)))
+    assert {r["reference"] for r in parsed} == {"att-Res0", "SVM"}
+    result = CliRunner().invoke(app, ["tables", runs, "--compare", "no-such-model"])
+    assert result.exit_code == 2 and "unknown model" in result.output
+
+
+def test_publish_copies_what_lets_another_machine_continue(tmp_path):
+    records = paper_grid()
+    runs = write_runs(tmp_path / "runs", records)
+    (tmp_path / "runs" / "features_used.json").write_text('{"features": "x"}')
+    pub = tmp_path / "pub"
+    publish(load_records(runs), runs, pub, ("att-Res0", "att-Res0+att"))
+    assert sorted(p.name for p in (pub / "trials").iterdir()) == sorted(
+        f"{r['trial']}.json" for r in records
+    )
+    assert len(list((pub / "splits").glob("*.json"))) == 4  # seeds 0-3 of the paper protocol
+    assert json.loads((pub / "train_config.json").read_text())["epochs"] == 25
+    assert (pub / "features_used.json").exists() and not (pub / "features.json").exists()
+    assert load_records(str(pub)) == load_records(runs)
+    assert render(table_rows(load_records(str(pub)))) == (pub / "tables.md").read_text()
+    comparisons = (pub / "comparisons.md").read_text()
+    assert "## Against att-Res0\n" in comparisons and "| SVM | -11.0 |" in comparisons
+    assert "## Against att-Res0+att\n\nNo runs of att-Res0+att." in comparisons
+    assert (pub / "plots" / "confusion-paper-svm.png").exists()
