@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -295,3 +296,37 @@ def test_demo_runs_end_to_end(ray_local, tmp_path):
     assert "| att-Res | 69.8 |" in tables and "| SVM | 50.2 |" in tables
     assert "| AlexNet | 51.7 | missing |" in tables
     assert len(list((tmp_path / "demo" / "runs" / "trials").glob("*.json"))) == 3
+
+
+def test_data_parallel_trial_trains_on_two_ranks_from_the_trial_checkpoint(
+    ray_local, synth_features, tmp_path
+):
+    """--workers-per-trial 2: Ray Train runs two gloo ranks of one model. They start from
+    the trial's checkpoint file, the one an in-process run (or a killed one) leaves."""
+    import torch
+
+    from attres.loop import train_model
+    from featurize.store import content_fingerprint
+    from workflows.trial import FileCheckpoints, split_data
+
+    runs = str(tmp_path / "runs")
+    cfg = TrainConfig(epochs=2, batch_size=4, checkpoint_s=0)
+    data = load_features(synth_features)
+    spec = plan_grid(data, synth_features, content_fingerprint(synth_features), runs, ["CNN"],
+                     [0], cfg)[0]  # fmt: skip
+
+    class FirstEpoch:
+        def load(self):
+            return None
+
+        def save(self, state):
+            FileCheckpoints(runs, spec.name).save(state)
+
+    single = train_model("CNN", split_data(spec), cfg, 0, torch.device("cpu"), FirstEpoch())
+    ddp = dataclasses.replace(cfg, workers_per_trial=2)
+    summary = train_all(synth_features, runs, ["CNN"], [0], ddp, **QUIET)
+    assert summary.failed == []
+    record = load_records(runs)[0]
+    assert record["resumed_from_epoch"] == 1 and len(record["curves"]["train_loss"]) == 2
+    assert record["curves"]["test_acc"][0] == single.record["curves"]["test_acc"][0]
+    assert np.array(record["confusion"]).sum() == record["n_test"]
