@@ -4,9 +4,10 @@
         [--epochs 5] [--concurrent 2]
 
 Each run goes into a fresh RUNS folder on one local Ray instance (started once, not timed).
-Reports the wall time of both runs, the speed-up, and per trial the time spent in the
-training epochs against the whole trial wall time (the rest is Ray Train start/stop,
-checkpointing and data loading: the per-trial overhead that limits the speed-up).
+Reports the wall time of both runs, the speed-up, per trial the time spent in the training
+epochs against the whole trial wall time, and the fixed cost per trial,
+(wall x slots - sum of training seconds) / trials: scheduling, actor start, data loading
+and checkpointing, everything that is not arithmetic.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def timed_grid(
         shutil.rmtree(runs, ignore_errors=True)
 
 
+def fixed_cost(wall: float, slots: int, records: list[dict]) -> float:
+    """Seconds per trial not spent in training epochs, with ``slots`` trials at a time."""
+    return (wall * slots - sum(r["train_s"] for r in records)) / len(records)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("features")
@@ -54,9 +60,12 @@ def main() -> None:
     )
     seq_wall, seq = timed_grid(args.features, models, cfg, 1)
     con_wall, con = timed_grid(args.features, models, cfg, args.concurrent)
-    print(f"one by one      : {seq_wall:7.1f} s")
+    print(
+        f"one by one      : {seq_wall:7.1f} s   fixed cost/trial {fixed_cost(seq_wall, 1, seq):.2f} s"
+    )
     print(
         f"{args.concurrent} at a time     : {con_wall:7.1f} s   speed-up {seq_wall / con_wall:.2f}x"
+        f"   fixed cost/trial {fixed_cost(con_wall, args.concurrent, con):.2f} s"
     )
     print(
         "\n| model | trial wall s (seq) | training s (seq) "
