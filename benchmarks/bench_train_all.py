@@ -61,7 +61,8 @@ def main() -> None:
     seq_wall, seq = timed_grid(args.features, models, cfg, 1)
     con_wall, con = timed_grid(args.features, models, cfg, args.concurrent)
     print(
-        f"one by one      : {seq_wall:7.1f} s   fixed cost/trial {fixed_cost(seq_wall, 1, seq):.2f} s"
+        f"one by one      : {seq_wall:7.1f} s"
+        f"   fixed cost/trial {fixed_cost(seq_wall, 1, seq):.2f} s"
     )
     print(
         f"{args.concurrent} at a time     : {con_wall:7.1f} s   speed-up {seq_wall / con_wall:.2f}x"
