@@ -20,9 +20,9 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from featurize.config import FeatureConfig
-from featurize.corpus import CorpusError
+from featurize.corpus import CorpusError, discover
 from featurize.pipeline import NothingFeaturizedError, run_featurize
-from featurize.store import FeatureStoreError, load_features
+from featurize.store import FeatureStoreError, load_features, prepare_store, write_shard
 from workflows.cli import app
 
 QUIET = {"progress": lambda _: None}
@@ -148,6 +148,39 @@ def test_manifest_corpus(ray_local, synth_corpus, tmp_path):
     summary = run_featurize(tmp_path, out, FeatureConfig(image_size=16), manifest=manifest, **QUIET)
     assert summary.featurized == 12
     assert set(pq.read_table(out).column("speaker").to_pylist()) == {"Xspk01"}
+
+
+def test_one_utterance_id_for_two_files_is_refused(tmp_path):
+    clip = np.zeros(8000, dtype=np.float32)
+    for speaker in ("spk01", "spk02"):
+        folder = tmp_path / "corpus" / speaker / "angry"
+        folder.mkdir(parents=True)
+        sf.write(folder / "a.wav", clip, 16000)
+        sf.write(folder / "a.flac", clip, 16000)
+    sf.write(folder / "b.wav", clip, 16000)
+    with pytest.raises(CorpusError, match=r"2 utterance id.*spk01/angry/a \(spk01/angry/a.flac"):
+        discover(tmp_path / "corpus")
+    manifest = tmp_path / "corpus" / "list.csv"
+    listed = ["spk02/angry/b.wav", "spk02/angry/a.wav", "spk02/angry/b.wav"]
+    manifest.write_text("path,speaker,emotion\n" + "".join(f"{p},s,angry\n" for p in listed))
+    with pytest.raises(CorpusError, match=r"1 utterance id.*spk02/angry/b \(spk02/angry/b.wav, "):
+        discover(tmp_path, manifest)
+    listed = ["spk02/angry/b.wav", "spk02/angry/../angry/b.wav"]
+    manifest.write_text("path,speaker,emotion\n" + "".join(f"{p},s,angry\n" for p in listed))
+    with pytest.raises(CorpusError, match=r"1 file.*listed more than once.*angry/b.wav"):
+        discover(tmp_path, manifest)
+
+
+def test_load_features_refuses_duplicate_utterance_ids(tmp_path):
+    config, labels = FeatureConfig(image_size=8), ("angry",)
+    fs, root = prepare_store(str(tmp_path / "features"), config, labels)
+    row = {"speaker": "s", "emotion": "angry", "label": 0, "utt_id": "a", "duration_s": 1.0,
+           "sample_rate": 16000, "source": "s/angry/a.wav", "sha1": "0" * 40,
+           "spectrogram": np.zeros((8, 8), np.float32)}  # fmt: skip
+    write_shard(fs, root, [dict(row, utterance_id="s/angry/a")], config, labels)
+    write_shard(fs, root, [dict(row, utterance_id=i) for i in ("s/angry/a", "b")], config, labels)
+    with pytest.raises(FeatureStoreError, match=r"features.*1 utterance id.*s/angry/a"):
+        load_features(str(tmp_path / "features"))
 
 
 def test_killed_run_resumes_to_exactly_the_full_set(synth_corpus, tmp_path):
