@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -21,7 +22,12 @@ from typer.testing import CliRunner
 
 from featurize.config import FeatureConfig
 from featurize.corpus import CorpusError, discover
-from featurize.pipeline import NothingFeaturizedError, run_featurize
+from featurize.pipeline import (
+    MissingCorpusFileError,
+    NothingFeaturizedError,
+    featurize_file,
+    run_featurize,
+)
 from featurize.store import FeatureStoreError, load_features, prepare_store, write_shard
 from workflows.cli import app
 
@@ -115,6 +121,31 @@ def test_bad_files_are_rejected_and_good_ones_kept(ray_local, synth_corpus, tmp_
     assert "shorter than one analysis frame" in rejects["spk01/sad/tiny.wav"]
     assert "4 rejected" in result.output and "spk01/sad/truncated.wav: truncated" in result.output
     assert pq.read_table(out).num_rows == 36
+
+
+def test_a_missing_file_is_a_setup_error_a_corrupt_one_a_reject(tmp_path):
+    utt = {"path": str(tmp_path / "gone.wav"), "source": "gone.wav", "speaker": "s",
+           "emotion": "angry", "utt_id": "gone", "utterance_id": "gone"}  # fmt: skip
+    config, labels = FeatureConfig(image_size=16), ("angry",)
+    with pytest.raises(
+        MissingCorpusFileError, match=rf"{tmp_path}/gone.wav .* not on node .*shared"
+    ):
+        featurize_file(utt, config, labels)
+    (tmp_path / "gone.wav").write_text("not audio, just words\n" * 20)
+    assert "not readable as audio" in featurize_file(utt, config, labels)["reject"]
+
+
+def test_a_file_missing_on_a_worker_fails_the_run(ray_local, synth_corpus, tmp_path, monkeypatch):
+    import featurize.pipeline
+
+    found = discover(synth_corpus)
+    gone = dataclasses.replace(found.utterances[0], path=str(tmp_path / "gone.wav"))
+    listed = dataclasses.replace(found, utterances=found.utterances[1:4] + (gone,))
+    monkeypatch.setattr(featurize.pipeline, "discover", lambda *_: listed)
+    with pytest.raises(MissingCorpusFileError) as err:
+        run_featurize(synth_corpus, str(tmp_path / "f"), FeatureConfig(image_size=16), **QUIET)
+    assert str(err.value).startswith(f"corpus file {tmp_path}/gone.wav exists on the driver")
+    assert "\n" not in str(err.value)
 
 
 def test_corpus_errors_exit_nonzero_with_the_reason(ray_local, tmp_path):
