@@ -8,6 +8,8 @@ from pathlib import Path
 
 from featurize.audio import AUDIO_EXTENSIONS
 
+SHOWN = 5  # duplicates named in an error message; the rest are counted
+
 
 class CorpusError(ValueError):
     """The corpus as a whole cannot be used (missing, empty, malformed manifest)."""
@@ -61,7 +63,28 @@ def discover(corpus: Path, manifest: Path | None = None) -> Corpus:
             f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in the <speaker>/<emotion>/<file> "
             f"layout under {corpus}; for another layout pass --manifest CSV"
         )
+    _refuse_duplicates(utterances, corpus)
     return Corpus(corpus, tuple(utterances), tuple(rejects))
+
+
+def _refuse_duplicates(
+    utterances: list[Utterance],
+    where: Path,
+    key: str = "utterance_id",
+    what: str = "utterance id(s) shared by several files",
+) -> None:
+    """Refuse utterances sharing a ``key``: a split could put one clip in both train and test."""
+    files: dict[str, list[str]] = {}
+    for u in utterances:
+        files.setdefault(getattr(u, key), []).append(u.source)
+    shared = sorted((k, v) for k, v in files.items() if len(v) > 1)
+    if shared:
+        shown = "; ".join(f"{k} ({', '.join(v)})" for k, v in shared[:SHOWN])
+        more = f"; and {len(shared) - SHOWN} more" if len(shared) > SHOWN else ""
+        raise CorpusError(
+            f"{where}: {len(shared)} {what}, so one clip could land in both train and test: "
+            f"{shown}{more}; keep one file each"
+        )
 
 
 def _from_manifest(manifest: Path) -> Corpus:
@@ -92,4 +115,6 @@ def _from_manifest(manifest: Path) -> Corpus:
         )
     if not utterances:
         raise CorpusError(f"{manifest}: no usable audio files listed")
+    _refuse_duplicates(utterances, manifest)
+    _refuse_duplicates(utterances, manifest, "path", "file(s) listed more than once")
     return Corpus(root, tuple(utterances), tuple(rejects))

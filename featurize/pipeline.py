@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,7 @@ from featurize.audio import BadAudioError, decode_audio, to_mono_at_rate
 from featurize.config import FeatureConfig
 from featurize.corpus import Utterance, discover
 from featurize.location import Location
+from featurize.raysession import SharedPathError
 from featurize.spectrogram import TooShortError, spectrogram_image
 from featurize.store import (
     REJECTS_FILE,
@@ -41,11 +43,27 @@ class NothingFeaturizedError(RuntimeError):
     """Not a single file of the corpus could be featurized."""
 
 
+class MissingCorpusFileError(SharedPathError):
+    """A corpus file the driver listed is missing on the node featurizing it."""
+
+
 def featurize_file(utt: dict[str, str], config: FeatureConfig, labels: tuple[str, ...]) -> dict:
-    """One utterance -> its row, or ``{"reject": reason}``. The per-file unit of work."""
+    """One utterance -> its row, or ``{"reject": reason}``. The per-file unit of work.
+
+    A file that cannot be decoded is a reject; one that is missing here although the driver
+    listed it means this node does not see the corpus, which fails the run.
+    """
     try:
         with open(utt["path"], "rb") as f:
             data = f.read()
+    except FileNotFoundError as err:
+        raise MissingCorpusFileError(
+            f"corpus file {utt['path']} exists on the driver but not on node {platform.node()}: "
+            "the corpus must be on a shared filesystem that every node sees at the same path"
+        ) from err
+    except OSError as err:
+        return {"reject": str(err)}
+    try:
         samples, rate = decode_audio(data)
         signal = to_mono_at_rate(samples, rate, config.sample_rate)
         image = spectrogram_image(signal, config)
@@ -179,6 +197,7 @@ def _featurize_on_ray(
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
+    ctx.raise_original_map_exception = True  # a MissingCorpusFileError, not a UserCodeException
     actors = min(len(todo), max(1, int(ray.available_resources().get("CPU", 1))))
     # Whole rounds of at most shard_rows per block, so no actor is left alone at the end.
     blocks = min(len(todo), actors * math.ceil(len(todo) / (actors * shard_rows)))
@@ -193,12 +212,17 @@ def _featurize_on_ray(
         batch_format="numpy",
     )
     rejects, seen, last = [], 0, time.perf_counter()
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        seen += len(batch["source"])
-        rejects += [(s, r) for s, r in zip(batch["source"], batch["reject"], strict=True) if r]
-        if time.perf_counter() - last > 2.0 or seen == len(todo):
-            progress(f"featurize: {seen}/{len(todo)} files ({100 * seen // len(todo)}%)")
-            last = time.perf_counter()
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            seen += len(batch["source"])
+            rejects += [(s, r) for s, r in zip(batch["source"], batch["reject"], strict=True) if r]
+            if time.perf_counter() - last > 2.0 or seen == len(todo):
+                progress(f"featurize: {seen}/{len(todo)} files ({100 * seen // len(todo)}%)")
+                last = time.perf_counter()
+    except MissingCorpusFileError as err:
+        # Ray's wrapper carries the worker's traceback, and Ray Data appends retry advice
+        # after the message's first line: keep that line only.
+        raise MissingCorpusFileError(str(getattr(err, "cause", err)).splitlines()[0]) from None
     return [(str(s), str(r)) for s, r in rejects]
 
 

@@ -182,6 +182,14 @@ def load_features(features: str) -> FeatureSet:
         )
     table = pq.read_table(paths, filesystem=fs)
     table = table.sort_by("utterance_id")
+    ids = np.asarray(table.column("utterance_id").to_pylist())
+    repeated = np.unique(ids[1:][ids[1:] == ids[:-1]])  # sorted, so repeats are neighbours
+    if len(repeated):
+        raise FeatureStoreError(
+            f"{features}: {len(repeated)} utterance id(s) in more than one row "
+            f"({', '.join(repeated[:5])}{', ...' if len(repeated) > 5 else ''}), so one clip "
+            "could land in both train and test; featurize into a fresh --out folder"
+        )
     meta = table.schema.metadata
     config = FeatureConfig.from_dict(json.loads(meta[CONFIG_KEY]))
     label_names = tuple(json.loads(meta[LABELS_KEY]))
@@ -191,7 +199,7 @@ def load_features(features: str) -> FeatureSet:
     return FeatureSet(
         spectrograms=images,
         labels=table.column("label").to_numpy().astype(np.int64),
-        utterance_ids=np.asarray(table.column("utterance_id").to_pylist()),
+        utterance_ids=ids,
         speakers=np.asarray(table.column("speaker").to_pylist()),
         label_names=label_names,
         config=config,

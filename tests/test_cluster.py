@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,13 @@ def test_cluster_yaml_passes_ray_validation_and_holds_no_secrets():
     assert config["available_node_types"]["gpu_worker"]["resources"]["GPU"] == 1
     assert any("attres-flow" in c for c in config["setup_commands"])
     assert "--dashboard-host=127.0.0.1" in " ".join(config["head_start_ray_commands"])
+    # Token authentication: the head makes the token before it starts, workers get a copy,
+    # and every `ray start` runs with the mode set (a token alone does not turn it on).
+    head = " ".join(config["head_start_ray_commands"])
+    assert -1 < head.find("ray get-auth-token --generate") < head.find("ray start --head")
+    assert "~/.ray/auth_token" in config["cluster_synced_files"]
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        assert any(c.startswith("export RAY_AUTH_MODE=token;") for c in config[key] if "start" in c)
     lowered = text.lower()
     assert "aws_secret" not in lowered and "access_key" not in lowered
     broken = dict(config, available_node_types={"head": {"resources": {}, "bogus": 1}})
@@ -72,7 +82,7 @@ def stop_cluster(temp_dir: str) -> None:
         time.sleep(1.0)
 
 
-def run(cmd: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
+def run(cmd: list[str], env: dict, timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
@@ -89,11 +99,15 @@ def submit(cmd: list[str], env: dict, timeout: int = 300) -> subprocess.Complete
 
 @pytest.fixture
 def two_node_cluster():
-    """`ray start --head` plus a second node with `ray start --address`, loopback only."""
+    """`ray start --head` plus a second node with `ray start --address`, loopback only, with
+    token authentication on as the README sets it up on a fresh machine."""
     temp_dir = tempfile.mkdtemp(prefix="rc-", dir="/tmp")  # short: Ray's socket paths
+    home = os.path.join(temp_dir, "home")  # fresh: no ~/.ray/auth_token from earlier runs
+    os.mkdir(home)
     gcs, dashboard = free_port(), free_port()
-    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0")
-    env.pop("RAY_ADDRESS", None)
+    env = dict(os.environ, HOME=home, RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0")
+    for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        env.pop(name, None)
     common = ["--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
 
     def own_temp_dir(name: str) -> list[str]:
@@ -110,6 +124,8 @@ def two_node_cluster():
         return [arg for flag in flags for arg in (flag, str(free_port()))]
 
     try:
+        token = run(["ray", "get-auth-token", "--generate"], env)
+        assert token.returncode == 0 and Path(home, ".ray", "auth_token").is_file(), token.stderr
         head = run(["ray", "start", "--head", "--port", str(gcs), "--num-cpus", "1",
                     "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
                     "--dashboard-port", str(dashboard), *agent_ports(), *own_temp_dir("h"),
@@ -123,6 +139,7 @@ def two_node_cluster():
         yield {"gcs": f"127.0.0.1:{gcs}", "jobs": f"http://127.0.0.1:{dashboard}", "env": env}
     finally:
         stop_cluster(temp_dir)
+        shutil.rmtree(home, ignore_errors=True)  # the token
         assert not processes_under(temp_dir), "cluster processes left running"
 
 
@@ -135,6 +152,12 @@ def test_featurize_and_train_all_jobs_on_two_nodes(two_node_cluster, synth_corpu
             break
         time.sleep(2)
     assert status.returncode == 0 and "2.0 CPU" in status.stdout, status.stdout + status.stderr
+    # Authentication is really on: a client without the token is refused by the cluster.
+    stranger = {k: v for k, v in env.items() if k != "RAY_AUTH_MODE"} | {"HOME": str(tmp_path)}
+    refused = run(["ray", "status", "--address", two_node_cluster["gcs"]], stranger)
+    assert refused.returncode != 0 and "InvalidAuthToken" in refused.stderr, refused.stderr
+    with pytest.raises(urllib.error.HTTPError, match="401"):
+        urllib.request.urlopen(f"{jobs}/api/jobs/", timeout=30)
     features, runs = tmp_path / "features", tmp_path / "runs"
     job_cmd = ["ray", "job", "submit", "--address", jobs, "--working-dir", str(REPO), "--"]
     job = submit([*job_cmd, "attres-flow", "featurize", str(synth_corpus), "--out", str(features),
@@ -149,5 +172,6 @@ def test_featurize_and_train_all_jobs_on_two_nodes(two_node_cluster, synth_corpu
     assert all(r["n_test"] == 8 for r in records)
     # --address joins the running cluster directly, without the jobs server.
     direct = run(["attres-flow", "featurize", str(synth_corpus), "--out", str(features),
-                  "--image-size", "32", "--address", two_node_cluster["gcs"]], env)  # fmt: skip
+                  "--image-size", "32", "--address", two_node_cluster["gcs"]],
+                 env, 300)  # fmt: skip
     assert direct.returncode == 0 and "36 skipped" in direct.stdout, direct.stdout + direct.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -20,9 +21,14 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from featurize.config import FeatureConfig
-from featurize.corpus import CorpusError
-from featurize.pipeline import NothingFeaturizedError, run_featurize
-from featurize.store import FeatureStoreError, load_features
+from featurize.corpus import CorpusError, discover
+from featurize.pipeline import (
+    MissingCorpusFileError,
+    NothingFeaturizedError,
+    featurize_file,
+    run_featurize,
+)
+from featurize.store import FeatureStoreError, load_features, prepare_store, write_shard
 from workflows.cli import app
 
 QUIET = {"progress": lambda _: None}
@@ -117,6 +123,31 @@ def test_bad_files_are_rejected_and_good_ones_kept(ray_local, synth_corpus, tmp_
     assert pq.read_table(out).num_rows == 36
 
 
+def test_a_missing_file_is_a_setup_error_a_corrupt_one_a_reject(tmp_path):
+    utt = {"path": str(tmp_path / "gone.wav"), "source": "gone.wav", "speaker": "s",
+           "emotion": "angry", "utt_id": "gone", "utterance_id": "gone"}  # fmt: skip
+    config, labels = FeatureConfig(image_size=16), ("angry",)
+    with pytest.raises(
+        MissingCorpusFileError, match=rf"{tmp_path}/gone.wav .* not on node .*shared"
+    ):
+        featurize_file(utt, config, labels)
+    (tmp_path / "gone.wav").write_text("not audio, just words\n" * 20)
+    assert "not readable as audio" in featurize_file(utt, config, labels)["reject"]
+
+
+def test_a_file_missing_on_a_worker_fails_the_run(ray_local, synth_corpus, tmp_path, monkeypatch):
+    import featurize.pipeline
+
+    found = discover(synth_corpus)
+    gone = dataclasses.replace(found.utterances[0], path=str(tmp_path / "gone.wav"))
+    listed = dataclasses.replace(found, utterances=found.utterances[1:4] + (gone,))
+    monkeypatch.setattr(featurize.pipeline, "discover", lambda *_: listed)
+    with pytest.raises(MissingCorpusFileError) as err:
+        run_featurize(synth_corpus, str(tmp_path / "f"), FeatureConfig(image_size=16), **QUIET)
+    assert str(err.value).startswith(f"corpus file {tmp_path}/gone.wav exists on the driver")
+    assert "\n" not in str(err.value)
+
+
 def test_corpus_errors_exit_nonzero_with_the_reason(ray_local, tmp_path):
     runner = CliRunner()
     missing = runner.invoke(
@@ -148,6 +179,39 @@ def test_manifest_corpus(ray_local, synth_corpus, tmp_path):
     summary = run_featurize(tmp_path, out, FeatureConfig(image_size=16), manifest=manifest, **QUIET)
     assert summary.featurized == 12
     assert set(pq.read_table(out).column("speaker").to_pylist()) == {"Xspk01"}
+
+
+def test_one_utterance_id_for_two_files_is_refused(tmp_path):
+    clip = np.zeros(8000, dtype=np.float32)
+    for speaker in ("spk01", "spk02"):
+        folder = tmp_path / "corpus" / speaker / "angry"
+        folder.mkdir(parents=True)
+        sf.write(folder / "a.wav", clip, 16000)
+        sf.write(folder / "a.flac", clip, 16000)
+    sf.write(folder / "b.wav", clip, 16000)
+    with pytest.raises(CorpusError, match=r"2 utterance id.*spk01/angry/a \(spk01/angry/a.flac"):
+        discover(tmp_path / "corpus")
+    manifest = tmp_path / "corpus" / "list.csv"
+    listed = ["spk02/angry/b.wav", "spk02/angry/a.wav", "spk02/angry/b.wav"]
+    manifest.write_text("path,speaker,emotion\n" + "".join(f"{p},s,angry\n" for p in listed))
+    with pytest.raises(CorpusError, match=r"1 utterance id.*spk02/angry/b \(spk02/angry/b.wav, "):
+        discover(tmp_path, manifest)
+    listed = ["spk02/angry/b.wav", "spk02/angry/../angry/b.wav"]
+    manifest.write_text("path,speaker,emotion\n" + "".join(f"{p},s,angry\n" for p in listed))
+    with pytest.raises(CorpusError, match=r"1 file.*listed more than once.*angry/b.wav"):
+        discover(tmp_path, manifest)
+
+
+def test_load_features_refuses_duplicate_utterance_ids(tmp_path):
+    config, labels = FeatureConfig(image_size=8), ("angry",)
+    fs, root = prepare_store(str(tmp_path / "features"), config, labels)
+    row = {"speaker": "s", "emotion": "angry", "label": 0, "utt_id": "a", "duration_s": 1.0,
+           "sample_rate": 16000, "source": "s/angry/a.wav", "sha1": "0" * 40,
+           "spectrogram": np.zeros((8, 8), np.float32)}  # fmt: skip
+    write_shard(fs, root, [dict(row, utterance_id="s/angry/a")], config, labels)
+    write_shard(fs, root, [dict(row, utterance_id=i) for i in ("s/angry/a", "b")], config, labels)
+    with pytest.raises(FeatureStoreError, match=r"features.*1 utterance id.*s/angry/a"):
+        load_features(str(tmp_path / "features"))
 
 
 def test_killed_run_resumes_to_exactly_the_full_set(synth_corpus, tmp_path):

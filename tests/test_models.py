@@ -74,6 +74,18 @@ def test_forward_backward(name: str, size: int) -> None:
             assert p.grad.abs().sum() > 0, f"{pname} got an all-zero gradient"
 
 
+def test_lstm_runs_in_float32_under_autocast() -> None:
+    """cuDNN's autocast RNN path is fp16 without a grad scaler: LSTM+CNN keeps its LSTM fp32."""
+    model = create_model("LSTM+CNN", NUM_CLASSES)
+    seen = []
+    model.lstm.register_forward_hook(lambda _, args, out: seen.append((args[0], out[0])))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(torch.randn(2, 1, 32, 32))
+    ((lstm_in, lstm_out),) = seen
+    assert lstm_in.dtype == torch.float32 and lstm_out.dtype == torch.float32
+    assert torch.isfinite(lstm_out).all() and torch.isfinite(logits).all()
+
+
 @pytest.mark.parametrize("name", TORCH_MODELS)
 def test_in_chans(name: str) -> None:
     model = create_model(name, 3, in_chans=2).eval()

@@ -73,7 +73,9 @@ class LSTMCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.freq_pool(self.features(x))  # (B, C, freq_bins, T / 8)
         x = x.flatten(1, 2).transpose(1, 2)  # (B, T / 8, C * freq_bins)
-        out, _ = self.lstm(x)  # (B, T / 8, hidden_size)
+        # cuDNN's autocast RNN path runs fp16 without a grad scaler: keep the LSTM in fp32.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            out, _ = self.lstm(x.float())  # (B, T / 8, hidden_size)
         return self.fc(out.mean(dim=1))
 
 
