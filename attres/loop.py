@@ -120,11 +120,14 @@ def train_model(
     report: Callable[[dict[str, Any]], None] = lambda metrics: None,
     shard: tuple[int, int] = (0, 1),
     wrap: Callable[[nn.Module], nn.Module] = lambda model: model,
+    sync: Callable[[torch.Generator], None] = lambda generator: None,
 ) -> TrainedModel:
     """Adam for ``cfg.epochs`` from the last checkpoint; the record is the final epoch's.
 
     ``shard`` = (rank, world size) trains on the rank's part of every global batch;
-    ``wrap`` turns the model into its data-parallel form (DistributedDataParallel).
+    ``wrap`` turns the model into its data-parallel form (DistributedDataParallel), and
+    ``sync`` makes every rank's generator rank 0's before each epoch (ranks whose last
+    batch slices differ in size draw different numbers of masks and would drift apart).
     ``report`` gets each epoch's metrics. Test accuracy per epoch is kept for the curves
     only: nothing is chosen on it.
     """
@@ -159,6 +162,7 @@ def train_model(
 
     last_save = time.monotonic()
     for epoch in range(progress["epoch"], cfg.epochs):
+        sync(generator)
         start = time.perf_counter()
         loss, acc = train_epoch(
             trained, optimizer, x_train, y_train, cfg.batch_size, generator, cfg.bf16,

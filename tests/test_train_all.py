@@ -310,7 +310,8 @@ def test_data_parallel_trial_trains_on_two_ranks_from_the_trial_checkpoint(
     from workflows.trial import FileCheckpoints, split_data
 
     runs = str(tmp_path / "runs")
-    cfg = TrainConfig(epochs=2, batch_size=4, checkpoint_s=0)
+    # Batches of 5 split 3/2 over the ranks: their masks draw apart unless synced.
+    cfg = TrainConfig(epochs=2, batch_size=5, spec_masks=1, checkpoint_s=0)
     data = load_features(synth_features)
     spec = plan_grid(data, synth_features, content_fingerprint(synth_features), runs, ["CNN"],
                      [0], cfg)[0]  # fmt: skip

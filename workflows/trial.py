@@ -135,9 +135,14 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
         ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids)
 
+    def sync(generator: torch.Generator) -> None:
+        state = generator.get_state().to(device)
+        torch.distributed.broadcast(state, src=0)
+        generator.set_state(state.cpu())
+
     trained = train_model(
         spec.model, split_data(spec), spec.train, spec.seed, device, checkpoints,
-        report=ray.train.report, shard=(rank, world), wrap=wrap,
+        report=ray.train.report, shard=(rank, world), wrap=wrap, sync=sync,
     )  # fmt: skip
     if rank == 0:
         keep_model(spec, trained)
