@@ -107,6 +107,7 @@ def test_predictions_agree_with_the_trials_own_evaluation(runs, synth_corpus, mo
     assert "averaged over 1 trials" in result.stderr
     predicted = json.loads(result.stdout)
     assert predicted["trials"] == [TRIALS[model]]
+    assert predicted["scores"] == ("votes" if model == "SVM" else "probabilities")
     confusion = np.zeros((len(labels), len(labels)), dtype=int)
     for uid, item in zip(test_ids, predicted["files"], strict=True):
         assert item["file"].endswith(f"{uid}.wav") and item["error"] is None

@@ -341,7 +341,7 @@ def predict(
     except PredictError as err:
         fail(f"predict: {err}")
     typer.echo(
-        f"predict: {result.model}, probabilities averaged over {len(result.trials)} trials",
+        f"predict: {result.model}, {result.scores} averaged over {len(result.trials)} trials",
         err=True,
     )
     typer.echo(render_predictions(result, format.value), nl=False)

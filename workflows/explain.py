@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def stage_name(module_name: str) -> str:
     return "before pooling" if module_name == "attention" else module_name
 
 
-def attention_modules(model) -> list[tuple[str, object]]:
+def attention_modules(model: Any) -> list[tuple[str, Any]]:
     """(name, module) of every SpatialAttention in ``model``, in forward order."""
     from attres.layers import SpatialAttention
 
@@ -62,7 +63,7 @@ def require_attention(trained: SavedModel) -> None:
         )
 
 
-def attention_maps(trained: SavedModel, image: np.ndarray) -> tuple[np.ndarray, list]:
+def attention_maps(trained: SavedModel, image: np.ndarray) -> tuple[np.ndarray, list[AttentionMap]]:
     """(class probabilities, [AttentionMap]) of one (H, W) raw spectrogram."""
     import torch
 
@@ -159,7 +160,8 @@ def explain_files(
         raise ExplainError(f"no audio files in {[str(p) for p in paths]}")
     images, errors = featurize_files(files, trained.feature_config)
     out.mkdir(parents=True, exist_ok=True)
-    results, taken = [], set()
+    results: list[Explanation] = []
+    taken: set[str] = set()
     for path in files:
         if path in errors:
             results.append(Explanation(str(path), None, None, None, errors[path]))

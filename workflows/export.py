@@ -58,6 +58,12 @@ def onnx_graph(trained: SavedModel, path: Path) -> None:
     size = trained.feature_config.image_size
     wrapped = torch.nn.Sequential(trained.model, torch.nn.Softmax(dim=1)).eval()
     example = torch.zeros(1, 1, size, size)
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter's dependency)
+    except ImportError as err:
+        raise ExportError(
+            "ONNX export needs onnx and onnxscript: pip install 'attres-flow[export]'"
+        ) from err
     with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
         torch.onnx.export(
             wrapped,

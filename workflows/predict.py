@@ -42,6 +42,7 @@ class Predictions:
     trials: list[str]  # the trials whose probabilities were averaged
     label_names: list[str]
     files: list[FilePrediction]
+    scores: str = "probabilities"  # "votes" for the SVM, which has no probabilities
 
     @property
     def failed(self) -> list[FilePrediction]:
@@ -141,7 +142,8 @@ def predict_files(runs: str, model: str, paths: list[Path]) -> Predictions:
         mean = total[f] / len(trained)
         probs = {name: float(p) for name, p in zip(labels, mean, strict=True)}
         results.append(FilePrediction(str(f), labels[int(np.argmax(mean))], probs))
-    return Predictions(trained[0].model_name, [t.trial for t in trained], labels, results)
+    scores = "votes" if trained[0].kind == "sklearn" else "probabilities"
+    return Predictions(trained[0].model_name, [t.trial for t in trained], labels, results, scores)
 
 
 def render_predictions(predictions: Predictions, fmt: str = "table") -> str:
@@ -152,6 +154,7 @@ def render_predictions(predictions: Predictions, fmt: str = "table") -> str:
             "model": predictions.model,
             "trials": predictions.trials,
             "labels": labels,
+            "scores": predictions.scores,
             "files": [
                 {
                     "file": f.path,
