@@ -312,6 +312,110 @@ def tables(
         typer.echo(f"tables: {len(written)} plots in {Path(runs) / 'plots'}", err=True)
 
 
+class PredictFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+ModelOption = Annotated[str, typer.Option("--model", help="Model name, e.g. att-Res.")]
+AudioArgument = Annotated[
+    list[Path], typer.Argument(help="Audio files, or folders searched for .wav/.flac/.ogg.")
+]
+
+
+@app.command()
+def predict(
+    runs: Annotated[str, typer.Argument(help="RUNS folder from `train-all`.")],
+    audio: AudioArgument,
+    model: ModelOption,
+    format: Annotated[
+        PredictFormat, typer.Option("--format", help="Output format.")
+    ] = PredictFormat.table,
+) -> None:
+    """Predict the emotion of recordings: the mean over every trial of the model in RUNS."""
+    from workflows.predict import PredictError, predict_files, render_predictions
+
+    try:
+        result = predict_files(runs, model, audio)
+    except PredictError as err:
+        fail(f"predict: {err}")
+    typer.echo(
+        f"predict: {result.model}, {result.scores} averaged over {len(result.trials)} trials",
+        err=True,
+    )
+    typer.echo(render_predictions(result, format.value), nl=False)
+    for item in result.failed:
+        typer.echo(f"predict: failed {item.path}: {item.error}", err=True)
+    if result.failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def export(
+    runs: Annotated[str, typer.Argument(help="RUNS folder from `train-all`.")],
+    model: ModelOption,
+    seed: Annotated[int, typer.Option(help="Seed of the trial to export.")],
+    out: Annotated[Path, typer.Option("--out", help="ONNX file to write (sidecar: .json).")],
+    fold: Annotated[
+        int | None, typer.Option(help="Fold of the trial, when the protocol has several.")
+    ] = None,
+) -> None:
+    """Export one trained network as ONNX (standardized spectrogram in, probabilities out)."""
+    from workflows.export import ExportError, export_onnx
+
+    try:
+        exported = export_onnx(runs, model, seed, out, fold)
+    except ExportError as err:
+        fail(f"export: {err}")
+    typer.echo(f"export: {exported.trial} -> {exported.onnx} (settings: {exported.sidecar})")
+
+
+@app.command()
+def explain(
+    runs: Annotated[str, typer.Argument(help="RUNS folder from `train-all`.")],
+    audio: AudioArgument,
+    model: ModelOption,
+    out: Annotated[Path, typer.Option("--out", help="Folder for one PNG per recording.")],
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the trial to show; default: the first trial.")
+    ] = None,
+) -> None:
+    """Draw an att-Res model's spatial attention maps over each recording's spectrogram."""
+    from workflows.explain import ExplainError, explain_files
+
+    try:
+        trial, results = explain_files(runs, model, audio, out, seed)
+    except ExplainError as err:
+        fail(f"explain: {err}")
+    for item in results:
+        if item.error:
+            typer.echo(f"explain: failed {item.path}: {item.error}", err=True)
+        else:
+            typer.echo(f"{item.path}: predicted {item.predicted} -> {item.png}")
+    typer.echo(f"explain: {len(results)} recordings, attention of trial {trial}", err=True)
+    if any(item.error for item in results):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def report(
+    runs: Annotated[str, typer.Argument(help="RUNS folder from `train-all`.")],
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    attention: Annotated[
+        int, typer.Option(min=0, help="Test spectrograms to show attention maps for.")
+    ] = 3,
+) -> None:
+    """Write the results of RUNS as one self-contained HTML page (tables, plots, attention)."""
+    from workflows.report import ReportError, build_report
+
+    try:
+        path = build_report(runs, out, attention)
+    except ReportError as err:
+        fail(f"report: {err}")
+    typer.echo(f"report: {path}")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for corpus, features, runs and tables.")] = Path(

@@ -25,6 +25,7 @@ from attres.registry import model_kind
 from featurize.location import Location
 from featurize.store import FeatureSet, content_fingerprint, load_features, write_text_atomic
 from workflows.config import TrialSpec
+from workflows.trained import save_trained  # issue #13
 
 # Features read by this process, by location: a reused trial actor reads them once.
 _FEATURES: dict[str, tuple[str, FeatureSet]] = {}
@@ -193,6 +194,10 @@ def fit_sklearn(spec: TrialSpec) -> dict[str, Any]:
     start = time.perf_counter()
     model.fit(data.x_train, data.y_train)
     train_s = time.perf_counter() - start
+    save_trained(  # issue #13: keep the model (RUNS/models); the SVM reads raw spectrograms
+        spec.runs, spec.name, spec.model, model, 0.0, 1.0,
+        list(data.label_names), features_for(spec).config.to_dict(),
+    )  # fmt: skip
     return {
         **classification_metrics(data.y_test, model.predict(data.x_test), num_classes),
         "curves": {},
@@ -209,6 +214,10 @@ def fit_sklearn(spec: TrialSpec) -> dict[str, Any]:
 
 def keep_model(spec: TrialSpec, trained: TrainedModel) -> None:
     """Keep a finished trial's model for predict/export (RUNS/models)."""
+    save_trained(  # issue #13
+        spec.runs, spec.name, spec.model, trained.model, trained.scale.mean, trained.scale.std,
+        list(trained.record["label_names"]), features_for(spec).config.to_dict(),
+    )  # fmt: skip
 
 
 def run_trial(config: dict[str, Any]) -> None:

@@ -1,0 +1,118 @@
+"""export: one trained network of RUNS as an ONNX graph, with what a runtime needs beside it.
+
+The graph takes a standardized spectrogram (1, 1, H, W) and returns class probabilities
+(1, classes) (the network's softmax). The JSON sidecar next to it holds the label names,
+the feature settings the spectrogram must be made with, and the mean and std to
+standardize it with: ``x = (log_power_image - mean) / std``.
+
+The graph comes from ``torch.onnx.export(..., dynamo=True)``: the TorchScript exporter
+cannot export AlexNet's adaptive pooling, and is deprecated in recent torch releases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from workflows.trained import SavedModel, TrainedModelError, load_trained, model_trials
+
+INPUT_NAME = "spectrogram"
+OUTPUT_NAME = "probabilities"
+
+
+class ExportError(ValueError):
+    """The trial cannot be exported: not found, ambiguous, or not a network."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    trial: str
+    onnx: Path
+    sidecar: Path
+
+
+def find_trial(runs: str, model: str, seed: int, fold: int | None = None) -> str:
+    """The one trial of ``model`` with ``seed`` (and ``fold``, needed when there are several)."""
+    try:
+        records = [r for r in model_trials(runs, model) if r["seed"] == seed]
+    except ValueError as err:  # an unknown model name
+        raise ExportError(str(err)) from err
+    if fold is not None:
+        records = [r for r in records if r["fold"] == fold]
+    if not records:
+        which = f"seed {seed}" + ("" if fold is None else f" fold {fold}")
+        raise ExportError(f"no finished trial of {model} with {which} under {runs}/trials")
+    if len(records) > 1:
+        folds = ", ".join(str(r["fold"]) for r in records)
+        raise ExportError(f"{model} seed {seed} has folds {folds}; choose one with --fold")
+    return records[0]["trial"]
+
+
+def onnx_graph(trained: SavedModel, path: Path) -> None:
+    """Write the network with a softmax on top as an ONNX graph of input (1, 1, H, W)."""
+    import torch
+
+    size = trained.feature_config.image_size
+    wrapped = torch.nn.Sequential(trained.model, torch.nn.Softmax(dim=1)).eval()
+    example = torch.zeros(1, 1, size, size)
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter's dependency)
+    except ImportError as err:
+        raise ExportError(
+            "ONNX export needs onnx and onnxscript: pip install 'attres-flow[export]'"
+        ) from err
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+        torch.onnx.export(
+            wrapped,
+            (example,),
+            str(path),
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            external_data=False,
+        )
+
+
+def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = None) -> Exported:
+    """Export a trial's saved network to ``out`` (.onnx) and ``out`` with .json (sidecar)."""
+    import torch
+
+    trial = find_trial(runs, model, seed, fold)
+    try:
+        trained = load_trained(runs, trial)
+    except TrainedModelError as err:
+        raise ExportError(str(err)) from err
+    if trained.kind != "torch":
+        raise ExportError(
+            f"{trained.model_name} is a scikit-learn model, not a network; only the torch "
+            "models export to ONNX (its saved pipeline is RUNS/models/<trial>.skops)"
+        )
+    size = trained.feature_config.image_size
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"_tmp-{out.stem}.onnx")
+    onnx_graph(trained, tmp)
+    record = next(r for r in model_trials(runs, model) if r["trial"] == trial)
+    sidecar = {
+        "model": trained.model_name,
+        "trial": trial,
+        "seed": record["seed"],
+        "fold": record["fold"],
+        "label_names": trained.label_names,
+        "mean": trained.mean,
+        "std": trained.std,
+        "feature_config": trained.feature_config.to_dict(),
+        "input": {"name": INPUT_NAME, "shape": [1, 1, size, size],
+                  "meaning": "(log_power_image - mean) / std, rows = frequency"},
+        "output": {"name": OUTPUT_NAME, "shape": [1, len(trained.label_names)],
+                   "meaning": "class probabilities, in label_names order"},
+        "torch_version": torch.__version__,
+    }  # fmt: skip
+    json_path = out.with_suffix(".json")
+    json_tmp = out.with_name(f"_tmp-{out.stem}.json")
+    json_tmp.write_text(json.dumps(sidecar, indent=2))
+    tmp.replace(out)
+    json_tmp.replace(json_path)
+    return Exported(trial, out, json_path)

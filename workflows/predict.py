@@ -1,0 +1,193 @@
+"""predict: classify recordings with every trained trial of one model in RUNS.
+
+Each recording is featurized exactly as the trials' features were (the saved feature
+configuration, the featurize pipeline's own functions), standardized with each trial's
+saved mean and std, and the trials' class probabilities are averaged (all seeds and folds).
+A recording that cannot be read gets its reason; the others are still predicted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from featurize.audio import AUDIO_EXTENSIONS, BadAudioError, decode_audio, to_mono_at_rate
+from featurize.config import FeatureConfig
+from featurize.spectrogram import TooShortError, spectrogram_image
+from workflows.trained import SavedModel, TrainedModelError, has_trained, load_trained
+
+FORMATS = ("table", "csv", "json")
+
+
+class PredictError(ValueError):
+    """Nothing can be predicted: no trials of the model in RUNS, or none with a saved model."""
+
+
+@dataclass(frozen=True)
+class FilePrediction:
+    path: str
+    emotion: str | None  # None when the file failed
+    probabilities: dict[str, float] | None  # label -> mean probability over the trials
+    error: str | None = None  # one-line reason the file could not be predicted
+
+
+@dataclass(frozen=True)
+class Predictions:
+    model: str
+    trials: list[str]  # the trials whose probabilities were averaged
+    label_names: list[str]
+    files: list[FilePrediction]
+    scores: str = "probabilities"  # "votes" for the SVM, which has no probabilities
+
+    @property
+    def failed(self) -> list[FilePrediction]:
+        return [f for f in self.files if f.error is not None]
+
+
+def audio_files(paths: list[Path]) -> list[Path]:
+    """Files as given, and the audio files under folders (recursively, sorted)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+        else:
+            found.append(path)
+    return found
+
+
+def spectrogram_of_file(path: Path, config: FeatureConfig) -> np.ndarray:
+    """One recording -> its (H, W) log-power image, as ``featurize.pipeline.featurize_file``."""
+    data = Path(path).read_bytes()
+    samples, rate = decode_audio(data)
+    signal = to_mono_at_rate(samples, rate, config.sample_rate)
+    return spectrogram_image(signal, config)
+
+
+def featurize_files(
+    paths: list[Path], config: FeatureConfig
+) -> tuple[dict[Path, np.ndarray], dict[Path, str]]:
+    """(images by path, error reason by path) of each recording under ``config``."""
+    images, errors = {}, {}
+    for path in paths:
+        try:
+            images[path] = spectrogram_of_file(path, config)
+        except (BadAudioError, TooShortError, OSError) as err:
+            errors[path] = str(err) or type(err).__name__
+        except Exception as err:  # a decoder bug must not take the other files down
+            errors[path] = f"unexpected {type(err).__name__}: {err}"
+    return images, errors
+
+
+def load_model_trials(runs: str, model: str, seed: int | None = None) -> list[SavedModel]:
+    """The saved models of every finished trial of ``model`` (of one seed, if given)."""
+    from workflows.trained import model_trials
+
+    try:
+        records = model_trials(runs, model)
+    except ValueError as err:  # an unknown model name
+        raise PredictError(str(err)) from err
+    if seed is not None:
+        records = [r for r in records if r["seed"] == seed]
+    which = f"{model}{'' if seed is None else f' seed {seed}'}"
+    if not records:
+        raise PredictError(f"no finished trials of {which} under {runs}/trials")
+    saved = [r["trial"] for r in records if has_trained(runs, r["trial"])]
+    if not saved:
+        raise PredictError(
+            f"none of the {len(records)} trials of {which} under {runs} kept its model "
+            "(trained before models were saved?); train again into a new RUNS"
+        )
+    try:
+        trained = [load_trained(runs, trial) for trial in saved]
+    except TrainedModelError as err:
+        raise PredictError(str(err)) from err
+    labels = {tuple(t.label_names) for t in trained}
+    if len(labels) > 1:
+        raise PredictError(f"the trials of {which} disagree on the labels: {sorted(labels)}")
+    return trained
+
+
+def predict_files(runs: str, model: str, paths: list[Path]) -> Predictions:
+    """Mean class probabilities of every trial of ``model`` for each recording."""
+    trained = load_model_trials(runs, model)
+    files = audio_files(paths)
+    if not files:
+        raise PredictError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {paths}")
+    labels = trained[0].label_names
+    total = {f: np.zeros(len(labels)) for f in files}
+    errors: dict[Path, str] = {}
+    by_config: dict[FeatureConfig, list[SavedModel]] = {}
+    for t in trained:
+        by_config.setdefault(t.feature_config, []).append(t)
+    for config, group in by_config.items():
+        images, failed = featurize_files([f for f in files if f not in errors], config)
+        errors.update(failed)
+        good = [f for f in files if f in images]
+        if not good:
+            continue
+        batch = np.stack([images[f] for f in good])[:, None]  # (N, 1, H, W)
+        for t in group:
+            for f, p in zip(good, t.probabilities(batch), strict=True):
+                total[f] += p
+    results = []
+    for f in files:
+        if f in errors:
+            results.append(FilePrediction(str(f), None, None, errors[f]))
+            continue
+        mean = total[f] / len(trained)
+        probs = {name: float(p) for name, p in zip(labels, mean, strict=True)}
+        results.append(FilePrediction(str(f), labels[int(np.argmax(mean))], probs))
+    scores = "votes" if trained[0].kind == "sklearn" else "probabilities"
+    return Predictions(trained[0].model_name, [t.trial for t in trained], labels, results, scores)
+
+
+def render_predictions(predictions: Predictions, fmt: str = "table") -> str:
+    """The predictions as an aligned table, CSV or JSON."""
+    labels = predictions.label_names
+    if fmt == "json":
+        data = {
+            "model": predictions.model,
+            "trials": predictions.trials,
+            "labels": labels,
+            "scores": predictions.scores,
+            "files": [
+                {
+                    "file": f.path,
+                    "emotion": f.emotion,
+                    "probabilities": f.probabilities,
+                    "error": f.error,
+                }
+                for f in predictions.files
+            ],
+        }
+        return json.dumps(data, indent=2) + "\n"
+    header = ["file", "emotion", *labels, "error"]
+    rows = [
+        [f.path, f.emotion or "", *_probability_cells(f, labels), f.error or ""]
+        for f in predictions.files
+    ]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return out.getvalue()
+    if fmt != "table":
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    if not any(f.error for f in predictions.files):
+        header, rows = header[:-1], [r[:-1] for r in rows]
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in [header, *rows]]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _probability_cells(f: FilePrediction, labels: list[str]) -> list[str]:
+    if f.probabilities is None:
+        return [""] * len(labels)
+    return [f"{f.probabilities[name]:.3f}" for name in labels]
