@@ -25,7 +25,7 @@ from attres.registry import model_kind
 from featurize.location import Location
 from featurize.store import FeatureSet, content_fingerprint, load_features, write_text_atomic
 from workflows.config import TrialSpec
-from workflows.trained import save_trained  # issue #13
+from workflows.trained import save_trained
 
 # Features read by this process, by location: a reused trial actor reads them once.
 _FEATURES: dict[str, tuple[str, FeatureSet]] = {}
@@ -194,7 +194,7 @@ def fit_sklearn(spec: TrialSpec) -> dict[str, Any]:
     start = time.perf_counter()
     model.fit(data.x_train, data.y_train)
     train_s = time.perf_counter() - start
-    save_trained(  # issue #13: keep the model (RUNS/models); the SVM reads raw spectrograms
+    save_trained(  # the SVM reads raw spectrograms: no scaling
         spec.runs, spec.name, spec.model, model, 0.0, 1.0,
         list(data.label_names), features_for(spec).config.to_dict(),
     )  # fmt: skip
@@ -214,7 +214,7 @@ def fit_sklearn(spec: TrialSpec) -> dict[str, Any]:
 
 def keep_model(spec: TrialSpec, trained: TrainedModel) -> None:
     """Keep a finished trial's model for predict/export (RUNS/models)."""
-    save_trained(  # issue #13
+    save_trained(
         spec.runs, spec.name, spec.model, trained.model, trained.scale.mean, trained.scale.std,
         list(trained.record["label_names"]), features_for(spec).config.to_dict(),
     )  # fmt: skip
