@@ -175,6 +175,15 @@ def test_paired_comparisons_by_hand():
     assert cnn["ci_low"] is None and cnn["ci_high"] is None
 
 
+def test_two_seeds_give_an_interval_but_no_verdict():
+    """Two equal differences (test sets score in steps) make a zero-width interval."""
+    records = [record("att-Res0", 0.80, s) for s in (0, 1)]
+    records += [record("CNN", 0.79, s) for s in (0, 1)]  # -1 point on both seeds
+    (row,) = paired_comparisons(records, "att-Res0")
+    assert row["ci_low"] == pytest.approx(row["ci_high"]) == pytest.approx(-1)
+    assert (row["n_seeds"], row["verdict"]) == (2, "n/a")
+
+
 def test_pairs_use_only_seeds_with_all_their_folds():
     records = [record("att-Res0", 0.4, s, f, "loso") for s in (0, 1) for f in (0, 1)]
     records += [record("att-Res", v, 0, f, "loso") for f, v in enumerate((0.5, 0.7))]

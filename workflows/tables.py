@@ -194,14 +194,19 @@ def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...], **formatters: Any
     return out.getvalue()
 
 
+# Seeds a verdict needs. Two give one degree of freedom, and test sets score in steps
+# (1/240 of a point on CASIA): two equal differences make an interval of width zero.
+VERDICT_SEEDS = 3
+
+
 def paired_comparisons(records: list[dict[str, Any]], reference: str) -> list[dict[str, Any]]:
     """Every other model against ``reference``, paired by seed, per protocol.
 
     A seed's score is its WA averaged over its folds; a pair needs both models to have all the
     protocol's folds for that seed. Per pair: ``model - reference`` in points; over pairs: the
     mean difference and its 95 % t-interval (none with fewer than two seeds), and a verdict:
-    "higher" / "lower" when the interval excludes 0, "not resolved" when not, "n/a" without
-    an interval. Protocols without runs of ``reference`` give no rows.
+    "higher" / "lower" when the interval excludes 0, "not resolved" when not, "n/a" with
+    fewer than ``VERDICT_SEEDS`` seeds. Protocols without runs of ``reference`` give no rows.
     """
     from scipy import stats  # type: ignore[import-untyped]
 
@@ -219,7 +224,7 @@ def paired_comparisons(records: list[dict[str, Any]], reference: str) -> list[di
             if len(seeds) > 1:
                 half = stats.t.ppf(0.975, len(seeds) - 1) * diffs.std(ddof=1) / np.sqrt(len(seeds))
                 low, high = float(diffs.mean() - half), float(diffs.mean() + half)
-            if low is None or high is None:
+            if low is None or high is None or len(seeds) < VERDICT_SEEDS:
                 verdict = "n/a"
             else:
                 verdict = "higher" if low > 0 else "lower" if high < 0 else "not resolved"
