@@ -38,8 +38,9 @@ class TrainConfig:
     gpus_per_trial: float = 0.0  # GPU share per trial; fractions pack small models on one GPU
     bf16: bool = True  # bf16 autocast, used on CUDA only (CPU training stays fp32)
     workers_per_trial: int = 1  # > 1: one model trained data-parallel (DDP) on Ray Train
-    # Seconds of training between checkpoints. A ResNet-18 state with Adam's moments is
-    # ~128 MiB: per epoch it would cost small trials more than it saves them.
+    # Seconds of training between checkpoints. A ResNet-18 state with Adam's two moments
+    # holds three copies of its 11M weights: after every short epoch it would cost more
+    # than it saves.
     checkpoint_s: float = 120.0
     max_failures: int = 2  # retries of a failed trial, from its last checkpoint
 
