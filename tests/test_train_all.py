@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -194,6 +195,11 @@ def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features
     while not state.exists() and time.monotonic() < deadline:
         assert proc.poll() is None, "ended before it could be interrupted:\n" + log.read_text()
         time.sleep(0.1)
+    # The whole tree: Ray's workers leave the process group, and a trial left running
+    # would finish on its own and write the record before the second run starts.
+    for pid in descendants(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (runs / "trials").exists() or not list((runs / "trials").iterdir())
@@ -209,6 +215,21 @@ def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features
     assert reference["resumed_from_epoch"] == 0
     for key in ("curves", "confusion", "wa", "ua"):
         assert resumed[key] == reference[key], key
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
 
 
 def test_relative_paths_from_another_folder(ray_local, synth_corpus, monkeypatch, tmp_path):
