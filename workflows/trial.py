@@ -56,7 +56,9 @@ class FileCheckpoints:
     """One trial's training state as a single file (local folder or URI), written whole."""
 
     def __init__(self, storage: str, trial: str) -> None:
-        self.location = Location(storage).child("checkpoints", trial, "state.pt")
+        self.folder = Location(storage).child("checkpoints", trial)
+        self.location = self.folder.child("state.pt")
+        self.record = self.folder.child("record.json")  # a data-parallel run's result
 
     def load(self) -> dict[str, Any] | None:
         import torch
@@ -76,16 +78,16 @@ class FileCheckpoints:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         fs, path = self.location.filesystem()
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        fs.create_dir(self.folder.filesystem()[1], recursive=True)
         tmp = f"{path}.tmp-{os.getpid()}"
         with fs.open_output_stream(tmp) as f:
             f.write(buffer.getvalue())
         fs.move(tmp, path)
 
     def clear(self) -> None:
-        fs, path = self.location.filesystem()
+        fs, path = self.folder.filesystem()
         try:
-            fs.delete_dir(path.rsplit("/", 1)[0])
+            fs.delete_dir(path)
         except FileNotFoundError:
             pass
 
@@ -147,9 +149,8 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
     )  # fmt: skip
     if rank == 0:
         keep_model(spec, trained)
-        fs, root = checkpoints.location.filesystem()
-        record_path = root.rsplit("/", 1)[0] + "/record.json"
-        write_text_atomic(fs, record_path, json.dumps(trained.record))
+        fs, path = checkpoints.record.filesystem()
+        write_text_atomic(fs, path, json.dumps(trained.record))
 
 
 def train_data_parallel(spec: TrialSpec) -> dict[str, Any]:
@@ -178,8 +179,8 @@ def train_data_parallel(spec: TrialSpec) -> dict[str, Any]:
         ),
     )
     trainer.fit()
-    fs, root = FileCheckpoints(spec.storage, spec.name).location.filesystem()
-    with fs.open_input_stream(root.rsplit("/", 1)[0] + "/record.json") as f:
+    fs, path = FileCheckpoints(spec.storage, spec.name).record.filesystem()
+    with fs.open_input_stream(path) as f:
         return json.loads(f.read())
 
 
