@@ -26,7 +26,8 @@ from attres.train import Recipe, Standardizer, cosine_schedule, predict, train_e
 
 @dataclass(frozen=True)
 class SplitData:
-    """The arrays of one split, unscaled: (N, 1, H, W) float32 and (N,) int64 labels."""
+    """The arrays of one split before the loop's scaling: (N, C, H, W) float32 images (one
+    channel, or more with delta channels) and (N,) int64 labels."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -137,7 +138,7 @@ def train_model(
     y_train = torch.from_numpy(data.y_train).to(device)
     x_test = torch.from_numpy(scale(data.x_test)).to(device)
     num_classes = len(data.label_names)
-    model = create_model(model_name, num_classes=num_classes)
+    model = create_model(model_name, num_classes=num_classes, in_chans=data.x_train.shape[1])
     flops = count_flops(model, tuple(data.x_train.shape[1:]))
     model = prepare_for_training(model, device)
     memory_format = torch.channels_last  # inputs match the model's NHWC layout

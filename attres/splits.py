@@ -68,6 +68,21 @@ def make_split(
     return Split(fold, f"kfold{k}-s{seed}-f{fold}", train, test)
 
 
+def validation_speaker_split(split: Split, speakers: np.ndarray) -> Split:
+    """Nested leave-one-speaker-out: a loso split's training speakers with the one after its
+    test speaker (in sorted order, wrapping) held out as the evaluation part; the test
+    speaker's rows appear in neither part."""
+    names = np.unique(speakers[split.train])
+    if len(names) < 2:
+        raise ValueError(f"a validation speaker needs 2 training speakers, {split.name} has 1")
+    test_speaker = speakers[split.test][0]
+    later = [name for name in names if name > test_speaker]
+    held_out = later[0] if later else names[0]
+    val = split.train[speakers[split.train] == held_out]
+    fit = split.train[speakers[split.train] != held_out]
+    return Split(split.fold, f"{split.name}-valspk", fit, val)
+
+
 def validation_split(
     labels: np.ndarray, seed: int, fraction: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:

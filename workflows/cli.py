@@ -125,6 +125,11 @@ class Schedule(str, Enum):
     constant = "constant"
 
 
+class Normalization(str, Enum):
+    global_ = "global"
+    speaker = "speaker"
+
+
 class TableFormat(str, Enum):
     markdown = "markdown"
     csv = "csv"
@@ -184,6 +189,20 @@ def train_all_command(
             "the test split: for choosing a recipe without touching the test."
         ),
     ] = 0.0,
+    validation_speaker: Annotated[
+        bool,
+        typer.Option(
+            help="loso: in each fold hold out the next training speaker and report on that "
+            "speaker (nested leave-one-speaker-out); the test speaker is never read."
+        ),
+    ] = False,
+    normalize: Annotated[
+        Normalization,
+        typer.Option(help="Input scaling: global, or speaker (each by their own statistics)."),
+    ] = Normalization.global_,
+    deltas: Annotated[
+        int, typer.Option(min=0, max=2, help="Extra input channels: time deltas of order 1..2.")
+    ] = 0,
     protocol: Annotated[
         ProtocolName, typer.Option(help="paper: random 80/20; loso: leave one speaker out; kfold.")
     ] = ProtocolName.paper,
@@ -230,6 +249,9 @@ def train_all_command(
             mixup=mixup,
             spec_masks=spec_masks,
             validation=validation,
+            validation_speaker=validation_speaker,
+            normalize=normalize.value,
+            deltas=deltas,
             protocol=protocol.value,
             k=k,
             cpus_per_trial=cpus_per_trial,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attres.cpu import DEFAULT_BATCH_SIZE
+from attres.inputs import InputSettings
 from attres.splits import Protocol
 from attres.train import Recipe
 
@@ -32,6 +33,11 @@ class TrainConfig:
     spec_masks: int = 0  # SpecAugment frequency and time masks per example; 0: off
     validation: float = 0.0  # > 0: hold out this fraction of each training split and
     # report on it instead of the test split (for choosing a recipe; the test is never read)
+    # loso only: in each fold hold out the next training speaker (nested leave-one-speaker-
+    # out) and report on that speaker instead of the test speaker, who is never read
+    validation_speaker: bool = False
+    normalize: str = "global"  # global | speaker: each speaker scaled by their own statistics
+    deltas: int = 0  # extra input channels: 1 adds the time derivative, 2 also the second
     protocol: str = "paper"  # paper | loso | kfold
     k: int = 5  # folds of the kfold protocol
     cpus_per_trial: float = 1.0  # CPUs reserved for one trial's training worker
@@ -46,6 +52,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         Protocol(self.protocol)  # raises on an unknown protocol
+        self.inputs()  # raises on an unknown normalization or delta order
+        if self.validation_speaker and (self.protocol != "loso" or self.validation):
+            raise ValueError("validation_speaker needs --protocol loso and no --validation")
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
             raise ValueError("epochs >= 1, batch_size >= 2 and lr > 0 are required")
         if self.schedule not in ("constant", "cosine"):
@@ -61,6 +70,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def validating(self) -> bool:
+        """Trials report on data carved from the training side; the test split is unread."""
+        return bool(self.validation) or self.validation_speaker
+
+    def inputs(self) -> InputSettings:
+        return InputSettings(self.normalize, self.deltas)
 
     def recipe(self) -> Recipe:
         return Recipe(self.label_smoothing, self.mixup, self.spec_masks)

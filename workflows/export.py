@@ -12,11 +12,13 @@ cannot export AlexNet's adaptive pooling, and is deprecated in recent torch rele
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from attres.inputs import InputSettings
 from workflows.trained import SavedModel, TrainedModelError, load_trained, model_trials
 
 INPUT_NAME = "spectrogram"
@@ -52,12 +54,12 @@ def find_trial(runs: str, model: str, seed: int, fold: int | None = None) -> str
 
 
 def onnx_graph(trained: SavedModel, path: Path) -> None:
-    """Write the network with a softmax on top as an ONNX graph of input (1, 1, H, W)."""
+    """Write the network with a softmax on top as an ONNX graph of input (1, C, H, W)."""
     import torch
 
     size = trained.feature_config.image_size
     wrapped = torch.nn.Sequential(trained.model, torch.nn.Softmax(dim=1)).eval()
-    example = torch.zeros(1, 1, size, size)
+    example = torch.zeros(1, trained.inputs.channels, size, size)
     try:
         import onnxscript  # noqa: F401  (the dynamo exporter's dependency)
     except ImportError as err:
@@ -74,6 +76,21 @@ def onnx_graph(trained: SavedModel, path: Path) -> None:
             output_names=[OUTPUT_NAME],
             external_data=False,
         )
+
+
+def input_meaning(inputs: InputSettings) -> str:
+    """How to make the graph's input from a log-power image, in words."""
+    steps = []
+    if inputs.deltas:
+        steps.append(
+            f"channels: the image and {inputs.deltas} time deltas (attres.inputs.add_deltas)"
+        )
+    if inputs.normalize == "speaker":
+        steps.append(
+            "each speaker's images standardized per channel and frequency row over "
+            "that speaker's recordings (attres.inputs.speaker_standardize)"
+        )
+    return "; ".join([*steps, "then (x - mean) / std, rows = frequency"])
 
 
 def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = None) -> Exported:
@@ -104,8 +121,9 @@ def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = 
         "mean": trained.mean,
         "std": trained.std,
         "feature_config": trained.feature_config.to_dict(),
-        "input": {"name": INPUT_NAME, "shape": [1, 1, size, size],
-                  "meaning": "(log_power_image - mean) / std, rows = frequency"},
+        "inputs": dataclasses.asdict(trained.inputs),
+        "input": {"name": INPUT_NAME, "shape": [1, trained.inputs.channels, size, size],
+                  "meaning": input_meaning(trained.inputs)},
         "output": {"name": OUTPUT_NAME, "shape": [1, len(trained.label_names)],
                    "meaning": "class probabilities, in label_names order"},
         "torch_version": torch.__version__,

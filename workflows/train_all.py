@@ -24,7 +24,13 @@ import ray
 from ray import tune
 
 from attres.registry import count_flops, create_model, model_info, model_kind
-from attres.splits import Protocol, make_split, protocol_folds, validation_split
+from attres.splits import (
+    Protocol,
+    make_split,
+    protocol_folds,
+    validation_speaker_split,
+    validation_split,
+)
 from featurize.location import Location
 from featurize.store import FeatureSet, content_fingerprint, load_features, write_text_atomic
 from workflows.config import RETIRED_KEYS, TrainConfig, TrialSpec
@@ -70,13 +76,17 @@ def plan_grid(
         for fold in range(protocol_folds(protocol, data.speakers, cfg.k)):
             split = make_split(protocol, data.labels, data.speakers, seed, fold, cfg.k)
             train, test, split_name = split.train, split.test, split.name
-            if cfg.validation:  # evaluate on a part of the training split; the test is unused
+            # validation: evaluate on a part of the training split; the test is unused
+            if cfg.validation:
                 fit, val = validation_split(data.labels[train], seed, cfg.validation)
                 train, test = train[fit], train[val]
                 split_name = f"{split.name}-val{round(100 * cfg.validation)}"
+            elif cfg.validation_speaker:
+                nested = validation_speaker_split(split, data.speakers)
+                train, test, split_name = nested.train, nested.test, nested.name
             record = {
                 "split": split_name,
-                "evaluated_on": "validation" if cfg.validation else "test",
+                "evaluated_on": "validation" if cfg.validating else "test",
                 "held_out_speakers": sorted(set(data.speakers[test].tolist())),
                 "train": data.utterance_ids[train].tolist(),
                 "test": data.utterance_ids[test].tolist(),

@@ -13,6 +13,7 @@ Files are written under a temporary name and renamed, so a reader never sees hal
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import uuid
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow.fs as pafs
 
+from attres.inputs import InputSettings
 from attres.registry import create_model, model_kind, resolve_name
 from featurize.config import FeatureConfig
 from featurize.store import open_store
@@ -59,16 +61,22 @@ class SavedModel:
     std: float
     label_names: list[str]
     feature_config: FeatureConfig
+    inputs: InputSettings  # delta channels and per-speaker scaling the trial trained with
 
     @property
     def kind(self) -> str:
         return model_kind(self.model_name)
 
     def standardize(self, images: np.ndarray) -> np.ndarray:
-        """(N, 1, H, W) log-power images -> the network's input, as in training."""
+        """(N, 1, H, W) log-power images -> the network's input, as in training.
+
+        A model trained with per-speaker scaling scales the images given together as the
+        recordings of one speaker.
+        """
         from attres.train import Standardizer
 
-        return Standardizer(self.mean, self.std)(images)
+        x = self.inputs.apply(images, np.zeros(len(images)))
+        return Standardizer(self.mean, self.std)(x)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(N, 1, H, W) raw spectrograms -> (N, classes) class probabilities.
@@ -118,6 +126,7 @@ def save_trained(
     standardizer_std: float,
     label_names: list[str],
     feature_config: dict[str, Any],
+    inputs: InputSettings | None = None,
 ) -> str:
     """Save a trial's final model and its inference metadata under RUNS/models; returns the path.
 
@@ -133,6 +142,7 @@ def save_trained(
         "mean": float(standardizer_mean),
         "std": float(standardizer_std),
         "feature_config": dict(feature_config),
+        "inputs": dataclasses.asdict(inputs or InputSettings()),
     }
     fs, root = _models_root(runs)
     if model_kind(name) == "sklearn":
@@ -184,6 +194,7 @@ def _trained(trial: str, meta: dict[str, Any], model: Any) -> SavedModel:
         std=float(meta["std"]),
         label_names=list(meta["label_names"]),
         feature_config=FeatureConfig.from_dict(meta["feature_config"]),
+        inputs=InputSettings(**meta.get("inputs", {})),  # models saved before it: defaults
     )
 
 
@@ -194,7 +205,10 @@ def _load_torch(trial: str, data: bytes, path: str) -> SavedModel:
         saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a corrupt or foreign file
         raise TrainedModelError(f"cannot load {path}: {err}") from err
-    model = create_model(saved["model"], num_classes=int(saved["num_classes"]))
+    inputs = InputSettings(**saved.get("inputs", {}))
+    model = create_model(
+        saved["model"], num_classes=int(saved["num_classes"]), in_chans=inputs.channels
+    )
     model.load_state_dict(saved["state_dict"])
     return _trained(trial, saved, model.eval())
 

@@ -46,10 +46,15 @@ def features_for(spec: TrialSpec) -> FeatureSet:
 
 
 def split_data(spec: TrialSpec) -> SplitData:
+    """The trial's rows as the network's inputs (``TrainConfig.inputs``): a speaker is scaled
+    by the statistics of their rows in this split, training and evaluation parts alike."""
     features = features_for(spec)
     train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
-    x, y = features.spectrograms, features.labels
-    return SplitData(x[train], y[train], x[test], y[test], features.label_names)
+    rows = np.concatenate([train, test])
+    x = spec.train.inputs().apply(features.spectrograms[rows], features.speakers[rows])
+    y = features.labels[rows]
+    n = len(train)
+    return SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)
 
 
 class FileCheckpoints:
@@ -191,13 +196,13 @@ def fit_sklearn(spec: TrialSpec) -> dict[str, Any]:
 
     data = split_data(spec)
     num_classes = len(data.label_names)
-    model = create_model(spec.model, num_classes=num_classes)
+    model = create_model(spec.model, num_classes=num_classes, in_chans=data.x_train.shape[1])
     start = time.perf_counter()
     model.fit(data.x_train, data.y_train)
     train_s = time.perf_counter() - start
     save_trained(  # the SVM reads raw spectrograms: no scaling
         spec.runs, spec.name, spec.model, model, 0.0, 1.0,
-        list(data.label_names), features_for(spec).config.to_dict(),
+        list(data.label_names), features_for(spec).config.to_dict(), spec.train.inputs(),
     )  # fmt: skip
     return {
         **classification_metrics(data.y_test, model.predict(data.x_test), num_classes),
@@ -218,6 +223,7 @@ def keep_model(spec: TrialSpec, trained: TrainedModel) -> None:
     save_trained(
         spec.runs, spec.name, spec.model, trained.model, trained.scale.mean, trained.scale.std,
         list(trained.record["label_names"]), features_for(spec).config.to_dict(),
+        spec.train.inputs(),
     )  # fmt: skip
 
 
@@ -240,8 +246,8 @@ def run_trial(config: dict[str, Any]) -> None:
         trial=spec.name,
         model=spec.model,
         # validation runs get their own rows in the tables, never mixed with test figures
-        protocol=f"{cfg.protocol}-validation" if cfg.validation else cfg.protocol,
-        evaluated_on="validation" if cfg.validation else "test",
+        protocol=f"{cfg.protocol}-validation" if cfg.validating else cfg.protocol,
+        evaluated_on="validation" if cfg.validating else "test",
         seed=spec.seed,
         fold=spec.fold,
         split=spec.split,

@@ -1,0 +1,81 @@
+"""What a network sees besides the spectrogram itself: delta channels and per-speaker scaling.
+
+Both act on a whole set of (N, 1, H, W) log-power images before training, rows = frequency,
+columns = time. Neither reads a label, so a held-out speaker's own recordings may be used to
+scale that speaker (what speaker-independent evaluation allows: no emotion is known).
+
+>>> x = np.random.default_rng(0).normal(size=(4, 1, 8, 16)).astype(np.float32)
+>>> add_deltas(x, 2).shape
+(4, 3, 8, 16)
+>>> z = speaker_standardize(x, np.array(["a", "a", "b", "b"]))
+>>> bool(abs(z[:2, 0, 3].mean()) < 1e-5), bool(abs(z[:2, 0, 3].std() - 1) < 1e-3)
+(True, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NORMALIZATIONS = ("global", "speaker")
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    """How images become a network's input; the defaults are the paper's single channel."""
+
+    normalize: str = "global"  # "speaker": each speaker's rows scaled by their own statistics
+    deltas: int = 0  # extra channels: 1 adds the time derivative, 2 also the second one
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.deltas not in (0, 1, 2):
+            raise ValueError(f"deltas must be 0, 1 or 2, got {self.deltas}")
+
+    @property
+    def channels(self) -> int:
+        return 1 + self.deltas
+
+    def apply(self, images: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+        """(N, 1, H, W) images of the given speakers -> (N, channels, H, W) float32."""
+        x = add_deltas(images, self.deltas)
+        if self.normalize == "speaker":
+            x = speaker_standardize(x, speakers)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def delta(x: np.ndarray, width: int = 2) -> np.ndarray:
+    """Regression delta over the last (time) axis, as HTK and Kaldi compute it:
+    d_t = sum_n n (x_{t+n} - x_{t-n}) / (2 sum_n n^2), edges repeated."""
+    pad = [(0, 0)] * (x.ndim - 1) + [(width, width)]
+    padded = np.pad(x, pad, mode="edge")
+    length = x.shape[-1]
+    out = np.zeros_like(x, dtype=np.float32)
+    for n in range(1, width + 1):
+        ahead = padded[..., width + n : width + n + length]
+        behind = padded[..., width - n : width - n + length]
+        out += n * (ahead - behind)
+    return out / (2 * sum(n * n for n in range(1, width + 1)))
+
+
+def add_deltas(images: np.ndarray, order: int) -> np.ndarray:
+    """(N, 1, H, W) -> (N, 1 + order, H, W): the image, its delta, the delta of the delta."""
+    channels = [images]
+    for _ in range(order):
+        channels.append(delta(channels[-1]))
+    return np.concatenate(channels, axis=1)
+
+
+def speaker_standardize(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Each speaker's (N_s, C, H, W) images scaled to zero mean and unit variance per channel
+    and frequency row, with statistics over that speaker's utterances and frames."""
+    out = np.empty_like(x, dtype=np.float32)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        mine = x[rows]
+        mean = mine.mean(axis=(0, 3), keepdims=True)  # (1, C, H, 1)
+        std = mine.std(axis=(0, 3), keepdims=True) + 1e-5
+        out[rows] = (mine - mean) / std
+    return out
