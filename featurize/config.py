@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 WINDOWS = ("hamming", "hann", "rectangular")
+FREQUENCY_SCALES = ("linear", "mel")
 INTERPOLATIONS = {"linear": 1, "area": 3, "cubic": 2, "nearest": 0}  # cv2.INTER_* values
 
 
@@ -24,8 +25,20 @@ class FeatureConfig:
     log_floor: float = 1e-10  # power floor before the log, so digital silence stays finite
     image_size: int = 128  # cv2.resize target (square): 128 in the paper, smaller in the demo
     interpolation: str = "linear"  # cv2.resize interpolation; cv2's default, as the paper used
+    # Added later; saved only when not at their default, so older FEATURES keep their config
+    # and fingerprint.
+    frequency_scale: str = "linear"  # "mel": the power summed by a mel filterbank first
+    n_mels: int = 128  # mel bands (frequency_scale "mel" only)
+    speeds: tuple[float, ...] = ()  # speed perturbation: one extra row per factor, e.g. 0.9
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "speeds", tuple(float(s) for s in self.speeds))
+        if self.frequency_scale not in FREQUENCY_SCALES:
+            raise ValueError(
+                f"frequency_scale must be one of {FREQUENCY_SCALES}, got {self.frequency_scale!r}"
+            )
+        if self.n_mels < 8 or any(not 0.5 <= s <= 2 or s == 1 for s in self.speeds):
+            raise ValueError("n_mels must be >= 8 and speeds in [0.5, 2], none of them 1")
         if self.window not in WINDOWS:
             raise ValueError(f"window must be one of {WINDOWS}, got {self.window!r}")
         if self.interpolation not in INTERPOLATIONS:
@@ -48,7 +61,13 @@ class FeatureConfig:
         return round(self.sample_rate * self.hop_ms / 1000)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        for name in LATER_KEYS:
+            if data[name] == _DEFAULTS[name]:
+                del data[name]
+        if "speeds" in data:
+            data["speeds"] = list(data["speeds"])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
@@ -62,3 +81,7 @@ class FeatureConfig:
         """A short stable hash of the configuration."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha1(blob).hexdigest()[:12]
+
+
+LATER_KEYS = ("frequency_scale", "n_mels", "speeds")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FeatureConfig)}

@@ -15,6 +15,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,20 @@ class MissingCorpusFileError(SharedPathError):
     """A corpus file the driver listed is missing on the node featurizing it."""
 
 
-def featurize_file(utt: dict[str, str], config: FeatureConfig, labels: tuple[str, ...]) -> dict:
-    """One utterance -> its row, or ``{"reject": reason}``. The per-file unit of work.
+def perturb_speed(signal: np.ndarray, speed: float) -> np.ndarray:
+    """The signal played ``speed`` times as fast, tempo and pitch together (Kaldi's speed
+    perturbation, sox's ``speed``): resampled to ``len / speed`` samples."""
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(speed).limit_denominator(100)
+    return resample_poly(signal, ratio.denominator, ratio.numerator).astype(np.float32)
+
+
+def featurize_file(
+    utt: dict[str, str], config: FeatureConfig, labels: tuple[str, ...]
+) -> list[dict] | dict:
+    """One utterance -> its rows (one, plus one per ``config.speeds`` factor), or
+    ``{"reject": reason}``. The per-file unit of work.
 
     A file that cannot be decoded is a reject; one that is missing here although the driver
     listed it means this node does not see the corpus, which fails the run.
@@ -66,12 +79,14 @@ def featurize_file(utt: dict[str, str], config: FeatureConfig, labels: tuple[str
     try:
         samples, rate = decode_audio(data)
         signal = to_mono_at_rate(samples, rate, config.sample_rate)
-        image = spectrogram_image(signal, config)
+        images = {1.0: spectrogram_image(signal, config)}
+        for speed in config.speeds:
+            images[speed] = spectrogram_image(perturb_speed(signal, speed), config)
     except (BadAudioError, TooShortError, OSError) as err:
         return {"reject": str(err)}
     except Exception as err:  # a decoder bug must not take the other files down with it
         return {"reject": f"unexpected {type(err).__name__}: {err}"}
-    return {
+    row = {
         "utterance_id": utt["utterance_id"],
         "speaker": utt["speaker"],
         "emotion": utt["emotion"],
@@ -81,8 +96,17 @@ def featurize_file(utt: dict[str, str], config: FeatureConfig, labels: tuple[str
         "sample_rate": rate,
         "source": utt["source"],
         "sha1": hashlib.sha1(data).hexdigest(),
-        "spectrogram": image,
+        "origin": utt["utterance_id"],
     }
+    return [
+        {
+            **row,
+            **({"utterance_id": f"{row['utterance_id']}~speed{speed:g}"} if speed != 1 else {}),
+            "duration_s": row["duration_s"] / speed,
+            "spectrogram": image,
+        }
+        for speed, image in images.items()
+    ]
 
 
 class FeaturizeBlocks:
@@ -104,12 +128,12 @@ class FeaturizeBlocks:
         keys = list(batch)
         utts = [{k: str(batch[k][i]) for k in keys} for i in range(len(batch["source"]))]
         results = [featurize_file(u, self.config, self.labels) for u in utts]
-        rows = [r for r in results if "reject" not in r]
+        rows = [row for r in results if isinstance(r, list) for row in r]
         if rows:
             write_shard(self.fs, self.root, rows, self.config, self.labels)
         return {
             "source": np.array([u["source"] for u in utts]),
-            "reject": np.array([r.get("reject", "") for r in results]),
+            "reject": np.array([r["reject"] if isinstance(r, dict) else "" for r in results]),
         }
 
 

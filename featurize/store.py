@@ -59,6 +59,8 @@ def shard_schema(config: FeatureConfig, labels: tuple[str, ...]) -> pa.Schema:
         ("sha1", pa.string()),
         ("spectrogram", image),
     ]
+    if config.speeds:  # the utterance a speed-perturbed row was made from (its own id if none)
+        fields.insert(-1, ("origin", pa.string()))
     metadata = {CONFIG_KEY: json.dumps(config.to_dict()), LABELS_KEY: json.dumps(list(labels))}
     return pa.schema(fields, metadata=metadata)
 
@@ -166,9 +168,15 @@ class FeatureSet:
     speakers: np.ndarray  # (N,) str
     label_names: tuple[str, ...]
     config: FeatureConfig
+    origins: np.ndarray  # (N,) str: the recording a row was made from; its own id if unperturbed
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def recorded(self) -> np.ndarray:
+        """(N,) bool: the rows of the recordings as they are, not speed-perturbed copies."""
+        return self.origins == self.utterance_ids
 
 
 def load_features(features: str) -> FeatureSet:
@@ -203,6 +211,11 @@ def load_features(features: str) -> FeatureSet:
         speakers=np.asarray(table.column("speaker").to_pylist()),
         label_names=label_names,
         config=config,
+        origins=(
+            np.asarray(table.column("origin").to_pylist())
+            if "origin" in table.column_names
+            else ids
+        ),
     )
 
 

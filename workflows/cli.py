@@ -74,6 +74,17 @@ def featurize(
     hop_ms: Annotated[float, typer.Option(help="Frame shift, ms.")] = 10.0,
     n_fft: Annotated[int, typer.Option(help="FFT points.")] = 512,
     window: Annotated[str, typer.Option(help="hamming, hann or rectangular.")] = "hamming",
+    frequency_scale: Annotated[
+        str, typer.Option(help="linear (the paper's), or mel: a mel filterbank first.")
+    ] = "linear",
+    n_mels: Annotated[int, typer.Option(help="Mel bands (--frequency-scale mel).")] = 128,
+    speeds: Annotated[
+        str,
+        typer.Option(
+            help="Speed perturbation: comma-separated factors (e.g. 0.9,1.1), one extra "
+            "training row each; train-all tests on the recordings as they are."
+        ),
+    ] = "",
     shard_rows: Annotated[int, typer.Option(min=1, help="Rows per Parquet shard (at most).")] = 256,
     address: Address = None,
 ) -> None:
@@ -92,6 +103,9 @@ def featurize(
             n_fft=n_fft,
             window=window,
             image_size=image_size,
+            frequency_scale=frequency_scale,
+            n_mels=n_mels,
+            speeds=tuple(float(s) for s in speeds.split(",") if s.strip()),
         )
     except ValueError as err:
         fail(f"feature settings: {err}")

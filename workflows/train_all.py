@@ -26,6 +26,7 @@ from ray import tune
 from attres.registry import count_flops, create_model, model_info, model_kind
 from attres.splits import (
     Protocol,
+    Split,
     make_split,
     protocol_folds,
     validation_speaker_split,
@@ -71,10 +72,17 @@ def plan_grid(
         raise GridError(f"protocol loso needs at least 2 speakers; {features} has {n_speakers}")
     fs, root = Location(runs).filesystem()
     fs.create_dir(f"{root}/splits", recursive=True)
+    # Splits are drawn over the recordings as they are; a speed-perturbed copy trains only
+    # beside its own recording, so none crosses to the evaluation side.
+    recorded = np.flatnonzero(data.recorded)
+    copies = np.flatnonzero(~data.recorded)
     specs = []
     for seed in dict.fromkeys(seeds):
         for fold in range(protocol_folds(protocol, data.speakers, cfg.k)):
-            split = make_split(protocol, data.labels, data.speakers, seed, fold, cfg.k)
+            drawn = make_split(
+                protocol, data.labels[recorded], data.speakers[recorded], seed, fold, cfg.k
+            )
+            split = Split(drawn.fold, drawn.name, recorded[drawn.train], recorded[drawn.test])
             train, test, split_name = split.train, split.test, split.name
             # validation: evaluate on a part of the training split; the test is unused
             if cfg.validation:
@@ -84,6 +92,11 @@ def plan_grid(
             elif cfg.validation_speaker:
                 nested = validation_speaker_split(split, data.speakers)
                 train, test, split_name = nested.train, nested.test, nested.name
+            if len(copies):
+                train_ids = set(data.utterance_ids[train].tolist())
+                train = np.sort(np.concatenate(
+                    [train, copies[np.isin(data.origins[copies], list(train_ids))]]
+                ))  # fmt: skip
             record = {
                 "split": split_name,
                 "evaluated_on": "validation" if cfg.validating else "test",
