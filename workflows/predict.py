@@ -3,6 +3,8 @@
 Each recording is featurized exactly as the trials' features were (the saved feature
 configuration, the featurize pipeline's own functions), standardized with each trial's
 saved mean and std, and the trials' class probabilities are averaged (all seeds and folds).
+A model trained with per-speaker scaling (``--normalize speaker``) scales the recordings of
+one call together, as one speaker's: predict one speaker at a time.
 A recording that cannot be read gets its reason; the others are still predicted.
 """
 
