@@ -21,7 +21,14 @@ from torch import nn
 from attres.cpu import prepare_for_training
 from attres.metrics import classification_metrics
 from attres.registry import count_flops, count_parameters, create_model
-from attres.train import Recipe, Standardizer, cosine_schedule, predict, train_epoch
+from attres.train import (
+    Recipe,
+    Standardizer,
+    cosine_schedule,
+    predict,
+    predict_logits,
+    train_epoch,
+)
 
 
 @dataclass(frozen=True)
@@ -182,9 +189,13 @@ def train_model(
             checkpoints.save(save_state(model, optimizer, scheduler, generator, progress))
             last_save = time.monotonic()
 
-    y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
+    logits = predict_logits(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
+    y_pred = logits.argmax(1).cpu().numpy()
     record = {
         **classification_metrics(data.y_test, y_pred, num_classes),
+        # per test row, for ensembles over seeds of the same split (workflows/tables.py)
+        "test_labels": data.y_test.tolist(),
+        "test_probabilities": logits.softmax(1).cpu().numpy().round(5).tolist(),
         "curves": progress["curves"],
         "params": count_parameters(model),
         "flops": flops,

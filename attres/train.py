@@ -149,6 +149,23 @@ def train_epoch(
 
 
 @torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    x: torch.Tensor,
+    batch_size: int = 256,
+    bf16: bool = False,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> torch.Tensor:
+    """(N, classes) float32 logits of the rows of x, in eval mode."""
+    model.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        xb = x[start : start + batch_size].contiguous(memory_format=memory_format)
+        with autocast(x.device, bf16):
+            out.append(model(xb).float())
+    return torch.cat(out)
+
+
 def predict(
     model: nn.Module,
     x: torch.Tensor,
@@ -157,10 +174,4 @@ def predict(
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> np.ndarray:
     """Predicted class per row of x."""
-    model.eval()
-    out = []
-    for start in range(0, len(x), batch_size):
-        xb = x[start : start + batch_size].contiguous(memory_format=memory_format)
-        with autocast(x.device, bf16):
-            out.append(model(xb).argmax(1))
-    return torch.cat(out).cpu().numpy()
+    return predict_logits(model, x, batch_size, bf16, memory_format).argmax(1).cpu().numpy()

@@ -182,3 +182,27 @@ def test_speaker_scaled_delta_model_trains_predicts_and_saves_its_inputs(
     predicted = json.loads(result.stdout)
     assert len(predicted["files"]) == 6
     assert all(f["emotion"] in saved.label_names for f in predicted["files"])
+
+
+def test_seed_ensembles_average_the_probabilities_of_one_folds_seeds(
+    ray_local, synth_features, tmp_path
+) -> None:
+    from workflows.tables import ensemble_rows, render_ensembles
+
+    runs = str(tmp_path / "runs")
+    cfg = TrainConfig(epochs=1, batch_size=8, protocol="loso")
+    train_all(synth_features, runs, ["CNN"], [0, 1], cfg, **QUIET)
+    records = load_records(runs)
+    (row,) = ensemble_rows(records)
+    assert (row["model"], row["n_seeds"], row["n_folds"]) == ("CNN", 2, 2)
+    accuracies = []
+    for fold in (0, 1):
+        seeds = [r for r in records if r["fold"] == fold]
+        assert len({r["test_ids_sha1"] for r in seeds}) == 1
+        mean = np.mean([r["test_probabilities"] for r in seeds], axis=0)
+        accuracies.append(np.mean(mean.argmax(1) == np.asarray(seeds[0]["test_labels"])))
+    assert row["wa"] == pytest.approx(100 * np.mean(accuracies))
+    assert "Seed ensembles" in render_ensembles([row])
+    paper = str(tmp_path / "paper")  # each seed its own split: no ensemble
+    train_all(synth_features, paper, ["CNN"], [0, 1], TrainConfig(epochs=1, batch_size=8), **QUIET)
+    assert ensemble_rows(load_records(paper)) == []

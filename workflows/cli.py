@@ -321,9 +321,11 @@ def tables(
     from attres.registry import model_info
     from workflows.runs import load_records
     from workflows.tables import (
+        ensemble_rows,
         paired_comparisons,
         render,
         render_comparisons,
+        render_ensembles,
         table_rows,
         write_plots,
     )
@@ -337,6 +339,9 @@ def tables(
     if not records:
         fail(f"no finished trials under {runs}/trials; run `attres-flow train-all` first")
     typer.echo(render(table_rows(records), format.value))
+    ensembles = render_ensembles(ensemble_rows(records), format.value)
+    if ensembles:
+        typer.echo(ensembles)
     if references:
         pairs = [row for ref in references for row in paired_comparisons(records, ref)]
         typer.echo(render_comparisons(pairs, format.value))

@@ -194,6 +194,67 @@ def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...], **formatters: Any
     return out.getvalue()
 
 
+ENSEMBLE_COLUMNS = ("protocol", "model", "n_seeds", "n_folds", "wa", "ua", "macro_f1", "ua_single")
+
+
+def ensemble_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Seed ensembles: on each fold, the class probabilities of a model's seeds averaged.
+
+    Only where the seeds were tested on the same rows (``test_ids_sha1``, the same on every
+    fold: leave-one-speaker-out's folds do not depend on the seed; the paper's split does)
+    and at least two seeds have every fold. Per (protocol, model): WA, UA and macro-F1 of
+    the ensemble averaged over folds, beside ``ua_single``, the mean UA of its seeds alone.
+    """
+    from attres.metrics import classification_metrics
+
+    rows = []
+    for protocol in sorted({r["protocol"] for r in records}):
+        n_folds = expected_folds(records, protocol)
+        for model in model_order(records):
+            runs = [r for r in records if r["model"] == model and r["protocol"] == protocol]
+            runs = [r for r in runs if "test_probabilities" in r]
+            ua = seed_means(runs, model, protocol, "ua")
+            seeds = [seed for seed, (_, n) in ua.items() if n == n_folds]
+            by_fold: dict[int, list[dict[str, Any]]] = {}
+            for r in runs:
+                if r["seed"] in seeds:
+                    by_fold.setdefault(r["fold"], []).append(r)
+            same_rows = all(len({r["test_ids_sha1"] for r in f}) == 1 for f in by_fold.values())
+            if len(seeds) < 2 or not same_rows:
+                continue
+            scores = []
+            for fold in by_fold.values():
+                mean = np.mean([r["test_probabilities"] for r in fold], axis=0)  # (N, classes)
+                labels = np.asarray(fold[0]["test_labels"])
+                scores.append(classification_metrics(labels, mean.argmax(1), mean.shape[1]))
+            row = {"protocol": protocol, "model": model, "n_seeds": len(seeds)}
+            row["n_folds"] = len(by_fold)
+            for key in ("wa", "ua", "macro_f1"):
+                row[key] = 100 * float(np.mean([m[key] for m in scores]))
+            row["ua_single"] = float(np.mean([ua[seed][0] for seed in seeds]))
+            rows.append(row)
+    return rows
+
+
+def render_ensembles(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
+    """The seed ensembles as one table per protocol; empty when there are none."""
+    if fmt == "csv":
+        return _csv(rows, ENSEMBLE_COLUMNS) if rows else ""
+    blocks = []
+    for protocol in dict.fromkeys(r["protocol"] for r in rows):
+        title = f"Seed ensembles (probabilities averaged over seeds), protocol {protocol}"
+        header = ["Model", "Seeds", "WA %", "UA %", "Macro-F1 %", "UA % of one seed (mean)"]
+        body = [
+            [r["model"], str(r["n_seeds"]), _fmt(r["wa"]), _fmt(r["ua"]), _fmt(r["macro_f1"]),
+             _fmt(r["ua_single"])]
+            for r in rows if r["protocol"] == protocol
+        ]  # fmt: skip
+        blocks.append(
+            _latex(title, header, body) if fmt == "latex" else _markdown(title, header, body)
+        )
+    return "\n".join(blocks)
+
+
 # Seeds a verdict needs. Two give one degree of freedom, and test sets score in steps
 # (1/240 of a point on CASIA): two equal differences make an interval of width zero.
 VERDICT_SEEDS = 3
@@ -358,7 +419,8 @@ def publish(
 ) -> list[Path]:
     """One folder with what a reader needs to re-check a grid, and another machine to continue it.
 
-    ``tables.md`` and ``results.csv`` (the paper's tables), ``trials.csv`` (one row per
+    ``tables.md`` and ``results.csv`` (the paper's tables; seed ensembles where there are
+    any, also as ``ensembles.csv``), ``trials.csv`` (one row per
     trial), ``comparisons.md`` / ``.csv`` (paired by seed against each of ``references``),
     ``train_config.json`` (RUNS' training settings), ``features.json`` (the feature settings
     and labels of the FEATURES the trials read), ``plots/``, and copies of RUNS' ``trials/``,
@@ -367,8 +429,13 @@ def publish(
     """
     out.mkdir(parents=True, exist_ok=True)
     rows = table_rows(records)
-    (out / "tables.md").write_text(render(rows, "markdown"))
+    ensembles = ensemble_rows(records)
+    (out / "tables.md").write_text(
+        "\n".join(filter(None, [render(rows, "markdown"), render_ensembles(ensembles)]))
+    )
     (out / "results.csv").write_text(render(rows, "csv"))
+    if ensembles:
+        (out / "ensembles.csv").write_text(render_ensembles(ensembles, "csv"))
     trials = io.StringIO()
     writer = csv.DictWriter(trials, fieldnames=TRIAL_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -10,6 +10,7 @@ kill both resume from it.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -253,6 +254,8 @@ def run_trial(config: dict[str, Any]) -> None:
         split=spec.split,
         epochs=cfg.epochs if model_kind(spec.model) == "torch" else None,
         wall_s=time.perf_counter() - start,
+        # which rows were tested, so seeds of one fold can be averaged (seed ensembles)
+        test_ids_sha1=test_ids_sha1(spec),
         provenance=provenance(spec),
     )
     runs = Location(spec.runs)
@@ -261,6 +264,11 @@ def run_trial(config: dict[str, Any]) -> None:
     write_text_atomic(fs, f"{root}/trials/{spec.name}.json", json.dumps(record, indent=1))
     FileCheckpoints(spec.storage, spec.name).clear()  # the record supersedes it
     tune.report({"wa": record["wa"], "wall_s": record["wall_s"]})
+
+
+def test_ids_sha1(spec: TrialSpec) -> str:
+    ids = features_for(spec).utterance_ids[list(spec.test_rows)]
+    return hashlib.sha1("\n".join(ids.tolist()).encode()).hexdigest()[:16]
 
 
 def provenance(spec: TrialSpec) -> dict[str, Any]:

@@ -14,8 +14,10 @@ set -euo pipefail
 CASIA=${1:?usage: search_loso.sh CASIA_DIR WORK_DIR [CONFIG ...]}
 WORK=${2:?usage: search_loso.sh CASIA_DIR WORK_DIR [CONFIG ...]}
 shift 2
-CONFIGS=${*:-baseline speaker speaker-deltas speaker-plus}
+CONFIGS=${*:-baseline speaker speaker-deltas speaker-plus mel-speaker mel-speaker-deltas speaker-speed}
 LINEAR=$WORK/features  # the paper's linear log power, 128x128 (what run_casia.sh makes)
+MEL=$WORK/features-mel  # log-mel, 128 bands, 128x128
+SPEED=$WORK/features-speed  # linear, plus copies at 0.9 and 1.1 times the speed
 
 nested() {  # nested CONFIG FEATURES [train-all options]
     local name=$1 features=$2
@@ -25,6 +27,8 @@ nested() {  # nested CONFIG FEATURES [train-all options]
 }
 
 attres-flow featurize "$CASIA" --out "$LINEAR"
+attres-flow featurize "$CASIA" --out "$MEL" --frequency-scale mel --n-mels 128
+attres-flow featurize "$CASIA" --out "$SPEED" --speeds 0.9,1.1
 for config in $CONFIGS; do
     echo "== $config $(date -u +%FT%TZ)"
     case $config in
@@ -33,6 +37,9 @@ for config in $CONFIGS; do
     speaker-deltas) nested speaker-deltas "$LINEAR" --models att-Res --normalize speaker --deltas 2 ;;
     # att-Res+ adds label smoothing, mixup and SpecAugment masks (attres/models/attres.py)
     speaker-plus) nested speaker-plus "$LINEAR" --models att-Res+ --normalize speaker ;;
+    mel-speaker) nested mel-speaker "$MEL" --models att-Res --normalize speaker ;;
+    mel-speaker-deltas) nested mel-speaker-deltas "$MEL" --models att-Res --normalize speaker --deltas 2 ;;
+    speaker-speed) nested speaker-speed "$SPEED" --models att-Res --normalize speaker ;;
     *)
         echo "unknown config $config" >&2
         exit 2
