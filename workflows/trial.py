@@ -98,6 +98,19 @@ class FileCheckpoints:
             pass
 
 
+class ReadOnly:
+    """Checkpoints that load and never save: data-parallel ranks other than 0."""
+
+    def __init__(self, checkpoints: FileCheckpoints) -> None:
+        self.checkpoints = checkpoints
+
+    def load(self) -> dict[str, Any] | None:
+        return self.checkpoints.load()
+
+    def save(self, state: dict[str, Any]) -> None:
+        pass
+
+
 def train_in_process(spec: TrialSpec) -> TrainedModel:
     """Train a torch model in this process, on its GPU if the trial holds one."""
     import torch
@@ -137,8 +150,7 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
     configure_threads(max(1, int(spec.train.cpus_per_trial)))
     device = ray.train.torch.get_device()
     checkpoints = FileCheckpoints(spec.storage, spec.name)
-    if rank != 0:
-        checkpoints.save = lambda state: None  # type: ignore[method-assign]
+    saved_by_this_rank = checkpoints if rank == 0 else ReadOnly(checkpoints)
 
     def wrap(model: torch.nn.Module) -> torch.nn.Module:
         ids = [device.index] if device.type == "cuda" else None
@@ -150,7 +162,7 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
         generator.set_state(state.cpu())
 
     trained = train_model(
-        spec.model, split_data(spec), spec.train, spec.seed, device, checkpoints,
+        spec.model, split_data(spec), spec.train, spec.seed, device, saved_by_this_rank,
         report=ray.train.report, shard=(rank, world), wrap=wrap, sync=sync,
     )  # fmt: skip
     if rank == 0:
