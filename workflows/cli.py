@@ -289,6 +289,11 @@ def train_all_command(
     )
     if summary.failed:
         fail(f"failed trials (re-run the same command to retry): {', '.join(summary.failed)}")
+    if summary.unfinished:
+        fail(
+            f"train-all stopped with {len(summary.unfinished)} trials unfinished; re-run the "
+            "same command to resume them from their checkpoints"
+        )
 
 
 @app.command()

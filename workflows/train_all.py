@@ -51,6 +51,7 @@ class GridSummary:
     skipped: int  # finished in an earlier invocation
     finished: int
     failed: list[str]
+    unfinished: list[str]  # neither finished nor failed: the run was stopped (Ctrl-C)
     elapsed_s: float
 
 
@@ -253,12 +254,14 @@ def train_all(
         todo = longest_first(todo, tuple(data.spectrograms.shape[1:]))
         failed = _run_tune(todo, storage, cfg, max_concurrent, verbose, progress)
     write_results_table(runs)
+    recorded = finished_trials(runs)
     return GridSummary(
         runs=runs,
         planned=len(specs),
         skipped=len(specs) - len(todo),
-        finished=len(todo) - len(failed),
+        finished=sum(s.name in recorded for s in todo),
         failed=failed,
+        unfinished=[s.name for s in todo if s.name not in recorded and s.name not in failed],
         elapsed_s=time.perf_counter() - start,
     )
 
