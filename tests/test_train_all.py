@@ -217,6 +217,33 @@ def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features
         assert resumed[key] == reference[key], key
 
 
+def test_a_stopped_run_says_so_and_exits_nonzero(ray_local, synth_features, tmp_path):
+    """Ctrl-C: Tune stops the grid and returns; the unfinished trial must not count as done
+    (it did: the summary said "1 trials finished" and the command exited 0)."""
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "workflows.cli", "train-all", synth_features, "--out",
+           str(runs), "--models", "att-Res0", "--epochs", "200", "--checkpoint-s", "0"]  # fmt: skip
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+    state = runs / "checkpoints" / "att-res0-paper-s0-f0" / "state.pt"
+    deadline = time.monotonic() + 240
+    while not state.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, "ended before it could be stopped:\n" + log.read_text()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    try:
+        assert proc.wait(timeout=120) == 2, log.read_text()  # the CLI's error exit
+    finally:
+        for pid in descendants(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    output = log.read_text()
+    assert "0 trials finished" in output and "1 trials unfinished" in output
+    assert not (runs / "trials").exists() or not list((runs / "trials").iterdir())
+    assert state.exists()  # kept for the re-run
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid``, read from /proc."""
     children: dict[int, list[int]] = {}

@@ -292,7 +292,7 @@ def train_all_command(
     if summary.unfinished:
         fail(
             f"train-all stopped with {len(summary.unfinished)} trials unfinished; re-run the "
-            "same command to resume them from their checkpoints"
+            "same command to resume them from their checkpoints (not Tuner.restore)"
         )
 
 
