@@ -73,31 +73,17 @@ def plan_grid(
         raise GridError(f"protocol loso needs at least 2 speakers; {features} has {n_speakers}")
     fs, root = Location(runs).filesystem()
     fs.create_dir(f"{root}/splits", recursive=True)
-    # Splits are drawn over the recordings as they are; a speed-perturbed copy trains only
-    # beside its own recording, so none crosses to the evaluation side.
+    # Splits are drawn over the recordings as they are (not speed-perturbed copies).
     recorded = np.flatnonzero(data.recorded)
-    copies = np.flatnonzero(~data.recorded)
     specs = []
     for seed in dict.fromkeys(seeds):
         for fold in range(protocol_folds(protocol, data.speakers, cfg.k)):
             drawn = make_split(
                 protocol, data.labels[recorded], data.speakers[recorded], seed, fold, cfg.k
             )
-            split = Split(drawn.fold, drawn.name, recorded[drawn.train], recorded[drawn.test])
-            train, test, split_name = split.train, split.test, split.name
-            # validation: evaluate on a part of the training split; the test is unused
-            if cfg.validation:
-                fit, val = validation_split(data.labels[train], seed, cfg.validation)
-                train, test = train[fit], train[val]
-                split_name = f"{split.name}-val{round(100 * cfg.validation)}"
-            elif cfg.validation_speaker:
-                nested = validation_speaker_split(split, data.speakers)
-                train, test, split_name = nested.train, nested.test, nested.name
-            if len(copies):
-                train_ids = set(data.utterance_ids[train].tolist())
-                train = np.sort(np.concatenate(
-                    [train, copies[np.isin(data.origins[copies], list(train_ids))]]
-                ))  # fmt: skip
+            drawn = Split(drawn.fold, drawn.name, recorded[drawn.train], recorded[drawn.test])
+            split = evaluated_split(drawn, data, cfg, seed)
+            train, test, split_name = with_copies(split.train, data), split.test, split.name
             record = {
                 "split": split_name,
                 "evaluated_on": "validation" if cfg.validating else "test",
@@ -124,6 +110,26 @@ def plan_grid(
                     )
                 )
     return specs
+
+
+def evaluated_split(split: Split, data: FeatureSet, cfg: TrainConfig, seed: int) -> Split:
+    """What a trial trains and scores on: the protocol's split, or with a validation option
+    a part of its training side held out and scored (its test side then unread)."""
+    if cfg.validation:
+        fit, val = validation_split(data.labels[split.train], seed, cfg.validation)
+        name = f"{split.name}-val{round(100 * cfg.validation)}"
+        return Split(split.fold, name, split.train[fit], split.train[val])
+    if cfg.validation_speaker:
+        return validation_speaker_split(split, data.speakers)
+    return split
+
+
+def with_copies(train: np.ndarray, data: FeatureSet) -> np.ndarray:
+    """Training rows plus the speed-perturbed copies of their recordings: a copy trains only
+    beside its own recording, so none crosses to the evaluation side."""
+    copies = np.flatnonzero(~data.recorded)
+    mine = copies[np.isin(data.origins[copies], data.utterance_ids[train])]
+    return np.sort(np.concatenate([train, mine])) if len(mine) else train
 
 
 # Settings that do not change results (resources, checkpointing); the others must match.
