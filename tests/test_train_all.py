@@ -222,7 +222,8 @@ def test_a_stopped_run_says_so_and_exits_nonzero(ray_local, synth_features, tmp_
     (it did: the summary said "1 trials finished" and the command exited 0)."""
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "workflows.cli", "train-all", synth_features, "--out",
-           str(runs), "--models", "att-Res0", "--epochs", "200", "--checkpoint-s", "0"]  # fmt: skip
+           str(runs), "--models", "att-Res0", "--epochs", "2000", "--batch-size", "4",
+           "--checkpoint-s", "0"]  # fmt: skip
     log = tmp_path / "run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
