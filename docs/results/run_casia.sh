@@ -4,7 +4,8 @@
 #
 #   docs/results/run_casia.sh CASIA_DIR WORK_DIR [STAGE ...]
 #
-# Stages (default: all, in this order): featurize validate paper loso publish; also restore.
+# Stages (default: all, in this order): featurize validate paper loso publish; also restore,
+# and plus (att-Res+ on the test folds, after docs/results/search_loso.sh chose its recipe).
 # Environment: PAPER_MODELS / PAPER_SEEDS / LOSO_MODELS / LOSO_SEEDS choose the grids
 # (default: the paper's eleven models and att-Res+, seeds 0-4 under `paper`, seed 0 under
 # `loso`). Every stage resumes: run it again after a kill and it finishes what is missing.
@@ -83,6 +84,15 @@ for stage in $STAGES; do
         restore loso
         attres-flow train-all "$FEATURES" --out "$WORK/loso" --protocol loso \
             --models "$LOSO_MODELS" --seeds "$LOSO_SEEDS"
+        ;;
+    plus)
+        # att-Res+ (the recipe chosen on validation speakers by search_loso.sh) on the test
+        # folds, beside att-Res: loso with PLUS_SEEDS (default 0-1), paper with seeds 0-2.
+        restore loso
+        restore paper
+        attres-flow train-all "$FEATURES" --out "$WORK/loso" --protocol loso \
+            --models att-Res,att-Res+ --seeds "${PLUS_SEEDS:-0-1}"
+        attres-flow train-all "$FEATURES" --out "$WORK/paper" --models att-Res+ --seeds 0-2
         ;;
     publish)
         for runs in "$WORK"/val/* "$WORK/paper" "$WORK/loso"; do
