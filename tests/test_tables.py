@@ -100,9 +100,7 @@ def test_a_seed_with_fewer_folds_than_the_protocol_is_shown():
     rows = table_rows(records)
     att = row_of(rows, "att-Res")
     assert (att["n_folds"], att["partial_seeds"]) == (4, {0: 3})
-    assert "| att-Res | 40.0 ± 14.1 | 40.0 | 40.0 | 2 seeds; seed 0: 3/4 folds |" in (
-        render(rows)
-    )
+    assert "| att-Res | 40.0 ± 14.1 | 40.0 | 40.0 | 2 seeds; seed 0: 3/4 folds |" in (render(rows))
     by_model = {r["model"]: r for r in csv.DictReader(io.StringIO(render(rows, "csv")))}
     assert by_model["att-Res"]["partial_seeds"] == "0:3"
     assert by_model["att-Res0"]["partial_seeds"] == "" and by_model["att-Res0"]["n_folds"] == "4"
@@ -110,9 +108,7 @@ def test_a_seed_with_fewer_folds_than_the_protocol_is_shown():
 
 def test_kfold_expects_the_configured_number_of_folds():
     records = [record("SVM", 0.5, 0, f, "kfold", k=5) for f in range(3)]
-    assert "| SVM | 50.0 | 50.0 | 50.0 | 1 seed; seed 0: 3/5 folds |" in render(
-        table_rows(records)
-    )
+    assert "| SVM | 50.0 | 50.0 | 50.0 | 1 seed; seed 0: 3/5 folds |" in render(table_rows(records))
 
 
 def test_a_single_seed_prints_its_mean_without_a_spread():

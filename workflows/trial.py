@@ -48,11 +48,20 @@ def features_for(spec: TrialSpec) -> FeatureSet:
 
 def split_data(spec: TrialSpec) -> SplitData:
     """The trial's rows as the network's inputs (``TrainConfig.inputs``): a speaker is scaled
-    by the statistics of their rows in this split, training and evaluation parts alike."""
+    by the statistics of their rows in this split, training and evaluation parts alike. The
+    speed-perturbed copies of a speaker count as a voice of their own (Kaldi gives them
+    speaker ids of their own too): their formants moved, and a tested voice has no copies."""
     features = features_for(spec)
     train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
     rows = np.concatenate([train, test])
-    x = spec.train.inputs().apply(features.spectrograms[rows], features.speakers[rows])
+    voices = [
+        speaker + uid[len(origin) :]  # "spk01", or "spk01~speed0.9" for a copy
+        for speaker, uid, origin in zip(
+            features.speakers[rows], features.utterance_ids[rows], features.origins[rows],
+            strict=True,
+        )
+    ]  # fmt: skip
+    x = spec.train.inputs().apply(features.spectrograms[rows], np.asarray(voices))
     y = features.labels[rows]
     n = len(train)
     return SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)
