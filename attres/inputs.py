@@ -47,8 +47,9 @@ class InputSettings:
 
 
 def delta(x: np.ndarray, width: int = 2) -> np.ndarray:
-    """Regression delta over the last (time) axis, as HTK and Kaldi compute it:
-    d_t = sum_n n (x_{t+n} - x_{t-n}) / (2 sum_n n^2), edges repeated."""
+    """Regression delta over the last axis, with HTK's and Kaldi's formula
+    d_t = sum_n n (x_{t+n} - x_{t-n}) / (2 sum_n n^2), edges repeated. On the resized image a
+    column spans one to a few analysis frames, depending on the clip's length."""
     pad = [(0, 0)] * (x.ndim - 1) + [(width, width)]
     padded = np.pad(x, pad, mode="edge")
     length = x.shape[-1]

@@ -74,7 +74,9 @@ def validation_speaker_split(split: Split, speakers: np.ndarray) -> Split:
     speaker's rows appear in neither part."""
     names = np.unique(speakers[split.train])
     if len(names) < 2:
-        raise ValueError(f"a validation speaker needs 2 training speakers, {split.name} has 1")
+        raise ValueError(
+            f"a validation speaker needs 2 training speakers, {split.name} has {len(names)}"
+        )
     test_speaker = speakers[split.test][0]
     later = [name for name in names if name > test_speaker]
     held_out = later[0] if later else names[0]

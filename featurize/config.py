@@ -28,17 +28,24 @@ class FeatureConfig:
     # Added later; saved only when not at their default, so older FEATURES keep their config
     # and fingerprint.
     frequency_scale: str = "linear"  # "mel": the power summed by a mel filterbank first
-    n_mels: int = 128  # mel bands (frequency_scale "mel" only)
+    # mel bands (frequency_scale "mel" only); at a 512-point FFT the narrowest low bands
+    # fall between two bins: with 128 bands one stays empty (a constant row), with 64 none
+    n_mels: int = 128
     speeds: tuple[float, ...] = ()  # speed perturbation: one extra row per factor, e.g. 0.9
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "speeds", tuple(float(s) for s in self.speeds))
+        # sorted and once each, so one set of factors is one configuration
+        object.__setattr__(self, "speeds", tuple(sorted({float(s) for s in self.speeds})))
+        if self.frequency_scale == "linear" and self.n_mels != _DEFAULTS["n_mels"]:
+            raise ValueError("n_mels applies to frequency_scale 'mel' only")
         if self.frequency_scale not in FREQUENCY_SCALES:
             raise ValueError(
                 f"frequency_scale must be one of {FREQUENCY_SCALES}, got {self.frequency_scale!r}"
             )
-        if self.n_mels < 8 or any(not 0.5 <= s <= 2 or s == 1 for s in self.speeds):
-            raise ValueError("n_mels must be >= 8 and speeds in [0.5, 2], none of them 1")
+        if self.n_mels < 8:
+            raise ValueError(f"n_mels must be >= 8, got {self.n_mels}")
+        if any(not 0.5 <= s <= 2 or s == 1 for s in self.speeds):
+            raise ValueError(f"speeds must lie in [0.5, 2], none of them 1, got {self.speeds}")
         if self.window not in WINDOWS:
             raise ValueError(f"window must be one of {WINDOWS}, got {self.window!r}")
         if self.interpolation not in INTERPOLATIONS:

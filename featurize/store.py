@@ -84,10 +84,12 @@ def prepare_store(
         with fs.open_input_stream(meta_path) as f:
             found = json.loads(f.read())
         if found != wanted:
+            keys = dict.fromkeys([*found["config"], *wanted["config"]])  # either side's
             diff = [
-                f"{key}: existing {found['config'].get(key)!r}, requested {value!r}"
-                for key, value in wanted["config"].items()
-                if found["config"].get(key) != value
+                f"{key}: existing {found['config'].get(key)!r}, requested "
+                f"{wanted['config'].get(key)!r}"
+                for key in keys
+                if found["config"].get(key) != wanted["config"].get(key)
             ]
             if found["labels"] != wanted["labels"]:
                 diff.append(f"labels: existing {found['labels']}, corpus has {list(labels)}")

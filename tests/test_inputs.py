@@ -100,6 +100,9 @@ def test_new_feature_keys_leave_older_configs_and_fingerprints_alone() -> None:
     assert mel.fingerprint() != paper.fingerprint()
     with pytest.raises(ValueError, match="speeds"):
         FeatureConfig(speeds=(1.0,))
+    with pytest.raises(ValueError, match="n_mels applies to frequency_scale 'mel' only"):
+        FeatureConfig(n_mels=64)  # would change the fingerprint of identical features
+    assert FeatureConfig(speeds=(1.1, 0.9, 1.1)) == FeatureConfig(speeds=(0.9, 1.1))
 
 
 def test_validation_speaker_is_the_next_training_speaker_and_the_test_is_unread() -> None:
@@ -206,3 +209,38 @@ def test_seed_ensembles_average_the_probabilities_of_one_folds_seeds(
     paper = str(tmp_path / "paper")  # each seed its own split: no ensemble
     train_all(synth_features, paper, ["CNN"], [0, 1], TrainConfig(epochs=1, batch_size=8), **QUIET)
     assert ensemble_rows(load_records(paper)) == []
+
+
+def test_speed_copies_are_scaled_as_voices_of_their_own(perturbed_features, tmp_path) -> None:
+    from featurize.store import content_fingerprint
+    from workflows.trial import split_data
+
+    data = load_features(perturbed_features)
+    cfg = TrainConfig(normalize="speaker")
+    fingerprint = content_fingerprint(perturbed_features)
+    spec = plan_grid(data, perturbed_features, fingerprint, str(tmp_path), ["CNN"], [0], cfg)[0]
+    split = split_data(spec)
+    train = np.asarray(spec.train_rows)
+    for speaker in np.unique(data.speakers[train]):
+        for suffix in ("", "~speed0.9", "~speed1.1"):
+            mine = [
+                i for i, row in enumerate(train)
+                if data.speakers[row] == speaker
+                and data.utterance_ids[row] == data.origins[row] + suffix
+            ]  # fmt: skip
+            rows = split.x_train[mine]  # scaled with the test rows of the same voice
+            test_rows = [
+                j for j, row in enumerate(spec.test_rows)
+                if data.speakers[row] == speaker and not suffix
+            ]  # fmt: skip
+            both = np.concatenate([rows, split.x_test[test_rows]])
+            np.testing.assert_allclose(both.mean(axis=(0, 3)), 0, atol=1e-4)
+
+
+def test_validation_speaker_on_two_speakers_is_refused(synth_features, tmp_path) -> None:
+    from workflows.train_all import GridError
+
+    data = load_features(synth_features)
+    cfg = TrainConfig(protocol="loso", validation_speaker=True)
+    with pytest.raises(GridError, match="at least 3 speakers"):
+        plan_grid(data, synth_features, "fp", str(tmp_path), ["CNN"], [0], cfg)

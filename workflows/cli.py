@@ -344,9 +344,10 @@ def tables(
     if not records:
         fail(f"no finished trials under {runs}/trials; run `attres-flow train-all` first")
     typer.echo(render(table_rows(records), format.value))
-    ensembles = render_ensembles(ensemble_rows(records), format.value)
-    if ensembles:
-        typer.echo(ensembles)
+    if format is not TableFormat.csv:  # one CSV per output: --publish writes ensembles.csv
+        ensembles = render_ensembles(ensemble_rows(records), format.value)
+        if ensembles:
+            typer.echo(ensembles)
     if references:
         pairs = [row for ref in references for row in paired_comparisons(records, ref)]
         typer.echo(render_comparisons(pairs, format.value))

@@ -63,8 +63,9 @@ def require_attention(trained: SavedModel) -> None:
         )
 
 
-def attention_maps(trained: SavedModel, image: np.ndarray) -> tuple[np.ndarray, list[AttentionMap]]:
-    """(class probabilities, [AttentionMap]) of one (H, W) raw spectrogram."""
+def attention_maps(trained: SavedModel, x: np.ndarray) -> tuple[np.ndarray, list[AttentionMap]]:
+    """(class probabilities, [AttentionMap]) of one network input, (1, C, H, W) from
+    ``SavedModel.standardize``."""
     import torch
 
     require_attention(trained)
@@ -81,9 +82,8 @@ def attention_maps(trained: SavedModel, image: np.ndarray) -> tuple[np.ndarray, 
 
     handles = [m.register_forward_hook(hook(n)) for n, m in attention_modules(trained.model)]
     try:
-        x = torch.from_numpy(trained.standardize(image[None, None]))  # (1, 1, H, W)
         with torch.no_grad():
-            probs = trained.model(x).softmax(dim=1)[0].double().numpy()
+            probs = trained.model(torch.from_numpy(x)).softmax(dim=1)[0].double().numpy()
     finally:
         for handle in handles:
             handle.remove()
@@ -159,6 +159,10 @@ def explain_files(
     if not files:
         raise ExplainError(f"no audio files in {[str(p) for p in paths]}")
     images, errors = featurize_files(files, trained.feature_config)
+    good = [path for path in files if path in images]
+    # scaled together, as predict does: one speaker's recordings for a speaker-scaled model
+    scaled = trained.standardize(np.stack([images[p] for p in good])[:, None]) if good else []
+    inputs = dict(zip(good, scaled, strict=True))
     out.mkdir(parents=True, exist_ok=True)
     results: list[Explanation] = []
     taken: set[str] = set()
@@ -166,7 +170,7 @@ def explain_files(
         if path in errors:
             results.append(Explanation(str(path), None, None, None, errors[path]))
             continue
-        probs, maps = attention_maps(trained, images[path])
+        probs, maps = attention_maps(trained, inputs[path][None])
         predicted = trained.label_names[int(np.argmax(probs))]
         true = path.parent.name if path.parent.name in trained.label_names else None
         title = figure_title(path.name, predicted, true, trained.trial)

@@ -108,12 +108,13 @@ def attention_section(runs: str, records: list[dict[str, Any]], count: int) -> s
     except (OSError, ValueError, KeyError, TrainedModelError) as err:
         return f"<p>No attention maps: {html.escape(str(err))}</p>"
     position = {u: i for i, u in enumerate(features.utterance_ids)}
+    rows = [position[uid] for uid in test_ids]
+    inputs = trained.standardize(features.spectrograms[rows], features.speakers[rows])
     images = []
-    for uid in test_ids:
-        i = position[uid]
+    for uid, i, x in zip(test_ids, rows, inputs, strict=True):
         image = features.spectrograms[i, 0]
         try:
-            probs, maps = attention_maps(trained, image)
+            probs, maps = attention_maps(trained, x[None])
         except ExplainError as err:
             return f"<p>No attention maps: {html.escape(str(err))}</p>"
         predicted = trained.label_names[int(np.argmax(probs))]

@@ -436,14 +436,16 @@ def publish(
         "\n".join(filter(None, [render(rows, "markdown"), render_ensembles(ensembles)]))
     )
     (out / "results.csv").write_text(render(rows, "csv"))
+    written = [out / n for n in ("tables.md", "results.csv")]
     if ensembles:
         (out / "ensembles.csv").write_text(render_ensembles(ensembles, "csv"))
+        written.append(out / "ensembles.csv")
     trials = io.StringIO()
     writer = csv.DictWriter(trials, fieldnames=TRIAL_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows({c: r.get(c) for c in TRIAL_COLUMNS} for r in records)
     (out / "trials.csv").write_text(trials.getvalue())
-    written = [out / n for n in ("tables.md", "results.csv", "trials.csv")]
+    written.append(out / "trials.csv")
     if references:
         pairs = {ref: paired_comparisons(records, ref) for ref in references}
         (out / "comparisons.md").write_text(

@@ -71,6 +71,11 @@ def plan_grid(
     n_speakers = len(np.unique(data.speakers))
     if protocol is Protocol.loso and n_speakers < 2:
         raise GridError(f"protocol loso needs at least 2 speakers; {features} has {n_speakers}")
+    if cfg.validation_speaker and n_speakers < 3:
+        raise GridError(
+            f"--validation-speaker needs at least 3 speakers (one tested, one validated, one "
+            f"to train on); {features} has {n_speakers}"
+        )
     fs, root = Location(runs).filesystem()
     fs.create_dir(f"{root}/splits", recursive=True)
     # Splits are drawn over the recordings as they are (not speed-perturbed copies).

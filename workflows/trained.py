@@ -67,16 +67,16 @@ class SavedModel:
     def kind(self) -> str:
         return model_kind(self.model_name)
 
-    def standardize(self, images: np.ndarray) -> np.ndarray:
-        """(N, 1, H, W) log-power images -> the network's input, as in training.
+    def standardize(self, images: np.ndarray, speakers: np.ndarray | None = None) -> np.ndarray:
+        """(N, 1, H, W) log-power images -> the network's (N, C, H, W) input, as in training.
 
-        A model trained with per-speaker scaling scales the images given together as the
-        recordings of one speaker.
+        A model trained with per-speaker scaling scales each speaker's images by their own
+        statistics; without ``speakers``, the images given are taken as one speaker's.
         """
         from attres.train import Standardizer
 
-        x = self.inputs.apply(images, np.zeros(len(images)))
-        return Standardizer(self.mean, self.std)(x)
+        groups = np.zeros(len(images)) if speakers is None else speakers
+        return Standardizer(self.mean, self.std)(self.inputs.apply(images, groups))
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(N, 1, H, W) raw spectrograms -> (N, classes) class probabilities.
@@ -194,8 +194,16 @@ def _trained(trial: str, meta: dict[str, Any], model: Any) -> SavedModel:
         std=float(meta["std"]),
         label_names=list(meta["label_names"]),
         feature_config=FeatureConfig.from_dict(meta["feature_config"]),
-        inputs=InputSettings(**meta.get("inputs", {})),  # models saved before it: defaults
+        inputs=_inputs(meta, trial),
     )
+
+
+def _inputs(meta: dict[str, Any], trial: str) -> InputSettings:
+    """The saved input settings; models saved before there were any get the defaults."""
+    try:
+        return InputSettings(**meta.get("inputs", {}))
+    except (TypeError, ValueError) as err:
+        raise TrainedModelError(f"trial {trial}: unreadable input settings: {err}") from err
 
 
 def _load_torch(trial: str, data: bytes, path: str) -> SavedModel:
@@ -205,7 +213,7 @@ def _load_torch(trial: str, data: bytes, path: str) -> SavedModel:
         saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a corrupt or foreign file
         raise TrainedModelError(f"cannot load {path}: {err}") from err
-    inputs = InputSettings(**saved.get("inputs", {}))
+    inputs = _inputs(saved, trial)
     model = create_model(
         saved["model"], num_classes=int(saved["num_classes"]), in_chans=inputs.channels
     )

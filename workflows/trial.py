@@ -107,7 +107,7 @@ class FileCheckpoints:
             pass
 
 
-class ReadOnly:
+class ReadOnlyCheckpoints:
     """Checkpoints that load and never save: data-parallel ranks other than 0."""
 
     def __init__(self, checkpoints: FileCheckpoints) -> None:
@@ -159,7 +159,7 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
     configure_threads(max(1, int(spec.train.cpus_per_trial)))
     device = ray.train.torch.get_device()
     checkpoints = FileCheckpoints(spec.storage, spec.name)
-    saved_by_this_rank = checkpoints if rank == 0 else ReadOnly(checkpoints)
+    saved_by_this_rank = checkpoints if rank == 0 else ReadOnlyCheckpoints(checkpoints)
 
     def wrap(model: torch.nn.Module) -> torch.nn.Module:
         ids = [device.index] if device.type == "cuda" else None
