@@ -78,5 +78,6 @@ def test_att_res_plus_is_att_res_with_its_own_recipe() -> None:
     assert plus.name == "att-Res+" and base.recipe == {}
     cfg = TrainConfig().for_model(plus.recipe)
     assert cfg.schedule == "cosine" and cfg.recipe() != Recipe()
+    assert cfg.normalize == "speaker" and TrainConfig().normalize == "global"
     a, b = create_model("att-Res+", 6), create_model("att-Res", 6)
     assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
