@@ -60,6 +60,11 @@ def synth(
     typer.echo(f"synth: wrote {speakers * utterances * 6} utterances; manifest {manifest}")
 
 
+class FrequencyScale(str, Enum):
+    linear = "linear"
+    mel = "mel"
+
+
 @app.command()
 def featurize(
     corpus: Annotated[Path, typer.Argument(help="Corpus root (<speaker>/<emotion>/<file>.wav).")],
@@ -75,8 +80,8 @@ def featurize(
     n_fft: Annotated[int, typer.Option(help="FFT points.")] = 512,
     window: Annotated[str, typer.Option(help="hamming, hann or rectangular.")] = "hamming",
     frequency_scale: Annotated[
-        str, typer.Option(help="linear (the paper's), or mel: a mel filterbank first.")
-    ] = "linear",
+        FrequencyScale, typer.Option(help="linear (the paper's), or mel: a mel filterbank first.")
+    ] = FrequencyScale.linear,
     n_mels: Annotated[int, typer.Option(help="Mel bands (--frequency-scale mel).")] = 128,
     speeds: Annotated[
         str,
@@ -103,7 +108,7 @@ def featurize(
             n_fft=n_fft,
             window=window,
             image_size=image_size,
-            frequency_scale=frequency_scale,
+            frequency_scale=frequency_scale.value,
             n_mels=n_mels,
             speeds=tuple(float(s) for s in speeds.split(",") if s.strip()),
         )
