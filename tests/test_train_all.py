@@ -179,6 +179,18 @@ def test_bad_grid_inputs_are_refused_with_reasons(ray_local, synth_features, tmp
     assert result.exit_code != 0 and "--schedule" in result.output and "'step'" in result.output
 
 
+def start_until_checkpoint(cmd: list[str], log: Path, state: Path) -> tuple[subprocess.Popen, Path]:
+    """Start ``cmd`` in a session of its own, logging to ``log``; return once ``state``
+    (a trial's checkpoint) exists, so the run can be interrupted mid-trial."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 240
+    while not state.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, "ended before it could be interrupted:\n" + log.read_text()
+        time.sleep(0.1)
+    return proc, log
+
+
 def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features, tmp_path):
     """Killed mid-run, the trial resumes from its checkpoint and ends with exactly the
     record of a run never interrupted (same curves, same confusion matrix)."""
@@ -187,14 +199,8 @@ def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features
                 "--schedule", "cosine", "--mixup", "0.2", "--spec-masks", "1"]  # fmt: skip
     cmd = [sys.executable, "-m", "workflows.cli", "train-all", synth_features, "--out",
            str(runs), "--checkpoint-s", "0", *settings]  # fmt: skip
-    log = tmp_path / "first-run.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     state = runs / "checkpoints" / "att-res0-paper-s0-f0" / "state.pt"
-    deadline = time.monotonic() + 240
-    while not state.exists() and time.monotonic() < deadline:
-        assert proc.poll() is None, "ended before it could be interrupted:\n" + log.read_text()
-        time.sleep(0.1)
+    proc, _ = start_until_checkpoint(cmd, tmp_path / "first-run.log", state)
     # The whole tree: Ray's workers leave the process group, and a trial left running
     # would finish on its own and write the record before the second run starts.
     for pid in descendants(proc.pid):
@@ -224,14 +230,8 @@ def test_a_stopped_run_says_so_and_exits_nonzero(ray_local, synth_features, tmp_
     cmd = [sys.executable, "-m", "workflows.cli", "train-all", synth_features, "--out",
            str(runs), "--models", "att-Res0", "--epochs", "2000", "--batch-size", "4",
            "--checkpoint-s", "0"]  # fmt: skip
-    log = tmp_path / "run.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     state = runs / "checkpoints" / "att-res0-paper-s0-f0" / "state.pt"
-    deadline = time.monotonic() + 240
-    while not state.exists() and time.monotonic() < deadline:
-        assert proc.poll() is None, "ended before it could be stopped:\n" + log.read_text()
-        time.sleep(0.1)
+    proc, log = start_until_checkpoint(cmd, tmp_path / "run.log", state)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
     try:
         assert proc.wait(timeout=120) == 2, log.read_text()  # the CLI's error exit
