@@ -79,7 +79,7 @@ def prepare_store(
     fs, root = open_store(features)
     fs.create_dir(root, recursive=True)
     meta_path = f"{root}/{META_FILE}"
-    wanted = {"config": config.to_dict(), "labels": list(labels)}
+    wanted: dict[str, Any] = {"config": config.to_dict(), "labels": list(labels)}
     if fs.get_file_info(meta_path).type == pafs.FileType.File:
         with fs.open_input_stream(meta_path) as f:
             found = json.loads(f.read())

@@ -161,8 +161,10 @@ def explain_files(
     images, errors = featurize_files(files, trained.feature_config)
     good = [path for path in files if path in images]
     # scaled together, as predict does: one speaker's recordings for a speaker-scaled model
-    scaled = trained.standardize(np.stack([images[p] for p in good])[:, None]) if good else []
-    inputs = dict(zip(good, scaled, strict=True))
+    inputs: dict[Path, np.ndarray] = {}
+    if good:
+        scaled = trained.standardize(np.stack([images[p] for p in good])[:, None])
+        inputs = dict(zip(good, scaled, strict=True))
     out.mkdir(parents=True, exist_ok=True)
     results: list[Explanation] = []
     taken: set[str] = set()
