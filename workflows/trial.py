@@ -54,14 +54,16 @@ def split_data(spec: TrialSpec) -> SplitData:
     features = features_for(spec)
     train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
     rows = np.concatenate([train, test])
-    voices = [
-        speaker + uid[len(origin) :]  # "spk01", or "spk01~speed0.9" for a copy
-        for speaker, uid, origin in zip(
-            features.speakers[rows], features.utterance_ids[rows], features.origins[rows],
-            strict=True,
-        )
-    ]  # fmt: skip
-    x = spec.train.inputs().apply(features.spectrograms[rows], np.asarray(voices))
+    inputs = spec.train.inputs()
+    voices = features.speakers[rows]
+    if inputs.normalize == "speaker":
+        voices = np.asarray([
+            speaker + uid[len(origin) :]  # "spk01", or "spk01~speed0.9" for a copy
+            for speaker, uid, origin in zip(
+                voices, features.utterance_ids[rows], features.origins[rows], strict=True
+            )
+        ])  # fmt: skip
+    x = inputs.apply(features.spectrograms[rows], voices)
     y = features.labels[rows]
     n = len(train)
     return SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)
