@@ -16,11 +16,14 @@ from workflows.cli import app
 from workflows.runs import load_records
 from workflows.tables import (
     COMPARISON_COLUMNS,
+    COST_COLUMNS,
     CSV_COLUMNS,
+    cost_rows,
     paired_comparisons,
     publish,
     render,
     render_comparisons,
+    render_cost,
     table_rows,
 )
 
@@ -208,6 +211,29 @@ def write_runs(root: Path, records: list[dict]) -> str:
     return str(root)
 
 
+def test_cost_per_model_and_for_all_models():
+    timed = [
+        {**record("att-Res", 0.8, seed=0), "wall_s": 100.0, "params": 481642, "device": "cpu"},
+        {**record("att-Res", 0.7, seed=1), "wall_s": 300.0, "params": 481642, "device": "cuda"},
+        {**record("SVM", 0.5), "wall_s": 10.0, "params": None, "device": "cpu"},
+        record("CNN", 0.6),  # an older record: no wall time, params or device
+    ]
+    rows = {(r["protocol"], r["model"]): r for r in cost_rows(timed)}
+    att = rows["paper", "att-Res"]
+    assert (att["n_trials"], att["wall_s_mean"], att["wall_s_total"]) == (2, 200.0, 400.0)
+    assert att["device"] == "cpu cuda" and att["params"] == 481642
+    cnn = rows["paper", "CNN"]
+    assert cnn["wall_s_mean"] is None and cnn["device"] == "unknown"
+    every = rows["paper", "all models"]
+    assert (every["n_trials"], every["wall_s_total"], every["params"]) == (4, 410.0, None)
+    assert list(rows)[-1] == ("paper", "all models")
+    text = render_cost(cost_rows(timed))
+    assert "| att-Res | 2 | cpu cuda | 481,642 | 200 | 400 |" in text
+    assert "| CNN | 1 | unknown |  |  |  |" in text
+    parsed = list(csv.DictReader(io.StringIO(render_cost(cost_rows(timed), "csv"))))
+    assert tuple(parsed[0]) == COST_COLUMNS and parsed[-1]["wall_s_total"] == "410.0"
+
+
 def test_tables_command_prints_comparisons_after_the_tables(tmp_path):
     runs = write_runs(tmp_path / "runs", paper_grid())
     args = ["tables", runs, "--no-plots", "--compare", "att-res0", "--compare", "SVM"]
@@ -244,3 +270,6 @@ def test_publish_copies_what_lets_another_machine_continue(tmp_path):
     assert "## Against att-Res0\n" in comparisons and "| SVM | -11.0 |" in comparisons
     assert "## Against att-Res0+att\n\nNo runs of att-Res0+att." in comparisons
     assert (pub / "plots" / "confusion-paper-svm.png").exists()
+    assert (pub / "cost.md").read_text() == render_cost(cost_rows(records))
+    result = CliRunner().invoke(app, ["tables", runs, "--no-plots", "--cost"])
+    assert result.exit_code == 0 and "### Cost of the trials, protocol paper" in result.stdout

@@ -316,11 +316,17 @@ def tables(
             help="Also compare every other model with this one, paired by seed (repeatable)."
         ),
     ] = None,
+    cost: Annotated[
+        bool,
+        typer.Option(
+            "--cost", help="Also print each model's trial count, device and trial wall time."
+        ),
+    ] = False,
     publish: Annotated[
         Path | None,
         typer.Option(
-            help="Also write tables, comparisons, per-trial CSV, settings, plots and the trial "
-            "records to this folder (docs; restoring its trials/ lets train-all continue)."
+            help="Also write tables, comparisons, cost, per-trial CSV, settings, plots and the "
+            "trial records to this folder (docs; restoring its trials/ lets train-all continue)."
         ),
     ] = None,
 ) -> None:
@@ -331,10 +337,12 @@ def tables(
     from attres.registry import model_info
     from workflows.runs import load_records
     from workflows.tables import (
+        cost_rows,
         ensemble_rows,
         paired_comparisons,
         render,
         render_comparisons,
+        render_cost,
         render_ensembles,
         table_rows,
         write_plots,
@@ -356,6 +364,8 @@ def tables(
     if references:
         pairs = [row for ref in references for row in paired_comparisons(records, ref)]
         typer.echo(render_comparisons(pairs, format.value))
+    if cost:
+        typer.echo(render_cost(cost_rows(records), format.value))
     if publish:
         written = publish_results(records, runs, publish, references)
         typer.echo(f"tables: published {len(written)} files to {publish}", err=True)

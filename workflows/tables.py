@@ -38,6 +38,9 @@ CSV_COLUMNS = (
     "table", "protocol", "model", "paper_accuracy", "wa_mean", "wa_std", "ua_mean",
     "macro_f1_mean", "n_runs", "n_seeds", "n_folds", "partial_seeds",
 )  # fmt: skip
+COST_COLUMNS = (
+    "protocol", "model", "n_trials", "device", "params", "wall_s_mean", "wall_s_total",
+)  # fmt: skip
 COMPARISON_COLUMNS = (
     "reference", "protocol", "model", "mean_diff", "ci_low", "ci_high", "n_seeds", "verdict",
     "seeds",
@@ -257,6 +260,55 @@ def render_ensembles(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
     return "\n".join(blocks)
 
 
+def cost_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the trials cost, per (protocol, model), then one ``all models`` row per protocol.
+
+    ``wall_s_mean`` and ``wall_s_total`` are over the trials that recorded their wall time
+    (each trial's own, from its start to its record): trials that ran side by side each count
+    their whole time, so the total is machine time, not the grid's elapsed time.
+    ``device`` lists the devices the trials ran on.
+    """
+    rows = []
+    for protocol in sorted({r["protocol"] for r in records}):
+        runs = [r for r in records if r["protocol"] == protocol]
+        groups = [(m, [r for r in runs if r["model"] == m]) for m in model_order(runs)]
+        for model, group in [g for g in groups if g[1]] + [("all models", runs)]:
+            walls = [r["wall_s"] for r in group if r.get("wall_s") is not None]
+            params = {r.get("params") for r in group} if model != "all models" else set()
+            rows.append(
+                {
+                    "protocol": protocol,
+                    "model": model,
+                    "n_trials": len(group),
+                    "device": " ".join(sorted({r.get("device") or "unknown" for r in group})),
+                    "params": params.pop() if len(params) == 1 else None,  # one architecture
+                    "wall_s_mean": float(np.mean(walls)) if walls else None,
+                    "wall_s_total": float(np.sum(walls)) if walls else None,
+                }
+            )
+    return rows
+
+
+def render_cost(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
+    """The cost rows as one table per protocol (markdown or LaTeX), or CSV."""
+    if fmt == "csv":
+        return _csv(rows, COST_COLUMNS)
+    blocks = []
+    for protocol in dict.fromkeys(r["protocol"] for r in rows):
+        title = f"Cost of the trials, protocol {protocol}"
+        header = ["Model", "Trials", "Device", "Parameters", "Wall s per trial", "Wall s in all"]
+        body = [
+            [r["model"], str(r["n_trials"]), r["device"],
+             *("" if v is None else f"{v:,.0f}"
+               for v in (r["params"], r["wall_s_mean"], r["wall_s_total"]))]
+            for r in rows if r["protocol"] == protocol
+        ]  # fmt: skip
+        blocks.append(
+            _latex(title, header, body) if fmt == "latex" else _markdown(title, header, body)
+        )
+    return "\n".join(blocks)
+
+
 # Seeds a verdict needs. Two give one degree of freedom, and test sets score in steps
 # (1/240 of a point on CASIA): two equal differences make an interval of width zero.
 VERDICT_SEEDS = 3
@@ -422,11 +474,12 @@ def publish(
     """One folder with what a reader needs to re-check a grid, and another machine to continue it.
 
     ``tables.md`` and ``results.csv`` (the paper's tables; seed ensembles where there are
-    any, also as ``ensembles.csv``), ``trials.csv`` (one row per
-    trial), ``comparisons.md`` / ``.csv`` (paired by seed against each of ``references``),
-    ``train_config.json`` (RUNS' training settings), ``features.json`` (the feature settings
-    and labels of the FEATURES the trials read), ``plots/``, and copies of RUNS' ``trials/``,
-    ``splits/`` and ``features_used.json``: restored into a RUNS, they make ``train-all``
+    any, also as ``ensembles.csv``), ``cost.md`` / ``.csv`` (trial wall time per model),
+    ``trials.csv`` (one row per trial), ``comparisons.md`` / ``.csv`` (paired by seed
+    against each of ``references``), ``train_config.json`` (RUNS' training settings),
+    ``features.json`` (the feature settings and labels of the FEATURES the trials read),
+    ``plots/``, and copies of RUNS' ``trials/``, ``splits/`` and ``features_used.json``:
+    restored into a RUNS, they make ``train-all``
     count those trials as done.
     """
     out.mkdir(parents=True, exist_ok=True)
@@ -440,6 +493,10 @@ def publish(
     if ensembles:
         (out / "ensembles.csv").write_text(render_ensembles(ensembles, "csv"))
         written.append(out / "ensembles.csv")
+    cost = cost_rows(records)
+    (out / "cost.md").write_text(render_cost(cost))
+    (out / "cost.csv").write_text(render_cost(cost, "csv"))
+    written += [out / "cost.md", out / "cost.csv"]
     trials = io.StringIO()
     writer = csv.DictWriter(trials, fieldnames=TRIAL_COLUMNS, lineterminator="\n")
     writer.writeheader()
