@@ -1,23 +1,53 @@
 """One table of the speaker-independent recipe search: every config's nested-loso validation.
 
-    python docs/results/search_summary.py SEARCH_DIR
+    python docs/results/search_summary.py SEARCH_DIR [--test RUNS]
 
 SEARCH_DIR holds one RUNS folder per config (what ``search_loso.sh`` writes under
 WORK/search, or the published copies under docs/results/casia/search). Prints, per config
 and model, the validation UA of each fold (the held-out training speaker), their mean over
 folds and seeds, and the seed ensemble's where there are two or more seeds.
+
+With ``--test RUNS`` (the loso runs on the test speakers, e.g. docs/results/casia/loso), also
+the choice made per fold: in each fold, the config with the best validation UA, and the test
+UA of that config on that fold where RUNS has it (same model, features and training
+settings). Each fold's choice reads only its own validation speaker, so the mean over folds
+is a nested estimate, free of the bias of one choice made on every fold's validation.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from workflows.runs import load_records
 from workflows.tables import ensemble_rows
+
+# Settings that do not change what a trial learns, or that only the search sets.
+NOT_RECIPE = {
+    "validation_speaker", "checkpoint_s", "max_failures", "cpus_per_trial", "gpus_per_trial",
+    "workers_per_trial",
+}  # fmt: skip
+
+
+def configs(search: Path) -> dict[str, list[dict[str, Any]]]:
+    """Config name -> its validation records."""
+    return {
+        runs.name: [r for r in load_records(str(runs)) if r["evaluated_on"] == "validation"]
+        for runs in sorted(p for p in search.iterdir() if (p / "trials").is_dir())
+    }
+
+
+def fold_ua(records: list[dict[str, Any]], model: str) -> dict[int, float]:
+    """Fold -> UA % of ``model`` on that fold, averaged over seeds."""
+    mine = [r for r in records if r["model"] == model]
+    return {
+        f: float(np.mean([100 * r["ua"] for r in mine if r["fold"] == f]))
+        for f in sorted({r["fold"] for r in mine})
+    }
 
 
 def summary(search: Path) -> str:
@@ -25,23 +55,63 @@ def summary(search: Path) -> str:
         "| config | model | features | UA % per fold | UA % mean | seeds | ensemble UA % |",
         "|---|---|---|---|---|---|---|",
     ]
-    for runs in sorted(p for p in search.iterdir() if (p / "trials").is_dir()):
-        records = [r for r in load_records(str(runs)) if r["evaluated_on"] == "validation"]
-        used = json.loads((runs / "features_used.json").read_text())["features"]
+    for name, records in configs(search).items():
+        used = json.loads((search / name / "features_used.json").read_text())["features"]
         ensembles = {row["model"]: row for row in ensemble_rows(records)}
         for model in sorted({r["model"] for r in records}):
-            mine = [r for r in records if r["model"] == model]
-            folds = sorted({r["fold"] for r in mine})
-            per_fold = [np.mean([100 * r["ua"] for r in mine if r["fold"] == f]) for f in folds]
-            seeds = sorted({r["seed"] for r in mine})
+            per_fold = fold_ua(records, model)
+            seeds = {r["seed"] for r in records if r["model"] == model}
             ensemble = f"{ensembles[model]['ua']:.1f}" if model in ensembles else ""
-            folds_text = ", ".join(f"{ua:.1f}" for ua in per_fold)
+            folds_text = ", ".join(f"{ua:.1f}" for ua in per_fold.values())
             lines.append(
-                f"| {runs.name} | {model} | {Path(used).name} | {folds_text} | "
-                f"{np.mean(per_fold):.1f} | {len(seeds)} | {ensemble} |"
+                f"| {name} | {model} | {Path(used).name} | {folds_text} | "
+                f"{np.mean(list(per_fold.values())):.1f} | {len(seeds)} | {ensemble} |"
             )
     return "\n".join(lines)
 
 
+def recipe(record: dict[str, Any]) -> tuple:
+    """What makes two trials the same recipe: model, features and training settings."""
+    settings = record["provenance"]["train_config"]
+    kept = sorted((k, v) for k, v in settings.items() if k not in NOT_RECIPE)
+    return record["model"], record["provenance"].get("features_fingerprint"), tuple(kept)
+
+
+def per_fold_choice(search: Path, test: Path) -> str:
+    """In each fold the config with the best validation UA, and its test UA on that fold."""
+    tests = [r for r in load_records(str(test)) if r["evaluated_on"] == "test"]
+    candidates = []  # (config, model, fold -> validation UA, recipe)
+    for name, records in configs(search).items():
+        for model in sorted({r["model"] for r in records}):
+            mine = next(r for r in records if r["model"] == model)
+            candidates.append((name, model, fold_ua(records, model), recipe(mine)))
+    folds = sorted({f for _, _, ua, _ in candidates for f in ua})
+    lines = [
+        "| fold | chosen config | validation UA % | test UA % (seeds) |",
+        "|---|---|---|---|",
+    ]
+    chosen_test = []
+    for fold in folds:
+        scored = [c for c in candidates if fold in c[2]]
+        name, model, ua, key = max(scored, key=lambda c: c[2][fold])
+        runs = [r for r in tests if r["fold"] == fold and recipe(r) == key]
+        if runs:
+            chosen_test.append(float(np.mean([100 * r["ua"] for r in runs])))
+            result = f"{chosen_test[-1]:.1f} ({len(runs)})"
+        else:
+            result = "not run"
+        lines.append(f"| {fold} | {name} ({model}) | {ua[fold]:.1f} | {result} |")
+    if len(chosen_test) == len(folds):
+        lines.append(f"| mean | | | {np.mean(chosen_test):.1f} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(summary(Path(sys.argv[1])))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("search", type=Path)
+    parser.add_argument("--test", type=Path, help="loso RUNS on the test speakers")
+    args = parser.parse_args()
+    print(summary(args.search))
+    if args.test:
+        print()
+        print(per_fold_choice(args.search, args.test))

@@ -1,0 +1,49 @@
+"""docs/results/search_summary.py: the per-fold choice reads validation only, then the test."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[1] / "docs" / "results" / "search_summary.py"
+spec = importlib.util.spec_from_file_location("search_summary", SCRIPT)
+assert spec and spec.loader
+search_summary = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(search_summary)
+
+
+def write(runs: Path, model: str, settings: dict, ua: dict[int, float], on: str) -> None:
+    """One RUNS with ``model``'s trials (seed 0), one per fold, evaluated ``on`` its split."""
+    (runs / "trials").mkdir(parents=True)
+    (runs / "features_used.json").write_text(json.dumps({"features": "/x/features"}))
+    config = {"epochs": 25, "checkpoint_s": 120.0, **settings}
+    for fold, score in ua.items():
+        name = f"{model}-loso-s0-f{fold}-{on}"
+        record = {
+            "trial": name, "model": model, "seed": 0, "fold": fold, "ua": score,
+            "protocol": "loso", "evaluated_on": on,
+            "provenance": {"features_fingerprint": "f1", "train_config": config},
+        }  # fmt: skip
+        (runs / "trials" / f"{name}.json").write_text(json.dumps(record))
+
+
+def test_each_fold_takes_its_best_validation_config_and_that_configs_test_score(tmp_path):
+    search, test = tmp_path / "search", tmp_path / "loso"
+    plain, scaled = {"normalize": "global"}, {"normalize": "speaker"}
+    write(search / "baseline", "att-Res", {**plain, "validation_speaker": True},
+          {0: 0.5, 1: 0.3}, "validation")  # fmt: skip
+    write(search / "speaker", "att-Res", {**scaled, "validation_speaker": True},
+          {0: 0.4, 1: 0.6}, "validation")  # fmt: skip
+    write(test, "att-Res", plain, {0: 0.25, 1: 0.9}, "test")
+    table = search_summary.per_fold_choice(search, test)
+    # fold 0 chose baseline (its test 25.0); fold 1 chose speaker, never run on the test
+    assert "| 0 | baseline (att-Res) | 50.0 | 25.0 (1) |" in table
+    assert "| 1 | speaker (att-Res) | 60.0 | not run |" in table
+    assert "| mean |" not in table
+    write(tmp_path / "scaled", "att-Res", {**scaled, "checkpoint_s": 30.0}, {1: 0.7}, "test")
+    for path in (tmp_path / "scaled" / "trials").iterdir():
+        path.rename(test / "trials" / path.name.replace("att-Res", "att-Res-speaker"))
+    table = search_summary.per_fold_choice(search, test)
+    assert "| 1 | speaker (att-Res) | 60.0 | 70.0 (1) |" in table  # checkpointing is no recipe
+    assert "| mean | | | 47.5 |" in table
