@@ -27,17 +27,37 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Standardizer:
-    """Scalar mean/std of the training spectrograms (fitted on training data only)."""
+    """Mean and std of the training spectrograms (fitted on training data only).
 
-    mean: float
-    std: float
+    One scalar pair for a single-channel input (the paper's), one pair per channel when
+    there are delta channels: their scale is far from the log power's.
+
+    >>> x = np.stack([np.full((2, 4, 4), 5.0), np.full((2, 4, 4), 0.1)], axis=1)
+    >>> x[0, 1, 0, 0] = 0.3
+    >>> scale = Standardizer.fit(x)
+    >>> len(scale.mean), bool(abs(scale(x)[:, 1].mean()) < 1e-6)
+    (2, True)
+    """
+
+    mean: float | tuple[float, ...]
+    std: float | tuple[float, ...]
 
     @classmethod
     def fit(cls, x: np.ndarray) -> Standardizer:
-        return cls(float(x.mean()), float(x.std() + 1e-6))
+        """``x``: (N, C, H, W)."""
+        if x.shape[1] == 1:
+            return cls(float(x.mean()), float(x.std() + 1e-6))
+        channels = [x[:, c] for c in range(x.shape[1])]
+        return cls(
+            tuple(float(c.mean()) for c in channels), tuple(float(c.std() + 1e-6) for c in channels)
+        )
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.std).astype(np.float32)
+        if isinstance(self.mean, float) and isinstance(self.std, float):
+            return ((x - self.mean) / self.std).astype(np.float32)
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)  # (C, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        return ((x - mean) / std).astype(np.float32)
 
 
 def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:

@@ -173,6 +173,7 @@ def test_speaker_scaled_delta_model_trains_predicts_and_saves_its_inputs(
     assert records["att-Res"]["provenance"]["train_config"]["normalize"] == "speaker"
     saved = load_trained(runs, records["att-Res"]["trial"])
     assert saved.inputs == InputSettings("speaker", 1)
+    assert len(saved.mean) == len(saved.std) == 2  # type: ignore[arg-type]  # per channel
     first_conv = next(m for m in saved.model.modules() if isinstance(m, torch.nn.Conv2d))
     assert first_conv.in_channels == 2
     one_speaker = sorted(Path(synth_corpus, "spk01").rglob("*.wav"))[:6]

@@ -12,9 +12,11 @@ from torch import nn
 
 import attres.cpu
 import attres.flops
+import attres.inputs
 import attres.layers
 import attres.models.attres
 import attres.models.svm
+import attres.train
 from attres import registry
 from attres.layers import SpatialAttention
 from attres.registry import (
@@ -284,8 +286,10 @@ def test_prepare_for_training() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", [attres.layers, attres.flops, attres.models.attres, attres.models.svm, registry]
-)
+    "module",
+    [attres.layers, attres.flops, attres.inputs, attres.train, attres.models.attres,
+     attres.models.svm, registry],
+)  # fmt: skip
 def test_doctests(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

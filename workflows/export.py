@@ -90,7 +90,8 @@ def input_meaning(inputs: InputSettings) -> str:
             "each speaker's images standardized per channel and frequency row over "
             "that speaker's recordings (attres.inputs.speaker_standardize)"
         )
-    return "; ".join([*steps, "then (x - mean) / std, rows = frequency"])
+    per_channel = " (mean and std per channel)" if inputs.deltas else ""
+    return "; ".join([*steps, f"then (x - mean) / std{per_channel}, rows = frequency"])
 
 
 def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = None) -> Exported:

@@ -57,8 +57,8 @@ class SavedModel:
     trial: str
     model_name: str  # canonical registry name
     model: Any  # torch.nn.Module in eval mode, or a scikit-learn pipeline
-    mean: float  # standardizer fitted on the trial's training split
-    std: float
+    mean: float | tuple[float, ...]  # standardizer fitted on the trial's training split;
+    std: float | tuple[float, ...]  # one value per channel when there are delta channels
     label_names: list[str]
     feature_config: FeatureConfig
     inputs: InputSettings  # delta channels and per-speaker scaling the trial trained with
@@ -122,8 +122,8 @@ def save_trained(
     trial: str,
     model_name: str,
     model: Any,
-    standardizer_mean: float,
-    standardizer_std: float,
+    standardizer_mean: float | tuple[float, ...],
+    standardizer_std: float | tuple[float, ...],
     label_names: list[str],
     feature_config: dict[str, Any],
     inputs: InputSettings | None = None,
@@ -139,8 +139,8 @@ def save_trained(
         "trial": trial,
         "num_classes": len(label_names),
         "label_names": list(label_names),
-        "mean": float(standardizer_mean),
-        "std": float(standardizer_std),
+        "mean": _scale_value(standardizer_mean),
+        "std": _scale_value(standardizer_std),
         "feature_config": dict(feature_config),
         "inputs": dataclasses.asdict(inputs or InputSettings()),
     }
@@ -185,13 +185,20 @@ def load_trained(runs: str, trial: str) -> SavedModel:
     )
 
 
+def _scale_value(value: Any) -> float | tuple[float, ...]:
+    """A standardizer's mean or std: one float, or a tuple of one float per channel."""
+    if isinstance(value, (list, tuple)):
+        return tuple(float(v) for v in value)
+    return float(value)
+
+
 def _trained(trial: str, meta: dict[str, Any], model: Any) -> SavedModel:
     return SavedModel(
         trial=trial,
         model_name=resolve_name(meta["model"]),
         model=model,
-        mean=float(meta["mean"]),
-        std=float(meta["std"]),
+        mean=_scale_value(meta["mean"]),
+        std=_scale_value(meta["std"]),
         label_names=list(meta["label_names"]),
         feature_config=FeatureConfig.from_dict(meta["feature_config"]),
         inputs=_inputs(meta, trial),
