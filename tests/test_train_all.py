@@ -179,6 +179,27 @@ def test_bad_grid_inputs_are_refused_with_reasons(ray_local, synth_features, tmp
     assert result.exit_code != 0 and "--schedule" in result.output and "'step'" in result.output
 
 
+def test_folds_runs_only_the_folds_asked_for(ray_local, synth_features, tmp_path):
+    data = load_features(synth_features)
+    loso = TrainConfig(protocol="loso")
+    specs = plan_grid(data, synth_features, "fp", str(tmp_path / "p"), ["SVM"], [0, 1], loso,
+                      folds=[1])  # fmt: skip
+    assert [(s.seed, s.fold) for s in specs] == [(0, 1), (1, 1)]
+    with pytest.raises(GridError, match="has folds 0 to 1"):  # 2 speakers: 2 folds
+        plan_grid(data, synth_features, "fp", str(tmp_path / "p"), ["SVM"], [0], loso, folds=[2])
+    runs = str(tmp_path / "runs")
+    args = ["train-all", synth_features, "--out", runs, "--models", "SVM", "--protocol", "loso"]
+    result = CliRunner().invoke(app, [*args, "--folds", "1"])
+    assert result.exit_code == 0, result.output
+    assert [r["split"] for r in load_records(runs)] == ["loso-s0-f1"]
+    tables = CliRunner().invoke(app, ["tables", runs, "--no-plots"])
+    assert "| SVM |" in tables.stdout and "seed 0: 1/2 folds" in tables.stdout
+    result = CliRunner().invoke(app, [*args, "--folds", "0-1"])  # the rest of the seed
+    assert result.exit_code == 0 and "1 of 2 trials already finished" in result.output
+    result = CliRunner().invoke(app, [*args, "--folds", "x"])
+    assert result.exit_code == 2 and "--folds: cannot read 'x'" in result.output
+
+
 def start_until_checkpoint(cmd: list[str], log: Path, state: Path) -> tuple[subprocess.Popen, Path]:
     """Start ``cmd`` in a session of its own, logging to ``log``; return once ``state``
     (a trial's checkpoint) exists, so the run can be interrupted mid-trial."""

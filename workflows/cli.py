@@ -155,15 +155,15 @@ class TableFormat(str, Enum):
     latex = "latex"
 
 
-def parse_seeds(text: str) -> list[int]:
-    """ "0", "0,1,2" or "0-4" -> list of seeds."""
+def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
+    """ "0", "0,1,2" or "0-4" -> list of numbers (seeds, or folds)."""
     seeds: list[int] = []
     for part in text.split(","):
         lo, _, hi = part.strip().partition("-")
         try:
             seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
         except ValueError:
-            fail(f"--seeds: cannot read {text!r}; use e.g. 0 or 0,1,2 or 0-4")
+            fail(f"{option}: cannot read {text!r}; use e.g. 0 or 0,1,2 or 0-4")
     return seeds
 
 
@@ -187,6 +187,10 @@ def train_all_command(
         str, typer.Option(help="Comma-separated model names, or 'all' (the paper's eleven).")
     ] = "all",
     seeds: Annotated[str, typer.Option(help="Seeds: 0, 0,1,2 or 0-4.")] = "0",
+    folds: Annotated[
+        str | None,
+        typer.Option(help="Only these folds of loso or kfold (0, 0,2 or 1-3); default: all."),
+    ] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (the paper: 25).")] = 25,
     batch_size: Annotated[
         int | None, typer.Option(min=2, help="Mini-batch size; default: 32 (attres/cpu.py).")
@@ -284,6 +288,7 @@ def train_all_command(
     try:
         summary = train_all(
             features, out, names, parse_seeds(seeds), cfg,
+            folds=parse_seeds(folds, "--folds") if folds is not None else None,
             storage=storage, address=address, max_concurrent=max_concurrent, verbose=verbose,
         )  # fmt: skip
     except (FeatureStoreError, GridError, SharedPathError) as err:

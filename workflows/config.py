@@ -115,6 +115,7 @@ class TrialSpec:
     train: TrainConfig
     train_rows: tuple[int, ...] = field(repr=False)  # rows of the features, sorted by id
     test_rows: tuple[int, ...] = field(repr=False)
+    n_folds: int = 1  # folds of the protocol on these features, run or not
 
     @property
     def name(self) -> str:

@@ -50,17 +50,19 @@ COMPARISON_COLUMNS = (
 def expected_folds(records: list[dict[str, Any]], protocol: str) -> int:
     """Folds each seed of ``protocol`` should have.
 
-    One under ``paper``; under ``loso`` and ``kfold`` the folds any record of the protocol
-    shows (one per speaker under ``loso``), at least the ``k`` the runs were configured with.
+    One under ``paper``; under ``loso`` and ``kfold`` the folds the records say their
+    protocol has (``n_folds``: one per speaker under ``loso``), or, in records older than
+    that field, the folds any record shows, and at least the ``k`` of ``kfold`` runs.
     """
     if protocol == "paper":
         return 1
     runs = [r for r in records if r["protocol"] == protocol]
     seen = len({r["fold"] for r in runs})
+    recorded = [r.get("n_folds", 0) for r in runs]
     if protocol == "kfold":
         ks = [r.get("provenance", {}).get("train_config", {}).get("k", 0) for r in runs]
-        return max([seen, *ks])
-    return seen
+        return max([seen, *recorded, *ks])
+    return max([seen, *recorded])
 
 
 def seed_means(

@@ -64,8 +64,12 @@ def plan_grid(
     seeds: list[int],
     cfg: TrainConfig,
     storage: str | None = None,
+    folds: list[int] | None = None,
 ) -> list[TrialSpec]:
-    """Every trial of the grid, each model and seed once; saves each split's ids in RUNS."""
+    """Every trial of the grid, each model and seed once; saves each split's ids in RUNS.
+
+    ``folds`` keeps only those folds of the protocol (all by default).
+    """
     names = list(dict.fromkeys(model_info(m).name for m in models))  # raises on unknown names
     protocol = Protocol(cfg.protocol)
     n_speakers = len(np.unique(data.speakers))
@@ -80,9 +84,15 @@ def plan_grid(
     fs.create_dir(f"{root}/splits", recursive=True)
     # Splits are drawn over the recordings as they are (not speed-perturbed copies).
     recorded = np.flatnonzero(data.recorded)
+    n_folds = protocol_folds(protocol, data.speakers, cfg.k)
+    if folds is not None and not set(folds) <= set(range(n_folds)):
+        raise GridError(
+            f"--folds {','.join(map(str, folds))}: protocol {protocol.value} has folds 0 to "
+            f"{n_folds - 1} on {features}"
+        )
     specs = []
     for seed in dict.fromkeys(seeds):
-        for fold in range(protocol_folds(protocol, data.speakers, cfg.k)):
+        for fold in range(n_folds) if folds is None else sorted(set(folds)):
             drawn = make_split(
                 protocol, data.labels[recorded], data.speakers[recorded], seed, fold, cfg.k
             )
@@ -112,6 +122,7 @@ def plan_grid(
                         train=cfg.for_model(model_info(name).recipe),
                         train_rows=tuple(train.tolist()),
                         test_rows=tuple(test.tolist()),
+                        n_folds=n_folds,
                     )
                 )
     return specs
@@ -228,6 +239,7 @@ def train_all(
     models: list[str],
     seeds: list[int],
     cfg: TrainConfig,
+    folds: list[int] | None = None,
     storage: str | None = None,
     address: str | None = None,
     max_concurrent: int | None = None,
@@ -249,7 +261,7 @@ def train_all(
     }
     check_runs_belong(runs, cfg, features_used)
     specs = plan_grid(data, features, features_used["fingerprint"], runs, models, seeds, cfg,
-                      storage)  # fmt: skip
+                      storage, folds)  # fmt: skip
     fs, root = runs.filesystem()
     write_text_atomic(fs, f"{root}/train_config.json", json.dumps(cfg.to_dict(), indent=2))
     write_text_atomic(fs, f"{root}/{FEATURES_USED}", json.dumps(features_used, indent=2))

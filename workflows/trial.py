@@ -274,6 +274,7 @@ def run_trial(config: dict[str, Any]) -> None:
         evaluated_on="validation" if cfg.validating else "test",
         seed=spec.seed,
         fold=spec.fold,
+        n_folds=spec.n_folds,  # what a complete seed has, when --folds ran only some
         split=spec.split,
         epochs=cfg.epochs if model_kind(spec.model) == "torch" else None,
         wall_s=time.perf_counter() - start,
