@@ -340,6 +340,7 @@ def tables(
     With --compare, then every other model against that one, paired by seed.
     """
     from attres.registry import model_info
+    from featurize.location import Location
     from workflows.runs import load_records
     from workflows.tables import (
         cost_rows,
@@ -374,7 +375,7 @@ def tables(
     if publish:
         written = publish_results(records, runs, publish, references)
         typer.echo(f"tables: published {len(written)} files to {publish}", err=True)
-    if plots and "://" not in runs:
+    if plots and not Location(runs).is_uri:  # PNGs are written to local folders only
         written = write_plots(records, Path(runs) / "plots")
         typer.echo(f"tables: {len(written)} plots in {Path(runs) / 'plots'}", err=True)
 
