@@ -57,6 +57,8 @@ class Standardizer:
             return ((x - self.mean) / self.std).astype(np.float32)
         mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)  # (C, 1, 1)
         std = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        if len(mean) != x.shape[-3]:
+            raise ValueError(f"standardizer has {len(mean)} channels, the input {x.shape[-3]}")
         return ((x - mean) / std).astype(np.float32)
 
 

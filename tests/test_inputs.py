@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from attres.inputs import InputSettings, add_deltas, speaker_standardize
 from attres.splits import Protocol, make_split, validation_speaker_split
+from attres.train import Standardizer
 from featurize.config import FeatureConfig
 from featurize.pipeline import perturb_speed, run_featurize
 from featurize.spectrogram import log_power_spectrogram, mel_filterbank
@@ -162,6 +163,21 @@ def test_perturbed_copies_train_beside_their_recording_and_are_never_tested(
             assert len(train) == 3 * len(trained_recordings)
 
 
+def test_delta_channels_are_standardized_each_by_its_own_statistics() -> None:
+    x = add_deltas(np.random.default_rng(0).normal(5.0, 3.0, size=(6, 1, 8, 16)), 2)
+    scale = Standardizer.fit(x)
+    for c in range(3):
+        assert scale.mean[c] == pytest.approx(x[:, c].mean())  # type: ignore[index]
+        assert scale.std[c] == pytest.approx(x[:, c].std(), rel=1e-4)  # type: ignore[index]
+    z = scale(x)
+    assert np.allclose(z.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    assert np.allclose(z.std(axis=(0, 2, 3)), 1, atol=1e-3)
+    single = Standardizer.fit(x[:, :1])
+    assert isinstance(single.mean, float)  # the paper's input: one scalar, as before
+    with pytest.raises(ValueError, match="3 channels, the input 1"):
+        scale(x[:, :1])
+
+
 def test_speaker_scaled_delta_model_trains_predicts_and_saves_its_inputs(
     ray_local, synth_features, synth_corpus, tmp_path
 ) -> None:
@@ -173,7 +189,14 @@ def test_speaker_scaled_delta_model_trains_predicts_and_saves_its_inputs(
     assert records["att-Res"]["provenance"]["train_config"]["normalize"] == "speaker"
     saved = load_trained(runs, records["att-Res"]["trial"])
     assert saved.inputs == InputSettings("speaker", 1)
-    assert len(saved.mean) == len(saved.std) == 2  # type: ignore[arg-type]  # per channel
+    assert isinstance(saved.mean, tuple) and len(saved.mean) == 2  # one per channel
+    out = tmp_path / "delta.onnx"
+    args = ["export", runs, "--model", "att-Res", "--seed", "0", "--out", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert tuple(sidecar["mean"]) == saved.mean and tuple(sidecar["std"]) == saved.std
+    assert sidecar["input"]["shape"] == [1, 2, 32, 32]
+    assert "(x - mean) / std per channel" in sidecar["input"]["meaning"]
     first_conv = next(m for m in saved.model.modules() if isinstance(m, torch.nn.Conv2d))
     assert first_conv.in_channels == 2
     one_speaker = sorted(Path(synth_corpus, "spk01").rglob("*.wav"))[:6]

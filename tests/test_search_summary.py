@@ -17,7 +17,7 @@ def write(runs: Path, model: str, settings: dict, ua: dict[int, float], on: str)
     """One RUNS with ``model``'s trials (seed 0), one per fold, evaluated ``on`` its split."""
     (runs / "trials").mkdir(parents=True)
     (runs / "features_used.json").write_text(json.dumps({"features": "/x/features"}))
-    config = {"epochs": 25, "checkpoint_s": 120.0, **settings}
+    config = {"epochs": 25, "protocol": "loso", "checkpoint_s": 120.0, **settings}
     for fold, score in ua.items():
         name = f"{model}-loso-s0-f{fold}-{on}"
         record = {

@@ -198,6 +198,8 @@ def test_folds_runs_only_the_folds_asked_for(ray_local, synth_features, tmp_path
     assert result.exit_code == 0 and "1 of 2 trials already finished" in result.output
     result = CliRunner().invoke(app, [*args, "--folds", "x"])
     assert result.exit_code == 2 and "--folds: cannot read 'x'" in result.output
+    result = CliRunner().invoke(app, [*args, "--folds", "1-0"])
+    assert result.exit_code == 2 and "--folds: '1-0' names none" in result.output
 
 
 def start_until_checkpoint(cmd: list[str], log: Path, state: Path) -> tuple[subprocess.Popen, Path]:

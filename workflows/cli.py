@@ -155,16 +155,18 @@ class TableFormat(str, Enum):
     latex = "latex"
 
 
-def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
-    """ "0", "0,1,2" or "0-4" -> list of numbers (seeds, or folds)."""
-    seeds: list[int] = []
+def parse_numbers(text: str, option: str) -> list[int]:
+    """ "0", "0,1,2" or "0-4" -> list of numbers (seeds, or folds); refuses an empty list."""
+    numbers: list[int] = []
     for part in text.split(","):
         lo, _, hi = part.strip().partition("-")
         try:
-            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+            numbers += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
         except ValueError:
             fail(f"{option}: cannot read {text!r}; use e.g. 0 or 0,1,2 or 0-4")
-    return seeds
+    if not numbers:
+        fail(f"{option}: {text!r} names none; use e.g. 0 or 0,1,2 or 0-4")
+    return numbers
 
 
 def parse_models(text: str) -> list[str]:
@@ -287,8 +289,8 @@ def train_all_command(
         fail(f"train-all: {err}")
     try:
         summary = train_all(
-            features, out, names, parse_seeds(seeds), cfg,
-            folds=parse_seeds(folds, "--folds") if folds is not None else None,
+            features, out, names, parse_numbers(seeds, "--seeds"), cfg,
+            folds=parse_numbers(folds, "--folds") if folds is not None else None,
             storage=storage, address=address, max_concurrent=max_concurrent, verbose=verbose,
         )  # fmt: skip
     except (FeatureStoreError, GridError, SharedPathError) as err:

@@ -78,8 +78,9 @@ def onnx_graph(trained: SavedModel, path: Path) -> None:
         )
 
 
-def input_meaning(inputs: InputSettings) -> str:
-    """How to make the graph's input from a log-power image, in words."""
+def input_meaning(inputs: InputSettings, per_channel: bool = False) -> str:
+    """How to make the graph's input from a log-power image, in words; ``per_channel``:
+    the model's standardizer has a mean and std per channel."""
     steps = []
     if inputs.deltas:
         steps.append(
@@ -90,8 +91,8 @@ def input_meaning(inputs: InputSettings) -> str:
             "each speaker's images standardized per channel and frequency row over "
             "that speaker's recordings (attres.inputs.speaker_standardize)"
         )
-    per_channel = " (mean and std per channel)" if inputs.deltas else ""
-    return "; ".join([*steps, f"then (x - mean) / std{per_channel}, rows = frequency"])
+    scale = "(x - mean) / std" + (" per channel" if per_channel else "")
+    return "; ".join([*steps, f"then {scale}, rows = frequency"])
 
 
 def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = None) -> Exported:
@@ -124,7 +125,7 @@ def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = 
         "feature_config": trained.feature_config.to_dict(),
         "inputs": dataclasses.asdict(trained.inputs),
         "input": {"name": INPUT_NAME, "shape": [1, trained.inputs.channels, size, size],
-                  "meaning": input_meaning(trained.inputs)},
+                  "meaning": input_meaning(trained.inputs, isinstance(trained.mean, tuple))},
         "output": {"name": OUTPUT_NAME, "shape": [1, len(trained.label_names)],
                    "meaning": "class probabilities, in label_names order"},
         "torch_version": torch.__version__,

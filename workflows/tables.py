@@ -266,8 +266,8 @@ def cost_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the trials cost, per (protocol, model), then one ``all models`` row per protocol.
 
     ``wall_s_mean`` and ``wall_s_total`` are over the trials that recorded their wall time
-    (each trial's own, from its start to its record): trials that ran side by side each count
-    their whole time, so the total is machine time, not the grid's elapsed time.
+    (each trial's own, from the start of its last attempt to its record): trials that ran
+    side by side each count in full, so the total is not the grid's elapsed time.
     ``device`` lists the devices the trials ran on.
     """
     rows = []
@@ -276,19 +276,25 @@ def cost_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups = [(m, [r for r in runs if r["model"] == m]) for m in model_order(runs)]
         for model, group in [g for g in groups if g[1]] + [("all models", runs)]:
             walls = [r["wall_s"] for r in group if r.get("wall_s") is not None]
-            params = {r.get("params") for r in group} if model != "all models" else set()
+            params = {r["params"] for r in group if r.get("params") is not None}
+            params = params if model != "all models" else set()
             rows.append(
                 {
                     "protocol": protocol,
                     "model": model,
                     "n_trials": len(group),
-                    "device": " ".join(sorted({r.get("device") or "unknown" for r in group})),
+                    "device": " ".join(sorted({_device(r) for r in group})),
                     "params": params.pop() if len(params) == 1 else None,  # one architecture
                     "wall_s_mean": float(np.mean(walls)) if walls else None,
                     "wall_s_total": float(np.sum(walls)) if walls else None,
                 }
             )
     return rows
+
+
+def _device(record: dict[str, Any]) -> str:
+    """``cpu``, ``cuda`` (whatever its index), or ``unknown`` in older records."""
+    return (record.get("device") or "unknown").split(":")[0]
 
 
 def render_cost(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:

@@ -17,20 +17,17 @@ is a nested estimate, free of the bias of one choice made on every fold's valida
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from workflows.config import TrainConfig
 from workflows.runs import load_records
 from workflows.tables import ensemble_rows
-
-# Settings that do not change what a trial learns, or that only the search sets.
-NOT_RECIPE = {
-    "validation_speaker", "checkpoint_s", "max_failures", "cpus_per_trial", "gpus_per_trial",
-    "workers_per_trial",
-}  # fmt: skip
+from workflows.train_all import result_settings
 
 
 def configs(search: Path) -> dict[str, list[dict[str, Any]]]:
@@ -71,10 +68,12 @@ def summary(search: Path) -> str:
 
 
 def recipe(record: dict[str, Any]) -> tuple:
-    """What makes two trials the same recipe: model, features and training settings."""
-    settings = record["provenance"]["train_config"]
-    kept = sorted((k, v) for k, v in settings.items() if k not in NOT_RECIPE)
-    return record["model"], record["provenance"].get("features_fingerprint"), tuple(kept)
+    """What makes two trials the same recipe: model, features and the settings that change
+    figures (as train-all compares them), but for the validation speaker only the search has."""
+    config = TrainConfig.from_dict(record["provenance"]["train_config"])
+    settings = result_settings(dataclasses.replace(config, validation_speaker=False).to_dict())
+    fingerprint = record["provenance"].get("features_fingerprint")
+    return record["model"], fingerprint, tuple(sorted(settings.items()))
 
 
 def per_fold_choice(search: Path, test: Path) -> str:
