@@ -13,15 +13,17 @@ search_summary = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(search_summary)
 
 
-def write(runs: Path, model: str, settings: dict, ua: dict[int, float], on: str) -> None:
-    """One RUNS with ``model``'s trials (seed 0), one per fold, evaluated ``on`` its split."""
-    (runs / "trials").mkdir(parents=True)
+def write(
+    runs: Path, model: str, settings: dict, ua: dict[int, float], on: str, seed: int = 0
+) -> None:
+    """``model``'s trials of one seed in RUNS, one per fold, evaluated ``on`` its split."""
+    (runs / "trials").mkdir(parents=True, exist_ok=True)
     (runs / "features_used.json").write_text(json.dumps({"features": "/x/features"}))
     config = {"epochs": 25, "protocol": "loso", "checkpoint_s": 120.0, **settings}
     for fold, score in ua.items():
-        name = f"{model}-loso-s0-f{fold}-{on}"
+        name = f"{model}-loso-s{seed}-f{fold}-{on}"
         record = {
-            "trial": name, "model": model, "seed": 0, "fold": fold, "ua": score,
+            "trial": name, "model": model, "seed": seed, "fold": fold, "ua": score,
             "protocol": "loso", "evaluated_on": on,
             "provenance": {"features_fingerprint": "f1", "train_config": config},
         }  # fmt: skip
@@ -47,3 +49,16 @@ def test_each_fold_takes_its_best_validation_config_and_that_configs_test_score(
     table = search_summary.per_fold_choice(search, test)
     assert "| 1 | speaker (att-Res) | 60.0 | 70.0 (1) |" in table  # checkpointing is no recipe
     assert "| mean | | | 47.5 |" in table
+
+
+def test_configs_are_compared_on_the_seeds_they_share(tmp_path):
+    search, test = tmp_path / "search", tmp_path / "loso"
+    one = {"normalize": "global", "validation_speaker": True}
+    two = {"normalize": "speaker", "validation_speaker": True}
+    write(search / "one", "att-Res", one, {0: 0.50}, "validation")
+    write(search / "two", "att-Res", two, {0: 0.45}, "validation")
+    write(search / "two", "att-Res", two, {0: 0.75}, "validation", seed=1)
+    write(test, "att-Res", {"normalize": "global"}, {0: 0.3}, "test")
+    table = search_summary.per_fold_choice(search, test)
+    # "two" has the higher mean over its two seeds (60.0), but seed 0 is what both have
+    assert "| 0 | one (att-Res) | 50.0 | 30.0 (1) |" in table and "on seeds 0)" in table

@@ -77,16 +77,26 @@ def recipe(record: dict[str, Any]) -> tuple:
 
 
 def per_fold_choice(search: Path, test: Path) -> str:
-    """In each fold the config with the best validation UA, and its test UA on that fold."""
+    """In each fold the config with the best validation UA, and its test UA on that fold.
+
+    Configs are compared on the seeds they all have (a mean over more seeds is not the same
+    draw as one seed's figure); the test UA is the mean over the seeds RUNS has.
+    """
     tests = [r for r in load_records(str(test)) if r["evaluated_on"] == "test"]
+    found = configs(search)
+    shared = set.intersection(*({r["seed"] for r in records} for records in found.values()))
+    if not shared:
+        raise SystemExit(f"the configs under {search} share no seed to compare them on")
     candidates = []  # (config, model, fold -> validation UA, recipe)
-    for name, records in configs(search).items():
+    for name, records in found.items():
+        records = [r for r in records if r["seed"] in shared]
         for model in sorted({r["model"] for r in records}):
             mine = next(r for r in records if r["model"] == model)
             candidates.append((name, model, fold_ua(records, model), recipe(mine)))
     folds = sorted({f for _, _, ua, _ in candidates for f in ua})
+    seeds = ", ".join(map(str, sorted(shared)))
     lines = [
-        "| fold | chosen config | validation UA % | test UA % (seeds) |",
+        f"| fold | chosen config (on seeds {seeds}) | validation UA % | test UA % (seeds) |",
         "|---|---|---|---|",
     ]
     chosen_test = []
