@@ -1,17 +1,18 @@
 """One table of the speaker-independent recipe search: every config's nested-loso validation.
 
-    python docs/results/search_summary.py SEARCH_DIR [--test RUNS]
+    python docs/results/search_summary.py SEARCH_DIR [--test RUNS ...]
 
 SEARCH_DIR holds one RUNS folder per config (what ``search_loso.sh`` writes under
 WORK/search, or the published copies under docs/results/casia/search). Prints, per config
 and model, the validation UA of each fold (the held-out training speaker), their mean over
 folds and seeds, and the seed ensemble's where there are two or more seeds.
 
-With ``--test RUNS`` (the loso runs on the test speakers, e.g. docs/results/casia/loso), also
-the choice made per fold: in each fold, the config with the best validation UA, and the test
-UA of that config on that fold where RUNS has it (same model, features and training
-settings). Each fold's choice reads only its own validation speaker, so the mean over folds
-is a nested estimate, free of the bias of one choice made on every fold's validation.
+With ``--test RUNS`` (loso runs on the test speakers, e.g. docs/results/casia/loso; repeat
+it for runs on other features), also the choice made per fold: in each fold, the config with
+the best validation UA, and the test UA of that config on that fold where a RUNS has it
+(same model, features and training settings). Each fold's choice reads only its own
+validation speaker, so the mean over folds is a nested estimate, free of the bias of one
+choice made on every fold's validation.
 """
 
 from __future__ import annotations
@@ -76,13 +77,18 @@ def recipe(record: dict[str, Any]) -> tuple:
     return record["model"], fingerprint, tuple(sorted(settings.items()))
 
 
-def per_fold_choice(search: Path, test: Path) -> str:
+def per_fold_choice(search: Path, *test: Path) -> str:
     """In each fold the config with the best validation UA, and its test UA on that fold.
 
     Configs are compared on the seeds they all have (a mean over more seeds is not the same
     draw as one seed's figure); the test UA is the mean over the seeds RUNS has.
     """
-    tests = [r for r in load_records(str(test)) if r["evaluated_on"] == "test"]
+    tests = {  # one per trial and features, should a RUNS be named twice
+        (r["trial"], r["provenance"].get("features_fingerprint")): r
+        for runs in test
+        for r in load_records(str(runs))
+        if r["evaluated_on"] == "test"
+    }.values()
     found = configs(search)
     shared = set.intersection(*({r["seed"] for r in records} for records in found.values()))
     if not shared:
@@ -118,9 +124,11 @@ def per_fold_choice(search: Path, test: Path) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("search", type=Path)
-    parser.add_argument("--test", type=Path, help="loso RUNS on the test speakers")
+    parser.add_argument(
+        "--test", type=Path, action="append", help="loso RUNS on the test speakers (repeatable)"
+    )
     args = parser.parse_args()
     print(summary(args.search))
     if args.test:
         print()
-        print(per_fold_choice(args.search, args.test))
+        print(per_fold_choice(args.search, *args.test))
