@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from attres.registry import PAPER_MODELS, model_info
+from workflows.claims import CLAIM_COLUMNS, claim_rows, claim_verdict, render_claims
 from workflows.cli import app
 from workflows.runs import load_records
 from workflows.tables import (
@@ -156,7 +157,8 @@ def test_paired_comparisons_by_hand():
     att = rows["att-Res"]
     assert att["mean_diff"] == pytest.approx(13 / 3)
     assert (att["ci_low"], att["ci_high"]) == pytest.approx((13 / 3 - half, 13 / 3 + half))
-    assert (att["n_seeds"], att["seeds"], att["verdict"]) == (3, [0, 1, 2], "not resolved")
+    assert (att["n_pairs"], att["pairs"], att["verdict"]) == (3, [0, 1, 2], "not resolved")
+    assert att["paired_by"] == "seed"
     # Differences 10, 11, 12 (and their negatives): mean 11, std 1.
     half = T_975_2 / np.sqrt(3)
     assert (rows["att-Res2"]["ci_low"], rows["att-Res2"]["ci_high"]) == pytest.approx(
@@ -165,7 +167,7 @@ def test_paired_comparisons_by_hand():
     assert rows["att-Res2"]["verdict"] == "higher" and rows["SVM"]["verdict"] == "lower"
     assert rows["SVM"]["mean_diff"] == pytest.approx(-11)
     cnn = rows["CNN"]
-    assert (cnn["mean_diff"], cnn["n_seeds"], cnn["verdict"]) == (pytest.approx(-20), 1, "n/a")
+    assert (cnn["mean_diff"], cnn["n_pairs"], cnn["verdict"]) == (pytest.approx(-20), 1, "n/a")
     assert cnn["ci_low"] is None and cnn["ci_high"] is None
 
 
@@ -175,16 +177,40 @@ def test_two_seeds_give_an_interval_but_no_verdict():
     records += [record("CNN", 0.79, s) for s in (0, 1)]  # -1 point on both seeds
     (row,) = paired_comparisons(records, "att-Res0")
     assert row["ci_low"] == pytest.approx(row["ci_high"]) == pytest.approx(-1)
-    assert (row["n_seeds"], row["verdict"]) == (2, "n/a")
+    assert (row["n_pairs"], row["verdict"]) == (2, "n/a")
 
 
-def test_pairs_use_only_seeds_with_all_their_folds():
-    records = [record("att-Res0", 0.4, s, f, "loso") for s in (0, 1) for f in (0, 1)]
-    records += [record("att-Res", v, 0, f, "loso") for f, v in enumerate((0.5, 0.7))]
-    records += [record("att-Res", 0.9, 1, 0, "loso")]  # seed 1 lacks fold 1: not paired
+def test_kfold_pairs_use_only_seeds_with_all_their_folds():
+    records = [record("att-Res0", 0.4, s, f, "kfold", k=2) for s in (0, 1) for f in (0, 1)]
+    records += [record("att-Res", v, 0, f, "kfold", k=2) for f, v in enumerate((0.5, 0.7))]
+    records += [record("att-Res", 0.9, 1, 0, "kfold", k=2)]  # seed 1 lacks fold 1: not paired
     (row,) = paired_comparisons(records, "att-Res0")
-    assert (row["seeds"], row["mean_diff"], row["verdict"]) == ([0], pytest.approx(20), "n/a")
+    assert (row["paired_by"], row["pairs"]) == ("seed", [0])
+    assert (row["mean_diff"], row["verdict"]) == (pytest.approx(20), "n/a")
     assert paired_comparisons(records, "SVM") == []  # no runs of the reference
+
+
+def test_loso_pairs_by_held_out_speaker_on_the_seeds_both_models_have():
+    """A loso fold is one speaker for every seed: one seed gives one pair per speaker."""
+    ref = [0.40, 0.50, 0.30, 0.60]
+    records = [record("att-Res0", v, s, f, "loso") for s in (0, 1) for f, v in enumerate(ref)]
+    ours = [0.45, 0.53, 0.36, 0.64]  # seed 0: +5, +3, +6, +4 over the reference
+    records += [record("att-Res", v, 0, f, "loso") for f, v in enumerate(ours)]
+    records += [record("att-Res", 0.0, 2, 0, "loso")]  # a seed the reference lacks: unpaired
+    (row,) = paired_comparisons(records, "att-Res0")
+    assert (row["paired_by"], row["pairs"], row["n_pairs"]) == ("fold", [0, 1, 2, 3], 4)
+    diffs = np.array([5, 3, 6, 4])
+    half = 3.182446305284263 * diffs.std(ddof=1) / 2  # t(0.975, 3 df) from a t table
+    assert row["mean_diff"] == pytest.approx(4.5)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((4.5 - half, 4.5 + half))
+    assert row["verdict"] == "higher"
+    assert "### Paired by held-out speaker (fold) against att-Res0, protocol loso" in (
+        render_comparisons([row])
+    )
+    # A fold's pair averages the seeds both models have there.
+    records += [record("att-Res", v + 0.1, 1, f, "loso") for f, v in enumerate(ours)]
+    (row,) = paired_comparisons(records, "att-Res0")
+    assert row["mean_diff"] == pytest.approx(4.5 + 5)
 
 
 def test_render_comparisons():
@@ -196,7 +222,70 @@ def test_render_comparisons():
     assert "| CNN | -20.0 |  | 1 | n/a |" in text
     parsed = list(csv.DictReader(io.StringIO(render_comparisons(rows, "csv"))))
     assert tuple(parsed[0]) == COMPARISON_COLUMNS
-    assert parsed[0]["seeds"] == "0 1 2" and parsed[-1]["verdict"] == "lower"
+    assert parsed[0]["pairs"] == "0 1 2" and parsed[-1]["verdict"] == "lower"
+
+
+def comparison(low: float, high: float, n: int = 3, unit: str = "seed") -> dict:
+    return {"ci_low": low, "ci_high": high, "n_pairs": n, "paired_by": unit}
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "paper", "verdict"),
+    [
+        (10, 25, 19.5, "reproduced"),
+        (-5, 25, 19.5, "not resolved at this spread"),
+        (-5, 6, 22.9, "not reproduced: the paper's difference lies outside the interval"),
+        (2, 8, 19.5, "not reproduced: same sign, smaller than the paper's"),
+        (25, 30, 19.5, "not reproduced: same sign, larger than the paper's"),
+        (-9, -2, 12.6, "not reproduced: reversed"),
+        (-6, -1, -3.7, "reproduced"),  # a claim that a model is lower
+        (-2, -1, -3.7, "not reproduced: same sign, smaller than the paper's"),
+        (1, 7, -3.7, "not reproduced: reversed"),
+    ],
+)
+def test_claim_verdicts_with_the_papers_size(low, high, paper, verdict):
+    assert claim_verdict(comparison(low, high), paper, size_tested=True) == verdict
+
+
+def test_claim_verdicts_on_the_sign_alone_and_with_too_few_pairs():
+    assert claim_verdict(comparison(2, 8), 19.5, size_tested=False) == "holds"
+    assert claim_verdict(comparison(-9, -2), 12.6, size_tested=False) == "reversed"
+    assert claim_verdict(comparison(1, 7), -3.7, size_tested=False) == "reversed"
+    unresolved = claim_verdict(comparison(-5, 25), 19.5, size_tested=False)
+    assert unresolved == "not resolved at this spread"
+    few = claim_verdict(comparison(10, 25, n=2), 19.5, size_tested=True)
+    assert few == "not resolved yet: 2 seeds"
+    one = claim_verdict(comparison(None, None, n=1, unit="fold"), 19.5, size_tested=False)
+    assert one == "not resolved yet: 1 fold"
+
+
+def test_claims_test_the_papers_size_only_on_its_protocol_and_corpus():
+    rows = claim_rows(paper_grid())
+    # att-Res0 vs att-Res (attention helps) and att-Res vs SVM and vs CNN; att-Res2's placement
+    claims = {(r["model"], r["reference"]): r for r in rows}
+    assert list(claims) == [
+        ("att-Res", "att-Res0"), ("att-Res", "att-Res2"), ("att-Res", "CNN"), ("att-Res", "SVM")
+    ]  # fmt: skip
+    attention = claims["att-Res", "att-Res0"]
+    assert attention["paper_diff"] == pytest.approx(12.6) and attention["size_tested"]
+    # +13/3 [-0.8, +9.5] over 3 seeds: holds 0, excludes the paper's +12.6
+    assert (
+        attention["verdict"] == "not reproduced: the paper's difference lies outside the interval"
+    )
+    svm = claims["att-Res", "SVM"]  # att-Res - SVM: +15, +13, +18
+    assert svm["mean_diff"] == pytest.approx(46 / 3) and svm["verdict"] == "reproduced"
+    assert claims["att-Res", "CNN"]["verdict"] == "not resolved yet: 1 seed"
+    other = [{**r, "label_names": ["a", "b", "c", "d", "e", "f"]} for r in paper_grid()]
+    assert {r["verdict"] for r in claim_rows(other) if r["reference"] == "SVM"} == {"holds"}
+    text = render_claims(rows)
+    assert "### Claims of the paper, protocol paper, paired by seed" in text
+    assert "| att-Res above SVM | att-Res - SVM | +19.6 | +15.3 |" in text
+    parsed = list(csv.DictReader(io.StringIO(render_claims(rows, "csv"))))
+    assert tuple(parsed[0]) == CLAIM_COLUMNS and parsed[-1]["verdict"] == "reproduced"
+    loso = [{**r, "protocol": "loso", "fold": r["seed"], "seed": 0} for r in paper_grid()]
+    (row,) = [r for r in claim_rows(loso) if r["reference"] == "SVM"]
+    assert (row["paired_by"], row["size_tested"], row["verdict"]) == ("fold", False, "holds")
+    assert "| +19.6 (80/20 split) |" in render_claims([row])
 
 
 def write_runs(root: Path, records: list[dict]) -> str:
@@ -271,5 +360,7 @@ def test_publish_copies_what_lets_another_machine_continue(tmp_path):
     assert "## Against att-Res0+att\n\nNo runs of att-Res0+att." in comparisons
     assert (pub / "plots" / "confusion-paper-svm.png").exists()
     assert (pub / "cost.md").read_text() == render_cost(cost_rows(records))
-    result = CliRunner().invoke(app, ["tables", runs, "--no-plots", "--cost"])
+    assert (pub / "claims.md").read_text() == render_claims(claim_rows(records))
+    result = CliRunner().invoke(app, ["tables", runs, "--no-plots", "--cost", "--claims"])
     assert result.exit_code == 0 and "### Cost of the trials, protocol paper" in result.stdout
+    assert "| att-Res above SVM | att-Res - SVM | +19.6 | +15.3 |" in result.stdout

@@ -329,6 +329,13 @@ def tables(
             "--cost", help="Also print each model's trial count, device and trial wall time."
         ),
     ] = False,
+    claims: Annotated[
+        bool,
+        typer.Option(
+            "--claims",
+            help="Also print the paper's claims: paired differences of its model pairs, verdicts.",
+        ),
+    ] = False,
     publish: Annotated[
         Path | None,
         typer.Option(
@@ -339,10 +346,12 @@ def tables(
 ) -> None:
     """Print the paper's Table 1 and Table 2 with our results beside the paper's numbers.
 
-    With --compare, then every other model against that one, paired by seed.
+    With --compare, then every other model against that one, paired by seed (by held-out
+    speaker under loso); with --claims, the paper's claims checked the same way.
     """
     from attres.registry import model_info
     from featurize.location import Location
+    from workflows.claims import claim_rows, render_claims
     from workflows.runs import load_records
     from workflows.tables import (
         cost_rows,
@@ -372,6 +381,8 @@ def tables(
     if references:
         pairs = [row for ref in references for row in paired_comparisons(records, ref)]
         typer.echo(render_comparisons(pairs, format.value))
+    if claims:
+        typer.echo(render_claims(claim_rows(records), format.value))
     if cost:
         typer.echo(render_cost(cost_rows(records), format.value))
     if publish:

@@ -42,8 +42,8 @@ COST_COLUMNS = (
     "protocol", "model", "n_trials", "device", "params", "wall_s_mean", "wall_s_total",
 )  # fmt: skip
 COMPARISON_COLUMNS = (
-    "reference", "protocol", "model", "mean_diff", "ci_low", "ci_high", "n_seeds", "verdict",
-    "seeds",
+    "reference", "protocol", "model", "paired_by", "mean_diff", "ci_low", "ci_high", "n_pairs",
+    "verdict", "pairs",
 )  # fmt: skip
 
 
@@ -164,7 +164,7 @@ def _runs(row: dict[str, Any]) -> str:
 def render(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
     """The tables as markdown, LaTeX or CSV; the paper's column only where a row has a figure."""
     if fmt == "csv":
-        return _csv(rows, CSV_COLUMNS, partial_seeds=_partial_csv)
+        return csv_table(rows, CSV_COLUMNS, partial_seeds=_partial_csv)
     blocks = []
     for key in dict.fromkeys((r["table"], r["protocol"]) for r in rows):
         group = [r for r in rows if (r["table"], r["protocol"]) == key]
@@ -180,9 +180,7 @@ def render(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
             + [_mean_std(r), _fmt(r["ua_mean"]), _fmt(r["macro_f1_mean"]), _runs(r)]
             for r in group
         ]
-        blocks.append(
-            _latex(title, header, body) if fmt == "latex" else _markdown(title, header, body)
-        )
+        blocks.append(text_table(fmt, title, header, body))
     return "\n".join(blocks)
 
 
@@ -190,7 +188,7 @@ def _partial_csv(partial: dict[int, int]) -> str:
     return " ".join(f"{seed}:{n}" for seed, n in partial.items())
 
 
-def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...], **formatters: Any) -> str:
+def csv_table(rows: list[dict[str, Any]], columns: tuple[str, ...], **formatters: Any) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -246,7 +244,7 @@ def ensemble_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render_ensembles(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
     """The seed ensembles as one table per protocol; empty when there are none."""
     if fmt == "csv":
-        return _csv(rows, ENSEMBLE_COLUMNS) if rows else ""
+        return csv_table(rows, ENSEMBLE_COLUMNS) if rows else ""
     blocks = []
     for protocol in dict.fromkeys(r["protocol"] for r in rows):
         title = f"Seed ensembles (probabilities averaged over seeds), protocol {protocol}"
@@ -256,9 +254,7 @@ def render_ensembles(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
              _fmt(r["ua_single"])]
             for r in rows if r["protocol"] == protocol
         ]  # fmt: skip
-        blocks.append(
-            _latex(title, header, body) if fmt == "latex" else _markdown(title, header, body)
-        )
+        blocks.append(text_table(fmt, title, header, body))
     return "\n".join(blocks)
 
 
@@ -300,7 +296,7 @@ def _device(record: dict[str, Any]) -> str:
 def render_cost(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
     """The cost rows as one table per protocol (markdown or LaTeX), or CSV."""
     if fmt == "csv":
-        return _csv(rows, COST_COLUMNS)
+        return csv_table(rows, COST_COLUMNS)
     blocks = []
     for protocol in dict.fromkeys(r["protocol"] for r in rows):
         title = f"Cost of the trials, protocol {protocol}"
@@ -311,88 +307,147 @@ def render_cost(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
                for v in (r["params"], r["wall_s_mean"], r["wall_s_total"]))]
             for r in rows if r["protocol"] == protocol
         ]  # fmt: skip
-        blocks.append(
-            _latex(title, header, body) if fmt == "latex" else _markdown(title, header, body)
-        )
+        blocks.append(text_table(fmt, title, header, body))
     return "\n".join(blocks)
 
 
-# Seeds a verdict needs. Two give one degree of freedom, and test sets score in steps
+# Pairs a verdict needs. Two give one degree of freedom, and test sets score in steps
 # (1/240 of a point on CASIA): two equal differences make an interval of width zero.
-VERDICT_SEEDS = 3
+VERDICT_PAIRS = 3
+
+
+def pair_unit(protocol: str) -> str:
+    """What two models are paired by: the held-out speaker (fold) under loso, else the seed.
+
+    A loso fold is the same speaker for every seed and model, so one seed already gives
+    one pair per speaker; the folds of ``paper`` and ``kfold`` are drawn per seed, so
+    there a seed (its folds averaged) is the unit.
+    """
+    return "fold" if protocol == "loso" else "seed"
+
+
+def paired_scores(
+    records: list[dict[str, Any]], model: str, reference: str, protocol: str
+) -> dict[int, tuple[float, float]]:
+    """{unit: (model's WA %, reference's WA %)} for every unit both models have.
+
+    By seed: the seeds with all the protocol's folds. By fold: in each fold, the mean over
+    the seeds both models have there, so the two sides of a pair share their seeds.
+    """
+    if pair_unit(protocol) == "seed":
+        ours = complete_seeds(records, model, protocol)
+        ref = complete_seeds(records, reference, protocol)
+        return {s: (ours[s], ref[s]) for s in sorted(set(ours) & set(ref))}
+
+    def by_fold(name: str) -> dict[int, dict[int, float]]:
+        folds: dict[int, dict[int, float]] = {}
+        for r in records:
+            if r["model"] == name and r["protocol"] == protocol:
+                folds.setdefault(r["fold"], {})[r["seed"]] = 100 * r["wa"]
+        return folds
+
+    ours_by_fold, ref_by_fold = by_fold(model), by_fold(reference)
+    pairs = {}
+    for fold in sorted(set(ours_by_fold) & set(ref_by_fold)):
+        model_wa, ref_wa = ours_by_fold[fold], ref_by_fold[fold]  # {seed: WA %}
+        seeds = sorted(set(model_wa) & set(ref_wa))
+        if seeds:
+            pairs[fold] = (
+                float(np.mean([model_wa[s] for s in seeds])),
+                float(np.mean([ref_wa[s] for s in seeds])),
+            )
+    return pairs
+
+
+def compare(
+    records: list[dict[str, Any]], model: str, reference: str, protocol: str
+) -> dict[str, Any]:
+    """``model - reference`` in WA points, paired (``pair_unit``): the mean and its 95 %
+    t-interval (none with fewer than two pairs), and a verdict: "higher" / "lower" when
+    the interval excludes 0, "not resolved" when not, "n/a" with fewer than
+    ``VERDICT_PAIRS`` pairs."""
+    from scipy import stats  # type: ignore[import-untyped]
+
+    scores = paired_scores(records, model, reference, protocol)
+    diffs = np.array([ours - ref for ours, ref in scores.values()])
+    low = high = None
+    if len(diffs) > 1:
+        half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
+        low, high = float(diffs.mean() - half), float(diffs.mean() + half)
+    if low is None or high is None or len(diffs) < VERDICT_PAIRS:
+        verdict = "n/a"
+    else:
+        verdict = "higher" if low > 0 else "lower" if high < 0 else "not resolved"
+    return {
+        "reference": reference,
+        "protocol": protocol,
+        "model": model,
+        "paired_by": pair_unit(protocol),
+        "mean_diff": float(diffs.mean()) if len(diffs) else None,
+        "ci_low": low,
+        "ci_high": high,
+        "n_pairs": len(diffs),
+        "verdict": verdict,
+        "pairs": list(scores),
+    }
 
 
 def paired_comparisons(records: list[dict[str, Any]], reference: str) -> list[dict[str, Any]]:
-    """Every other model against ``reference``, paired by seed, per protocol.
+    """Every other model against ``reference`` (``compare``), per protocol, in table order.
 
-    A seed's score is its WA averaged over its folds; a pair needs both models to have all the
-    protocol's folds for that seed. Per pair: ``model - reference`` in points; over pairs: the
-    mean difference and its 95 % t-interval (none with fewer than two seeds), and a verdict:
-    "higher" / "lower" when the interval excludes 0, "not resolved" when not, "n/a" with
-    fewer than ``VERDICT_SEEDS`` seeds. Protocols without runs of ``reference`` give no rows.
+    Protocols without runs of ``reference`` give no rows.
     """
-    from scipy import stats  # type: ignore[import-untyped]
-
     rows = []
     for protocol in sorted({r["protocol"] for r in records}):
         if not seed_means(records, reference, protocol):
             continue
-        ref = complete_seeds(records, reference, protocol)
         models = {r["model"] for r in records if r["protocol"] == protocol} - {reference}
-        for model in (m for m in model_order(records) if m in models):
-            other = complete_seeds(records, model, protocol)
-            seeds = sorted(set(ref) & set(other))
-            diffs = np.array([other[s] - ref[s] for s in seeds])
-            low = high = None
-            if len(seeds) > 1:
-                half = stats.t.ppf(0.975, len(seeds) - 1) * diffs.std(ddof=1) / np.sqrt(len(seeds))
-                low, high = float(diffs.mean() - half), float(diffs.mean() + half)
-            if low is None or high is None or len(seeds) < VERDICT_SEEDS:
-                verdict = "n/a"
-            else:
-                verdict = "higher" if low > 0 else "lower" if high < 0 else "not resolved"
-            rows.append(
-                {
-                    "reference": reference,
-                    "protocol": protocol,
-                    "model": model,
-                    "mean_diff": float(diffs.mean()) if seeds else None,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "n_seeds": len(seeds),
-                    "verdict": verdict,
-                    "seeds": seeds,
-                }
-            )
+        rows += [
+            compare(records, model, reference, protocol)
+            for model in model_order(records)
+            if model in models
+        ]
     return rows
+
+
+def unit_title(unit: str) -> str:
+    return "held-out speaker (fold)" if unit == "fold" else unit
+
+
+def format_interval(row: dict[str, Any]) -> str:
+    return "" if row["ci_low"] is None else f"[{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]"
 
 
 def render_comparisons(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
     """Paired differences as markdown, LaTeX or CSV, one table per (reference, protocol)."""
     if fmt == "csv":
-        return _csv(rows, COMPARISON_COLUMNS, seeds=lambda s: " ".join(map(str, s)))
+        return csv_table(rows, COMPARISON_COLUMNS, pairs=lambda s: " ".join(map(str, s)))
     blocks = []
     for ref, protocol in dict.fromkeys((r["reference"], r["protocol"]) for r in rows):
         group = [r for r in rows if (r["reference"], r["protocol"]) == (ref, protocol)]
-        title = f"Paired by seed against {ref}, protocol {protocol}"
-        header = ["Model", f"WA - {ref}, points", "95 % interval", "Seeds", "Verdict"]
+        unit = pair_unit(protocol)
+        title = f"Paired by {unit_title(unit)} against {ref}, protocol {protocol}"
+        header = ["Model", f"WA - {ref}, points", "95 % interval", f"{unit.title()}s", "Verdict"]
         body = [
             [
                 r["model"],
                 "missing" if r["mean_diff"] is None else f"{r['mean_diff']:+.1f}",
-                "" if r["ci_low"] is None else f"[{r['ci_low']:+.1f}, {r['ci_high']:+.1f}]",
-                str(r["n_seeds"]),
+                format_interval(r),
+                str(r["n_pairs"]),
                 r["verdict"],
             ]
             for r in group
         ]
-        blocks.append(
-            _latex(title, header, body) if fmt == "latex" else _markdown(title, header, body)
-        )
+        blocks.append(text_table(fmt, title, header, body))
     return "\n".join(blocks)
 
 
-def _markdown(title: str, header: list[str], body: list[list[str]]) -> str:
+def text_table(fmt: str, title: str, header: list[str], body: list[list[str]]) -> str:
+    """One titled table, LaTeX when ``fmt`` is "latex", else markdown."""
+    return (latex_table if fmt == "latex" else markdown_table)(title, header, body)
+
+
+def markdown_table(title: str, header: list[str], body: list[list[str]]) -> str:
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -406,7 +461,7 @@ def _esc(text: str) -> str:
     return "".join(_LATEX.get(c, c) for c in text)
 
 
-def _latex(title: str, header: list[str], body: list[list[str]]) -> str:
+def latex_table(title: str, header: list[str], body: list[list[str]]) -> str:
     lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_esc(title)}}}",
              r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\hline",
              " & ".join(_esc(h) for h in header) + r" \\", r"\hline"]  # fmt: skip
@@ -483,8 +538,9 @@ def publish(
 
     ``tables.md`` and ``results.csv`` (the paper's tables; seed ensembles where there are
     any, also as ``ensembles.csv``), ``cost.md`` / ``.csv`` (trial wall time per model),
-    ``trials.csv`` (one row per trial), ``comparisons.md`` / ``.csv`` (paired by seed
-    against each of ``references``), ``train_config.json`` (RUNS' training settings),
+    ``trials.csv`` (one row per trial), ``comparisons.md`` / ``.csv`` (paired against each
+    of ``references``), ``claims.md`` / ``.csv`` (the paper's claims, where both models of
+    one have runs), ``train_config.json`` (RUNS' training settings),
     ``features.json`` (the feature settings and labels of the FEATURES the trials read),
     ``plots/``, and copies of RUNS' ``trials/``, ``splits/`` and ``features_used.json``:
     restored into a RUNS, they make ``train-all``
@@ -523,6 +579,13 @@ def publish(
             render_comparisons([r for rows in pairs.values() for r in rows], "csv")
         )
         written += [out / "comparisons.md", out / "comparisons.csv"]
+    from workflows.claims import claim_rows, render_claims  # claims builds on this module
+
+    claims = claim_rows(records)
+    if claims:
+        (out / "claims.md").write_text(render_claims(claims))
+        (out / "claims.csv").write_text(render_claims(claims, "csv"))
+        written += [out / "claims.md", out / "claims.csv"]
     written += copy_run_state(runs, out)
     features = _features_meta(records)
     if features is not None:

@@ -1,0 +1,120 @@
+"""The paper's claims, each a difference of two rows of its tables, checked on RUNS.
+
+Each claim is compared paired (``tables.compare``: by seed, or by held-out speaker under
+loso) and given a verdict. The paper measured CASIA under its random 80/20 split, so only
+there is the size of its difference tested; elsewhere (loso, another corpus) only its sign.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workflows.tables import (
+    PAPER_TABLES,
+    VERDICT_PAIRS,
+    compare,
+    csv_table,
+    format_interval,
+    is_casia,
+    text_table,
+    unit_title,
+)
+
+# (what the paper claims, model, reference): the claim is that model - reference has the
+# sign, and under the paper's protocol on CASIA the size, of the paper's tables.
+PAPER_CLAIMS = (
+    ("attention helps", "att-Res", "att-Res0"),
+    ("the Res-A block beats attention after the backbone", "att-Res1", "att-Res0+att"),
+    ("attention where att-Res puts it beats att-Res2's placement", "att-Res", "att-Res2"),
+    ("too much attention hurts", "att-Res3", "att-Res"),
+    ("att-Res far above ResNet-18", "att-Res", "ResNet-18"),
+    ("att-Res above AlexNet", "att-Res", "AlexNet"),
+    ("att-Res above CNN", "att-Res", "CNN"),
+    ("att-Res above LSTM+CNN", "att-Res", "LSTM+CNN"),
+    ("att-Res above SVM", "att-Res", "SVM"),
+)
+CLAIM_COLUMNS = (
+    "protocol", "claim", "model", "reference", "paper_diff", "size_tested", "paired_by",
+    "mean_diff", "ci_low", "ci_high", "n_pairs", "verdict",
+)  # fmt: skip
+
+
+def paper_difference(model: str, reference: str) -> float:
+    """``model - reference`` in the paper's tables, in points."""
+    accuracy = {m: acc for rows in PAPER_TABLES.values() for m, acc in rows}
+    return round(accuracy[model] - accuracy[reference], 1)
+
+
+def claim_verdict(row: dict[str, Any], paper_diff: float, size_tested: bool) -> str:
+    """The verdict on one claim from its paired comparison ``row``.
+
+    With its size tested: "reproduced" when the 95 % interval holds the paper's difference
+    and excludes 0; "not resolved at this spread" when it holds both; otherwise "not
+    reproduced", saying whether the sign held. Sign only: "holds", "reversed" or "not
+    resolved at this spread". Fewer than ``VERDICT_PAIRS`` pairs: "not resolved yet".
+    """
+    n, low, high = row["n_pairs"], row["ci_low"], row["ci_high"]
+    if n < VERDICT_PAIRS or low is None or high is None:
+        return f"not resolved yet: {n} {row['paired_by']}{'' if n == 1 else 's'}"
+    positive = paper_diff > 0
+    holds = low > 0 if positive else high < 0
+    reverses = high < 0 if positive else low > 0
+    if not size_tested:
+        return "holds" if holds else "reversed" if reverses else "not resolved at this spread"
+    if low <= paper_diff <= high:
+        return "reproduced" if holds else "not resolved at this spread"
+    if reverses:
+        return "not reproduced: reversed"
+    if holds:
+        smaller = paper_diff > high if positive else paper_diff < low
+        return f"not reproduced: same sign, {'smaller' if smaller else 'larger'} than the paper's"
+    return "not reproduced: the paper's difference lies outside the interval"
+
+
+def claim_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (protocol, claim) whose two models both have runs under that protocol."""
+    casia = is_casia(records)
+    rows = []
+    for protocol in sorted({r["protocol"] for r in records}):
+        trained = {r["model"] for r in records if r["protocol"] == protocol}
+        for claim, model, reference in PAPER_CLAIMS:
+            if not {model, reference} <= trained:
+                continue
+            row = compare(records, model, reference, protocol)
+            paper_diff = paper_difference(model, reference)
+            size_tested = casia and protocol == "paper"
+            row.update(
+                claim=claim,
+                paper_diff=paper_diff,
+                size_tested=size_tested,
+                verdict=claim_verdict(row, paper_diff, size_tested),
+            )
+            rows.append(row)
+    return rows
+
+
+def render_claims(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
+    """The claims as markdown, LaTeX or CSV, one table per protocol."""
+    if fmt == "csv":
+        return csv_table(rows, CLAIM_COLUMNS)
+    blocks = []
+    for protocol in dict.fromkeys(r["protocol"] for r in rows):
+        group = [r for r in rows if r["protocol"] == protocol]
+        unit = group[0]["paired_by"]
+        title = f"Claims of the paper, protocol {protocol}, paired by {unit_title(unit)}"
+        header = ["Claim", "Difference", "Paper, points", "Ours, points", "95 % interval"]
+        header += [f"{unit.title()}s", "Verdict"]
+        body = [
+            [
+                r["claim"],
+                f"{r['model']} - {r['reference']}",
+                f"{r['paper_diff']:+.1f}" + ("" if r["size_tested"] else " (80/20 split)"),
+                "missing" if r["mean_diff"] is None else f"{r['mean_diff']:+.1f}",
+                format_interval(r),
+                str(r["n_pairs"]),
+                r["verdict"],
+            ]
+            for r in group
+        ]
+        blocks.append(text_table(fmt, title, header, body))
+    return "\n".join(blocks)
