@@ -303,22 +303,28 @@ def write_runs(root: Path, records: list[dict]) -> str:
 def test_cost_per_model_and_for_all_models():
     timed = [
         {**record("att-Res", 0.8, seed=0), "wall_s": 100.0, "params": 481642, "device": "cpu"},
-        {**record("att-Res", 0.7, seed=1), "wall_s": 300.0, "params": 481642, "device": "cuda"},
+        {
+            **record("att-Res", 0.7, seed=1),
+            "wall_s": 300.0,
+            "params": 481642,
+            "device": "cuda",
+            "resumed_from_epoch": 11,
+        },  # its wall time is its last attempt's
         {**record("SVM", 0.5), "wall_s": 10.0, "params": None, "device": "cpu"},
         record("CNN", 0.6),  # an older record: no wall time, params or device
     ]
     rows = {(r["protocol"], r["model"]): r for r in cost_rows(timed)}
     att = rows["paper", "att-Res"]
     assert (att["n_trials"], att["wall_s_mean"], att["wall_s_total"]) == (2, 200.0, 400.0)
-    assert att["device"] == "cpu cuda" and att["params"] == 481642
+    assert att["device"] == "cpu cuda" and att["params"] == 481642 and att["n_resumed"] == 1
     cnn = rows["paper", "CNN"]
     assert cnn["wall_s_mean"] is None and cnn["device"] == "unknown"
     every = rows["paper", "all models"]
     assert (every["n_trials"], every["wall_s_total"], every["params"]) == (4, 410.0, None)
     assert list(rows)[-1] == ("paper", "all models")
     text = render_cost(cost_rows(timed))
-    assert "| att-Res | 2 | cpu cuda | 481,642 | 200 | 400 |" in text
-    assert "| CNN | 1 | unknown |  |  |  |" in text
+    assert "| att-Res | 2 | 1 | cpu cuda | 481,642 | 200 | 400 |" in text
+    assert "| CNN | 1 | 0 | unknown |  |  |  |" in text
     parsed = list(csv.DictReader(io.StringIO(render_cost(cost_rows(timed), "csv"))))
     assert tuple(parsed[0]) == COST_COLUMNS and parsed[-1]["wall_s_total"] == "410.0"
 

@@ -39,7 +39,8 @@ CSV_COLUMNS = (
     "macro_f1_mean", "n_runs", "n_seeds", "n_folds", "partial_seeds",
 )  # fmt: skip
 COST_COLUMNS = (
-    "protocol", "model", "n_trials", "device", "params", "wall_s_mean", "wall_s_total",
+    "protocol", "model", "n_trials", "n_resumed", "device", "params", "wall_s_mean",
+    "wall_s_total",
 )  # fmt: skip
 COMPARISON_COLUMNS = (
     "reference", "protocol", "model", "paired_by", "mean_diff", "ci_low", "ci_high", "n_pairs",
@@ -264,7 +265,8 @@ def cost_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ``wall_s_mean`` and ``wall_s_total`` are over the trials that recorded their wall time
     (each trial's own, from the start of its last attempt to its record): trials that ran
     side by side each count in full, so the total is not the grid's elapsed time.
-    ``device`` lists the devices the trials ran on.
+    ``n_resumed`` counts the trials resumed from a checkpoint, whose earlier attempts are
+    not in their wall time. ``device`` lists the devices the trials ran on.
     """
     rows = []
     for protocol in sorted({r["protocol"] for r in records}):
@@ -279,6 +281,7 @@ def cost_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "protocol": protocol,
                     "model": model,
                     "n_trials": len(group),
+                    "n_resumed": sum(bool(r.get("resumed_from_epoch")) for r in group),
                     "device": " ".join(sorted({_device(r) for r in group})),
                     "params": params.pop() if len(params) == 1 else None,  # one architecture
                     "wall_s_mean": float(np.mean(walls)) if walls else None,
@@ -300,9 +303,10 @@ def render_cost(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
     blocks = []
     for protocol in dict.fromkeys(r["protocol"] for r in rows):
         title = f"Cost of the trials, protocol {protocol}"
-        header = ["Model", "Trials", "Device", "Parameters", "Wall s per trial", "Wall s in all"]
+        header = ["Model", "Trials", "Resumed", "Device", "Parameters", "Wall s per trial",
+                  "Wall s in all"]  # fmt: skip
         body = [
-            [r["model"], str(r["n_trials"]), r["device"],
+            [r["model"], str(r["n_trials"]), str(r["n_resumed"]), r["device"],
              *("" if v is None else f"{v:,.0f}"
                for v in (r["params"], r["wall_s_mean"], r["wall_s_total"]))]
             for r in rows if r["protocol"] == protocol
