@@ -207,6 +207,8 @@ def test_loso_pairs_by_held_out_speaker_on_the_seeds_both_models_have():
     assert "### Paired by held-out speaker (fold) against att-Res0, protocol loso" in (
         render_comparisons([row])
     )
+    validation = [{**r, "protocol": "loso-validation"} for r in records]
+    assert paired_comparisons(validation, "att-Res0")[0]["paired_by"] == "fold"
     # A fold's pair averages the seeds both models have there.
     records += [record("att-Res", v + 0.1, 1, f, "loso") for f, v in enumerate(ours)]
     (row,) = paired_comparisons(records, "att-Res0")
