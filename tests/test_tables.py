@@ -207,6 +207,9 @@ def test_loso_pairs_by_held_out_speaker_on_the_seeds_both_models_have():
     assert "### Paired by held-out speaker (fold) against att-Res0, protocol loso" in (
         render_comparisons([row])
     )
+    partial = records + [record("SVM", 0.3, 0, f, "loso") for f in (0, 1)]  # 2 of 4 folds
+    svm = next(r for r in paired_comparisons(partial, "att-Res0") if r["model"] == "SVM")
+    assert (svm["pairs"], svm["mean_diff"], svm["verdict"]) == ([0, 1], pytest.approx(-15), "n/a")
     validation = [{**r, "protocol": "loso-validation"} for r in records]
     assert paired_comparisons(validation, "att-Res0")[0]["paired_by"] == "fold"
     # A fold's pair averages the seeds both models have there.
@@ -227,38 +230,62 @@ def test_render_comparisons():
     assert parsed[0]["pairs"] == "0 1 2" and parsed[-1]["verdict"] == "lower"
 
 
-def comparison(low: float, high: float, n: int = 3, unit: str = "seed") -> dict:
-    return {"ci_low": low, "ci_high": high, "n_pairs": n, "paired_by": unit}
+def comparison(
+    ci: tuple[float, float] | None, pi: tuple[float, float] | None = None, n: int = 3,
+    unit: str = "seed",
+) -> dict:  # fmt: skip
+    """A ``compare`` row with only what a verdict reads: the mean's and one run's intervals."""
+    ci_low, ci_high = ci or (None, None)
+    pi_low, pi_high = pi or ci or (None, None)
+    return {"ci_low": ci_low, "ci_high": ci_high, "pi_low": pi_low, "pi_high": pi_high,
+            "n_pairs": n, "paired_by": unit}  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "paper", "verdict"),
+    ("ci", "pi", "paper", "verdict"),
     [
-        (10, 25, 19.5, "reproduced"),
-        (-5, 25, 19.5, "not resolved at this spread"),
-        (-5, 6, 22.9, "not reproduced: the paper's difference lies outside the interval"),
-        (2, 8, 19.5, "not reproduced: same sign, smaller than the paper's"),
-        (25, 30, 19.5, "not reproduced: same sign, larger than the paper's"),
-        (-9, -2, 12.6, "not reproduced: reversed"),
-        (-6, -1, -3.7, "reproduced"),  # a claim that a model is lower
-        (-2, -1, -3.7, "not reproduced: same sign, smaller than the paper's"),
-        (1, 7, -3.7, "not reproduced: reversed"),
+        ((10, 20), (5, 25), 19.5, "reproduced"),
+        ((10, 20), (5, 25), 25, "reproduced"),  # the bounds are inclusive
+        ((-5, 9), (-19, 18), 12.6, "not resolved at this spread"),
+        (
+            (-5, 6),
+            (-12, 13),
+            22.9,
+            "not reproduced: the paper's difference lies outside where one run of ours falls",
+        ),  # fmt: skip
+        ((2, 8), (-1, 11), 19.5, "not reproduced: same sign, smaller than the paper's"),
+        ((25, 30), (22, 33), 19.5, "not reproduced: same sign, larger than the paper's"),
+        ((-9, -2), (-14, 13), 12.6, "not reproduced: reversed"),  # whatever one run gives
+        # claims that a model is lower
+        ((-6, -1), (-9, 2), -3.7, "reproduced"),
+        ((-5, 2), (-9, 6), -3.7, "not resolved at this spread"),
+        ((-2, -1), (-3, 0), -3.7, "not reproduced: same sign, smaller than the paper's"),
+        ((-9, -7), (-10, -6), -3.7, "not reproduced: same sign, larger than the paper's"),
+        (
+            (-1, 2),
+            (-3, 4),
+            -3.7,
+            "not reproduced: the paper's difference lies outside where one run of ours falls",
+        ),  # fmt: skip
+        ((1, 7), (-5, 13), -3.7, "not reproduced: reversed"),
     ],
 )
-def test_claim_verdicts_with_the_papers_size(low, high, paper, verdict):
-    assert claim_verdict(comparison(low, high), paper, size_tested=True) == verdict
+def test_claim_verdicts_with_the_papers_size(ci, pi, paper, verdict):
+    assert claim_verdict(comparison(ci, pi), paper, size_tested=True) == verdict
 
 
 def test_claim_verdicts_on_the_sign_alone_and_with_too_few_pairs():
-    assert claim_verdict(comparison(2, 8), 19.5, size_tested=False) == "holds"
-    assert claim_verdict(comparison(-9, -2), 12.6, size_tested=False) == "reversed"
-    assert claim_verdict(comparison(1, 7), -3.7, size_tested=False) == "reversed"
-    unresolved = claim_verdict(comparison(-5, 25), 19.5, size_tested=False)
+    assert claim_verdict(comparison((2, 8)), 19.5, size_tested=False) == "holds"
+    assert claim_verdict(comparison((-6, -1)), -3.7, size_tested=False) == "holds"
+    assert claim_verdict(comparison((-9, -2)), 12.6, size_tested=False) == "reversed"
+    assert claim_verdict(comparison((1, 7)), -3.7, size_tested=False) == "reversed"
+    unresolved = claim_verdict(comparison((-5, 25)), 19.5, size_tested=False)
     assert unresolved == "not resolved at this spread"
-    few = claim_verdict(comparison(10, 25, n=2), 19.5, size_tested=True)
+    few = claim_verdict(comparison((10, 25), n=2), 19.5, size_tested=True)
     assert few == "not resolved yet: 2 seeds"
-    one = claim_verdict(comparison(None, None, n=1, unit="fold"), 19.5, size_tested=False)
+    one = claim_verdict(comparison(None, n=1, unit="fold"), 19.5, size_tested=False)
     assert one == "not resolved yet: 1 fold"
+    assert claim_verdict(comparison(None, n=0), 19.5, True) == "not resolved yet: 0 seeds"
 
 
 def test_claims_test_the_papers_size_only_on_its_protocol_and_corpus():
@@ -270,11 +297,13 @@ def test_claims_test_the_papers_size_only_on_its_protocol_and_corpus():
     ]  # fmt: skip
     attention = claims["att-Res", "att-Res0"]
     assert attention["paper_diff"] == pytest.approx(12.6) and attention["size_tested"]
-    # +13/3 [-0.8, +9.5] over 3 seeds: holds 0, excludes the paper's +12.6
-    assert (
-        attention["verdict"] == "not reproduced: the paper's difference lies outside the interval"
+    # Differences 5, 2, 6: the mean's interval [-0.8, +9.5] holds 0, one run's holds +12.6.
+    sd = np.sqrt(13 / 3)
+    assert (attention["pi_low"], attention["pi_high"]) == pytest.approx(
+        (13 / 3 - T_975_2 * sd * np.sqrt(4 / 3), 13 / 3 + T_975_2 * sd * np.sqrt(4 / 3))
     )
-    svm = claims["att-Res", "SVM"]  # att-Res - SVM: +15, +13, +18
+    assert attention["verdict"] == "not resolved at this spread"
+    svm = claims["att-Res", "SVM"]  # att-Res - SVM: +15, +13, +18; one run in [+2.8, +27.8]
     assert svm["mean_diff"] == pytest.approx(46 / 3) and svm["verdict"] == "reproduced"
     assert claims["att-Res", "CNN"]["verdict"] == "not resolved yet: 1 seed"
     other = [{**r, "label_names": ["a", "b", "c", "d", "e", "f"]} for r in paper_grid()]
@@ -287,7 +316,7 @@ def test_claims_test_the_papers_size_only_on_its_protocol_and_corpus():
     loso = [{**r, "protocol": "loso", "fold": r["seed"], "seed": 0} for r in paper_grid()]
     (row,) = [r for r in claim_rows(loso) if r["reference"] == "SVM"]
     assert (row["paired_by"], row["size_tested"], row["verdict"]) == ("fold", False, "holds")
-    assert "| +19.6 (80/20 split) |" in render_claims([row])
+    assert "| +19.6 (CASIA, 80/20) |" in render_claims([row])
 
 
 def write_runs(root: Path, records: list[dict]) -> str:
@@ -371,4 +400,9 @@ def test_publish_copies_what_lets_another_machine_continue(tmp_path):
     assert (pub / "claims.md").read_text() == render_claims(claim_rows(records))
     result = CliRunner().invoke(app, ["tables", runs, "--no-plots", "--cost", "--claims"])
     assert result.exit_code == 0 and "### Cost of the trials, protocol paper" in result.stdout
-    assert "| att-Res above SVM | att-Res - SVM | +19.6 | +15.3 |" in result.stdout
+    svm = next(line for line in result.stdout.splitlines() if "| att-Res above SVM |" in line)
+    assert svm.startswith("| att-Res above SVM | att-Res - SVM | +19.6 | +15.3 | [+9.1, +21.6]")
+    assert svm.endswith("| 3 | reproduced |")
+    result = CliRunner().invoke(app, ["tables", write_runs(tmp_path / "svm", records[-3:]),
+                                      "--no-plots", "--claims"])  # fmt: skip
+    assert result.exit_code == 0 and "no claim of the paper has runs of both" in result.output

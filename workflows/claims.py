@@ -3,6 +3,8 @@
 Each claim is compared paired (``tables.compare``: by seed, or by held-out speaker under
 loso) and given a verdict. The paper measured CASIA under its random 80/20 split, so only
 there is the size of its difference tested; elsewhere (loso, another corpus) only its sign.
+Its figure is one run: its size is set against where one run of ours falls (the prediction
+interval), its sign against our mean's interval.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ PAPER_CLAIMS = (
 )
 CLAIM_COLUMNS = (
     "protocol", "claim", "model", "reference", "paper_diff", "size_tested", "paired_by",
-    "mean_diff", "ci_low", "ci_high", "n_pairs", "verdict",
+    "mean_diff", "ci_low", "ci_high", "pi_low", "pi_high", "n_pairs", "verdict",
 )  # fmt: skip
 
 
@@ -48,27 +50,31 @@ def paper_difference(model: str, reference: str) -> float:
 def claim_verdict(row: dict[str, Any], paper_diff: float, size_tested: bool) -> str:
     """The verdict on one claim from its paired comparison ``row``.
 
-    With its size tested: "reproduced" when the 95 % interval holds the paper's difference
-    and excludes 0; "not resolved at this spread" when it holds both; otherwise "not
-    reproduced", saying whether the sign held. Sign only: "holds", "reversed" or "not
-    resolved at this spread". Fewer than ``VERDICT_PAIRS`` pairs: "not resolved yet".
+    The sign holds when the mean's 95 % interval excludes 0 on the paper's side, and is
+    reversed when it excludes 0 on the other. Sign only: "holds", "reversed" or "not
+    resolved at this spread". With the size tested: "not reproduced: reversed"; else, when
+    the prediction interval (one run of ours) holds the paper's difference, "reproduced" if
+    the sign holds and "not resolved at this spread" if not; else "not reproduced", saying
+    whether the sign held. Fewer than ``VERDICT_PAIRS`` pairs: "not resolved yet".
     """
     n, low, high = row["n_pairs"], row["ci_low"], row["ci_high"]
     if n < VERDICT_PAIRS or low is None or high is None:
         return f"not resolved yet: {n} {row['paired_by']}{'' if n == 1 else 's'}"
+    if paper_diff == 0:
+        raise ValueError("a claim needs a paper difference other than 0")
     positive = paper_diff > 0
     holds = low > 0 if positive else high < 0
     reverses = high < 0 if positive else low > 0
     if not size_tested:
         return "holds" if holds else "reversed" if reverses else "not resolved at this spread"
-    if low <= paper_diff <= high:
-        return "reproduced" if holds else "not resolved at this spread"
     if reverses:
         return "not reproduced: reversed"
+    if row["pi_low"] <= paper_diff <= row["pi_high"]:
+        return "reproduced" if holds else "not resolved at this spread"
     if holds:
-        smaller = paper_diff > high if positive else paper_diff < low
+        smaller = paper_diff > row["pi_high"] if positive else paper_diff < row["pi_low"]
         return f"not reproduced: same sign, {'smaller' if smaller else 'larger'} than the paper's"
-    return "not reproduced: the paper's difference lies outside the interval"
+    return "not reproduced: the paper's difference lies outside where one run of ours falls"
 
 
 def claim_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,14 +109,15 @@ def render_claims(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
         unit = group[0]["paired_by"]
         title = f"Claims of the paper, protocol {protocol}, paired by {unit_title(unit)}"
         header = ["Claim", "Difference", "Paper, points", "Ours, points", "95 % interval"]
-        header += [f"{unit.title()}s", "Verdict"]
+        header += ["One run, 95 %", f"{unit.title()}s", "Verdict"]
         body = [
             [
                 r["claim"],
                 f"{r['model']} - {r['reference']}",
-                f"{r['paper_diff']:+.1f}" + ("" if r["size_tested"] else " (80/20 split)"),
+                f"{r['paper_diff']:+.1f}" + ("" if r["size_tested"] else " (CASIA, 80/20)"),
                 "missing" if r["mean_diff"] is None else f"{r['mean_diff']:+.1f}",
                 format_interval(r),
+                format_interval(r, "pi"),
                 str(r["n_pairs"]),
                 r["verdict"],
             ]

@@ -320,7 +320,8 @@ def tables(
     compare: Annotated[
         list[str] | None,
         typer.Option(
-            help="Also compare every other model with this one, paired by seed (repeatable)."
+            help="Also compare every other model with this one, paired by seed (by held-out "
+            "speaker under loso; repeatable)."
         ),
     ] = None,
     cost: Annotated[
@@ -382,7 +383,11 @@ def tables(
         pairs = [row for ref in references for row in paired_comparisons(records, ref)]
         typer.echo(render_comparisons(pairs, format.value))
     if claims:
-        typer.echo(render_claims(claim_rows(records), format.value))
+        claimed = claim_rows(records)
+        if claimed:
+            typer.echo(render_claims(claimed, format.value))
+        else:
+            typer.echo("tables: no claim of the paper has runs of both its models", err=True)
     if cost:
         typer.echo(render_cost(cost_rows(records), format.value))
     if publish:

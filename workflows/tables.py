@@ -1,6 +1,7 @@
 """The paper's Table 1 (ablation) and Table 2 (comparison) from RUNS, beside the paper's numbers.
 
-Also models compared paired by seed, and the published folder another machine continues from.
+Also models compared paired (by seed, or by held-out speaker under loso), what the trials
+cost, and the published folder another machine continues from.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ COST_COLUMNS = (
     "wall_s_total",
 )  # fmt: skip
 COMPARISON_COLUMNS = (
-    "reference", "protocol", "model", "paired_by", "mean_diff", "ci_low", "ci_high", "n_pairs",
-    "verdict", "pairs",
+    "reference", "protocol", "model", "paired_by", "mean_diff", "ci_low", "ci_high", "pi_low",
+    "pi_high", "n_pairs", "verdict", "pairs",
 )  # fmt: skip
 
 
@@ -190,6 +191,7 @@ def _partial_csv(partial: dict[int, int]) -> str:
 
 
 def csv_table(rows: list[dict[str, Any]], columns: tuple[str, ...], **formatters: Any) -> str:
+    """``columns`` of ``rows`` as CSV; None as empty, ``formatters`` per column."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -315,8 +317,9 @@ def render_cost(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
     return "\n".join(blocks)
 
 
-# Pairs a verdict needs. Two give one degree of freedom, and test sets score in steps
-# (1/240 of a point on CASIA): two equal differences make an interval of width zero.
+# Pairs a verdict needs. Two give one degree of freedom, and test sets score in steps (one
+# clip of 240 is 0.42 points on CASIA's paper split): two equal differences, not rare, make
+# an interval of width zero.
 VERDICT_PAIRS = 3
 
 
@@ -336,7 +339,10 @@ def paired_scores(
     """{unit: (model's WA %, reference's WA %)} for every unit both models have.
 
     By seed: the seeds with all the protocol's folds. By fold: in each fold, the mean over
-    the seeds both models have there, so the two sides of a pair share their seeds.
+    the seeds both models have there, so the two sides of a pair share their seeds; a model
+    with only some folds pairs on those. So under loso the mean difference is over the
+    paired folds, and need not equal the difference of the tables' means (seeds with all
+    their folds).
     """
     if pair_unit(protocol) == "seed":
         ours = complete_seeds(records, model, protocol)
@@ -366,19 +372,26 @@ def paired_scores(
 def compare(
     records: list[dict[str, Any]], model: str, reference: str, protocol: str
 ) -> dict[str, Any]:
-    """``model - reference`` in WA points, paired (``pair_unit``): the mean and its 95 %
-    t-interval (none with fewer than two pairs), and a verdict: "higher" / "lower" when
-    the interval excludes 0, "not resolved" when not, "n/a" with fewer than
-    ``VERDICT_PAIRS`` pairs."""
+    """``model - reference`` in WA points, paired by ``pair_unit``, with its spread.
+
+    Over the pairs: the mean difference and its 95 % t-interval (``ci_*``); the 95 %
+    prediction interval of one more pair's difference (``pi_*``: where one run such as the
+    paper's would fall); none with fewer than two pairs. The verdict: "higher" / "lower"
+    when the mean's interval excludes 0, "not resolved" when not, "n/a" with fewer than
+    ``VERDICT_PAIRS`` pairs.
+    """
     from scipy import stats  # type: ignore[import-untyped]
 
     scores = paired_scores(records, model, reference, protocol)
     diffs = np.array([ours - ref for ours, ref in scores.values()])
-    low = high = None
-    if len(diffs) > 1:
-        half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
+    n = len(diffs)
+    low = high = pi_low = pi_high = None
+    if n > 1:
+        t_sd = stats.t.ppf(0.975, n - 1) * diffs.std(ddof=1)
+        half, pi_half = t_sd / np.sqrt(n), t_sd * np.sqrt(1 + 1 / n)
         low, high = float(diffs.mean() - half), float(diffs.mean() + half)
-    if low is None or high is None or len(diffs) < VERDICT_PAIRS:
+        pi_low, pi_high = float(diffs.mean() - pi_half), float(diffs.mean() + pi_half)
+    if low is None or high is None or n < VERDICT_PAIRS:
         verdict = "n/a"
     else:
         verdict = "higher" if low > 0 else "lower" if high < 0 else "not resolved"
@@ -387,10 +400,12 @@ def compare(
         "protocol": protocol,
         "model": model,
         "paired_by": pair_unit(protocol),
-        "mean_diff": float(diffs.mean()) if len(diffs) else None,
+        "mean_diff": float(diffs.mean()) if n else None,
         "ci_low": low,
         "ci_high": high,
-        "n_pairs": len(diffs),
+        "pi_low": pi_low,
+        "pi_high": pi_high,
+        "n_pairs": n,
         "verdict": verdict,
         "pairs": list(scores),
     }
@@ -415,11 +430,14 @@ def paired_comparisons(records: list[dict[str, Any]], reference: str) -> list[di
 
 
 def unit_title(unit: str) -> str:
+    """``fold`` as a reader knows it under loso: the held-out speaker."""
     return "held-out speaker (fold)" if unit == "fold" else unit
 
 
-def format_interval(row: dict[str, Any]) -> str:
-    return "" if row["ci_low"] is None else f"[{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]"
+def format_interval(row: dict[str, Any], kind: str = "ci") -> str:
+    """``[low, high]`` of the mean's interval (``ci``) or the prediction interval (``pi``)."""
+    low, high = row[f"{kind}_low"], row[f"{kind}_high"]
+    return "" if low is None else f"[{low:+.1f}, {high:+.1f}]"
 
 
 def render_comparisons(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
@@ -452,6 +470,7 @@ def text_table(fmt: str, title: str, header: list[str], body: list[list[str]]) -
 
 
 def markdown_table(title: str, header: list[str], body: list[list[str]]) -> str:
+    """A ``###`` title, then a pipe table."""
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -466,6 +485,7 @@ def _esc(text: str) -> str:
 
 
 def latex_table(title: str, header: list[str], body: list[list[str]]) -> str:
+    """A captioned LaTeX table, special characters escaped."""
     lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_esc(title)}}}",
              r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\hline",
              " & ".join(_esc(h) for h in header) + r" \\", r"\hline"]  # fmt: skip
