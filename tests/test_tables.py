@@ -222,9 +222,10 @@ def test_render_comparisons():
     rows = paired_comparisons(paper_grid(), "att-Res0")
     text = render_comparisons(rows)
     assert "### Paired by seed against att-Res0, protocol paper" in text
-    assert "| att-Res2 | +11.0 | [+8.5, +13.5] | 3 | higher |" in text
-    assert "| att-Res | +4.3 | [-0.8, +9.5] | 3 | not resolved |" in text
-    assert "| CNN | -20.0 |  | 1 | n/a |" in text
+    # one more run's interval is sqrt(n + 1) = 2 times the mean's half-width wide, 3 seeds
+    assert "| att-Res2 | +11.0 | [+8.5, +13.5] | [+6.0, +16.0] | 3 | higher |" in text
+    assert "| att-Res | +4.3 | [-0.8, +9.5] | [-6.0, +14.7] | 3 | not resolved |" in text
+    assert "| CNN | -20.0 |  |  | 1 | n/a |" in text
     parsed = list(csv.DictReader(io.StringIO(render_comparisons(rows, "csv"))))
     assert tuple(parsed[0]) == COMPARISON_COLUMNS
     assert parsed[0]["pairs"] == "0 1 2" and parsed[-1]["verdict"] == "lower"
@@ -368,7 +369,7 @@ def test_tables_command_prints_comparisons_after_the_tables(tmp_path):
     out = result.stdout
     assert out.index("### Table 2") < out.index("### Paired by seed against att-Res0")
     assert out.index("against att-Res0") < out.index("### Paired by seed against SVM")
-    assert "| att-Res0 | +11.0 | [+8.5, +13.5] | 3 | higher |" in out  # att-Res0 - SVM
+    assert "| att-Res0 | +11.0 | [+8.5, +13.5] | [+6.0, +16.0] | 3 | higher |" in out  # - SVM
     result = CliRunner().invoke(app, args + ["--format", "csv"])
     tables, comparisons = result.stdout.split("\n\n")[:2]
     assert tables.splitlines()[0] == ",".join(CSV_COLUMNS)

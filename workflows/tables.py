@@ -441,7 +441,11 @@ def format_interval(row: dict[str, Any], kind: str = "ci") -> str:
 
 
 def render_comparisons(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
-    """Paired differences as markdown, LaTeX or CSV, one table per (reference, protocol)."""
+    """Paired differences as markdown, LaTeX or CSV, one table per (reference, protocol).
+
+    "One run, 95 %" is the prediction interval: where a single run's difference, such as a
+    paper's, would fall.
+    """
     if fmt == "csv":
         return csv_table(rows, COMPARISON_COLUMNS, pairs=lambda s: " ".join(map(str, s)))
     blocks = []
@@ -449,12 +453,16 @@ def render_comparisons(rows: list[dict[str, Any]], fmt: str = "markdown") -> str
         group = [r for r in rows if (r["reference"], r["protocol"]) == (ref, protocol)]
         unit = pair_unit(protocol)
         title = f"Paired by {unit_title(unit)} against {ref}, protocol {protocol}"
-        header = ["Model", f"WA - {ref}, points", "95 % interval", f"{unit.title()}s", "Verdict"]
+        header = [
+            "Model", f"WA - {ref}, points", "95 % interval", "One run, 95 %", f"{unit.title()}s",
+            "Verdict",
+        ]  # fmt: skip
         body = [
             [
                 r["model"],
                 "missing" if r["mean_diff"] is None else f"{r['mean_diff']:+.1f}",
                 format_interval(r),
+                format_interval(r, "pi"),
                 str(r["n_pairs"]),
                 r["verdict"],
             ]
