@@ -137,8 +137,11 @@ def train_model(
     ``sync`` makes every rank's generator rank 0's before each epoch (ranks whose last
     batch slices differ in size draw different numbers of masks and would drift apart).
     ``report`` gets each epoch's metrics. Test accuracy per epoch is kept for the curves
-    only: nothing is chosen on it.
+    only: nothing is chosen on it. The record's ``earlier_attempts_s`` is the time the
+    attempts before this one spent in here up to their last checkpoint (the work this one
+    did not redo); work they lost after it is not counted.
     """
+    attempt_start = time.perf_counter()
     torch.manual_seed(seed)
     scale = Standardizer.fit(data.x_train)
     x_train = torch.from_numpy(scale(data.x_train)).to(device)
@@ -166,6 +169,7 @@ def train_model(
     if saved is not None:
         progress = restore(saved, model, optimizer, scheduler, generator)
     resumed_from_epoch = progress["epoch"]
+    earlier_attempts_s = progress.get("elapsed_s", 0.0)  # checkpoints before 2026-12 lack it
     trained = wrap(model)
 
     last_save = time.monotonic()
@@ -186,6 +190,7 @@ def train_model(
         progress["epoch"] = epoch + 1
         report({"epoch": epoch + 1, "train_loss": loss, "train_acc": acc})
         if time.monotonic() - last_save >= cfg.checkpoint_s and epoch + 1 < cfg.epochs:
+            progress["elapsed_s"] = earlier_attempts_s + time.perf_counter() - attempt_start
             checkpoints.save(save_state(model, optimizer, scheduler, generator, progress))
             last_save = time.monotonic()
 
@@ -197,6 +202,9 @@ def train_model(
         "test_labels": data.y_test.tolist(),
         "test_probabilities": logits.softmax(1).cpu().numpy().round(5).tolist(),
         "curves": progress["curves"],
+        # one scalar pair, or one pair per channel with delta channels (Standardizer)
+        "scale_mean": scale.mean,
+        "scale_std": scale.std,
         "params": count_parameters(model),
         "flops": flops,
         "train_s": progress["train_s"],
@@ -206,5 +214,6 @@ def train_model(
         "n_train": len(data.y_train),
         "n_test": len(data.y_test),
         "resumed_from_epoch": resumed_from_epoch,
+        "earlier_attempts_s": earlier_attempts_s,
     }
     return TrainedModel(record, model, scale)

@@ -190,6 +190,7 @@ def test_speaker_scaled_delta_model_trains_predicts_and_saves_its_inputs(
     saved = load_trained(runs, records["att-Res"]["trial"])
     assert saved.inputs == InputSettings("speaker", 1)
     assert isinstance(saved.mean, tuple) and len(saved.mean) == 2  # one per channel
+    assert records["att-Res"]["scale_mean"] == list(saved.mean)  # the record says so too
     out = tmp_path / "delta.onnx"
     args = ["export", runs, "--model", "att-Res", "--seed", "0", "--out", str(out)]
     assert CliRunner().invoke(app, args).exit_code == 0

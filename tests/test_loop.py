@@ -39,6 +39,9 @@ def test_a_run_resumed_from_a_file_checkpoint_matches_one_never_stopped(tmp_path
     whole = Recorded()
     reference = train_model("CNN", data, cfg, 0, cpu, whole).record
     assert [s["progress"]["epoch"] for s in whole.saved] == [1, 2, 3]  # not after the last
+    elapsed = [s["progress"]["elapsed_s"] for s in whole.saved]
+    assert 0 < elapsed[0] < elapsed[1] < elapsed[2] and reference["earlier_attempts_s"] == 0
+    assert isinstance(reference["scale_mean"], float)  # one channel: one scalar pair
 
     files = FileCheckpoints(str(tmp_path / "storage"), "trial")
     assert files.load() is None
@@ -47,6 +50,7 @@ def test_a_run_resumed_from_a_file_checkpoint_matches_one_never_stopped(tmp_path
     assert state["generator"].device.type == "cpu" and state["torch_rng"].dtype == torch.uint8
     resumed = train_model("CNN", data, cfg, 0, cpu, Recorded(state)).record
     assert resumed["resumed_from_epoch"] == 2
+    assert resumed["earlier_attempts_s"] == elapsed[1]  # the killed attempt's, to epoch 2
     for key in ("curves", "confusion", "wa"):
         assert resumed[key] == reference[key], key
     files.clear()

@@ -93,6 +93,7 @@ def test_tables_publish_writes_what_check_reads(grid, tmp_path):
     pub = tmp_path / "pub"
     trials = list(csv.DictReader((pub / "trials.csv").open()))
     assert sorted(t["trial"] for t in trials) == ["att-res0-paper-s0-f0", "svm-paper-s0-f0"]
+    assert [t["resumed_from_epoch"] for t in trials] == ["0", ""]  # the SVM keeps no state
     assert json.loads((pub / "train_config.json").read_text())["epochs"] == 2
     assert json.loads((pub / "features.json").read_text())["config"]["image_size"] == 32
     assert (pub / "tables.md").read_text() in result.stdout
@@ -236,6 +237,7 @@ def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features
     assert done.returncode == 0, done.stdout + done.stderr
     resumed = load_records(str(runs))[0]
     assert resumed["resumed_from_epoch"] > 0 and not state.exists()
+    assert 0 < resumed["earlier_attempts_s"] < resumed["wall_s"]  # both attempts counted
 
     whole = tmp_path / "whole"
     result = CliRunner().invoke(app, ["train-all", synth_features, "--out", str(whole), *settings])

@@ -265,10 +265,11 @@ def cost_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the trials cost, per (protocol, model), then one ``all models`` row per protocol.
 
     ``wall_s_mean`` and ``wall_s_total`` are over the trials that recorded their wall time
-    (each trial's own, from the start of its last attempt to its record): trials that ran
-    side by side each count in full, so the total is not the grid's elapsed time.
-    ``n_resumed`` counts the trials resumed from a checkpoint, whose earlier attempts are
-    not in their wall time. ``device`` lists the devices the trials ran on.
+    (each trial's own: trials that ran side by side each count in full, so the total is
+    not the grid's elapsed time). ``n_resumed`` counts the trials resumed from a
+    checkpoint; their wall time adds their earlier attempts up to the last checkpoint
+    (``earlier_attempts_s``), except in records written before it was kept, which count
+    the last attempt only. ``device`` lists the devices the trials ran on.
     """
     rows = []
     for protocol in sorted({r["protocol"] for r in records}):
@@ -559,7 +560,8 @@ def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
 
 TRIAL_COLUMNS = (
     "trial", "model", "protocol", "seed", "fold", "split", "wa", "ua", "macro_f1",
-    "n_train", "n_test", "epochs", "train_s", "wall_s", "device",
+    "n_train", "n_test", "epochs", "train_s", "wall_s", "resumed_from_epoch",
+    "earlier_attempts_s", "device",
 )  # fmt: skip
 
 

@@ -277,7 +277,8 @@ def run_trial(config: dict[str, Any]) -> None:
         n_folds=spec.n_folds,  # what a complete seed has, when --folds ran only some
         split=spec.split,
         epochs=cfg.epochs if model_kind(spec.model) == "torch" else None,
-        wall_s=time.perf_counter() - start,
+        # a resumed trial's earlier attempts too, up to their last checkpoint (attres/loop.py)
+        wall_s=time.perf_counter() - start + record.get("earlier_attempts_s", 0.0),
         # which rows were tested, so seeds of one fold can be averaged (seed ensembles)
         test_ids_sha1=test_ids_sha1(spec),
         provenance=provenance(spec),
