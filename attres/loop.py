@@ -169,7 +169,7 @@ def train_model(
     if saved is not None:
         progress = restore(saved, model, optimizer, scheduler, generator)
     resumed_from_epoch = progress["epoch"]
-    earlier_attempts_s = progress.get("elapsed_s", 0.0)  # checkpoints before 2026-12 lack it
+    earlier_attempts_s = progress.get("elapsed_s", 0.0)  # older checkpoints lack it
     trained = wrap(model)
 
     last_save = time.monotonic()
