@@ -1,4 +1,4 @@
-"""Where data lives: a local path or a URI, one type for both.
+"""Where data lives: a local path or a URI, one type for both, and the one way to write there.
 
 A local path is made absolute when the ``Location`` is made, at the program's edge (CLI
 arguments, public entry points). Code below never depends on the working directory, which
@@ -13,8 +13,11 @@ False
 from __future__ import annotations
 
 import os
+import uuid
 
 import pyarrow.fs as pafs
+
+TMP_PREFIX = "_tmp-"  # what a write leaves behind if killed midway; readers skip "_" names
 
 
 class Location(str):
@@ -44,3 +47,25 @@ class Location(str):
             fs, path = pafs.FileSystem.from_uri(self)
             return fs, path.rstrip("/")
         return pafs.LocalFileSystem(), str(self)
+
+    def write(self, data: bytes | str) -> None:
+        """Write ``data`` (text as UTF-8) here atomically: under a temporary name in the same
+        folder, then renamed, so a reader never sees half a file; the folder is made first."""
+        fs, path = self.filesystem()
+        folder = path.rsplit("/", 1)[0]
+        fs.create_dir(folder, recursive=True)
+        tmp = f"{folder}/{TMP_PREFIX}{uuid.uuid4().hex}.part"  # no reader lists it as a file
+        with fs.open_output_stream(tmp) as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        fs.move(tmp, path)
+
+    def read(self) -> bytes:
+        """The whole file; FileNotFoundError if there is none."""
+        fs, path = self.filesystem()
+        with fs.open_input_stream(path) as f:
+            return f.read()
+
+    def exists(self) -> bool:
+        """Whether a file (not a folder) is here."""
+        fs, path = self.filesystem()
+        return fs.get_file_info(path).type == pafs.FileType.File

@@ -27,15 +27,7 @@ from featurize.corpus import Utterance, discover
 from featurize.location import Location
 from featurize.raysession import SharedPathError
 from featurize.spectrogram import TooShortError, spectrogram_image
-from featurize.store import (
-    REJECTS_FILE,
-    SUMMARY_FILE,
-    existing_ids,
-    open_store,
-    prepare_store,
-    write_shard,
-    write_text_atomic,
-)
+from featurize.store import REJECTS_FILE, SUMMARY_FILE, existing_ids, prepare_store, write_shard
 
 SHARD_ROWS = 256  # default rows per Parquet shard (16 MiB of 128x128 float32)
 
@@ -121,8 +113,7 @@ class FeaturizeBlocks:
         import cv2
 
         cv2.setNumThreads(1)  # one actor per CPU already; cv2's own pool would oversubscribe
-        self.config, self.labels = config, labels
-        self.fs, self.root = open_store(features)
+        self.config, self.labels, self.features = config, labels, features
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         keys = list(batch)
@@ -130,7 +121,7 @@ class FeaturizeBlocks:
         results = [featurize_file(u, self.config, self.labels) for u in utts]
         rows = [row for r in results if isinstance(r, list) for row in r]
         if rows:
-            write_shard(self.fs, self.root, rows, self.config, self.labels)
+            write_shard(self.features, rows, self.config, self.labels)
         return {
             "source": np.array([u["source"] for u in utts]),
             "reject": np.array([r["reject"] if isinstance(r, dict) else "" for r in results]),
@@ -173,8 +164,8 @@ def run_featurize(
     start = time.perf_counter()
     found = discover(corpus, manifest)
     labels = found.labels
-    fs, root = prepare_store(features, config, labels)
-    done = existing_ids(fs, root)
+    prepare_store(features, config, labels)
+    done = existing_ids(features)
     todo = [u for u in found.utterances if u.utterance_id not in done]
     skipped = len(found.utterances) - len(todo)
     rejects = list(found.rejects)
@@ -198,8 +189,8 @@ def run_featurize(
         labels=list(labels),
         rejects=rejects,
     )
-    write_text_atomic(fs, f"{root}/{REJECTS_FILE}", _rejects_csv(rejects))
-    write_text_atomic(fs, f"{root}/{SUMMARY_FILE}", summary.to_json())
+    features.child(REJECTS_FILE).write(_rejects_csv(rejects))
+    features.child(SUMMARY_FILE).write(summary.to_json())
     if featurized == 0 and skipped == 0:
         raise NothingFeaturizedError(
             f"no file of {corpus} could be featurized; reasons in {features}/{REJECTS_FILE}"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from featurize.config import FeatureConfig
-from featurize.location import Location
+from featurize.location import TMP_PREFIX, Location
 
 META_FILE = "_features.json"
 REJECTS_FILE = "_rejects.csv"
@@ -37,11 +36,6 @@ LABELS_KEY = b"attres.labels"
 
 class FeatureStoreError(ValueError):
     """The FEATURES location is unusable or holds features made differently."""
-
-
-def open_store(location: str) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, root path) for a local folder or a URI."""
-    return Location(location).filesystem()
 
 
 def shard_schema(config: FeatureConfig, labels: tuple[str, ...]) -> pa.Schema:
@@ -65,24 +59,14 @@ def shard_schema(config: FeatureConfig, labels: tuple[str, ...]) -> pa.Schema:
     return pa.schema(fields, metadata=metadata)
 
 
-def write_text_atomic(fs: pafs.FileSystem, path: str, text: str) -> None:
-    tmp = f"{path.rsplit('/', 1)[0]}/_tmp-{uuid.uuid4().hex}"
-    with fs.open_output_stream(tmp) as f:
-        f.write(text.encode())
-    fs.move(tmp, path)
-
-
-def prepare_store(
-    features: str, config: FeatureConfig, labels: tuple[str, ...]
-) -> tuple[pafs.FileSystem, str]:
+def prepare_store(features: str, config: FeatureConfig, labels: tuple[str, ...]) -> None:
     """Create FEATURES or check that what is there was made with the same config and labels."""
-    fs, root = open_store(features)
+    fs, root = Location(features).filesystem()
     fs.create_dir(root, recursive=True)
-    meta_path = f"{root}/{META_FILE}"
+    meta = Location(features).child(META_FILE)
     wanted: dict[str, Any] = {"config": config.to_dict(), "labels": list(labels)}
-    if fs.get_file_info(meta_path).type == pafs.FileType.File:
-        with fs.open_input_stream(meta_path) as f:
-            found = json.loads(f.read())
+    if meta.exists():
+        found = json.loads(meta.read())
         if found != wanted:
             keys = dict.fromkeys([*found["config"], *wanted["config"]])  # either side's
             diff = [
@@ -100,11 +84,10 @@ def prepare_store(
     elif shard_paths(fs, root):
         raise FeatureStoreError(f"{features} holds Parquet shards but no {META_FILE}")
     else:
-        write_text_atomic(fs, meta_path, json.dumps(wanted, indent=2))
+        meta.write(json.dumps(wanted, indent=2))
     for info in fs.get_file_info(pafs.FileSelector(root)):
-        if info.base_name.startswith("_tmp-"):  # left by a run that was killed
+        if info.base_name.startswith(TMP_PREFIX):  # left by a run that was killed
             fs.delete_file(info.path)
-    return fs, root
 
 
 def shard_paths(fs: pafs.FileSystem, root: str) -> list[str]:
@@ -116,8 +99,9 @@ def shard_paths(fs: pafs.FileSystem, root: str) -> list[str]:
     )
 
 
-def existing_ids(fs: pafs.FileSystem, root: str) -> set[str]:
+def existing_ids(features: str) -> set[str]:
     """utterance_ids already written (reads one column of each shard)."""
+    fs, root = Location(features).filesystem()
     ids: set[str] = set()
     for path in shard_paths(fs, root):
         table = pq.read_table(path, columns=["utterance_id"], filesystem=fs)
@@ -126,8 +110,7 @@ def existing_ids(fs: pafs.FileSystem, root: str) -> set[str]:
 
 
 def write_shard(
-    fs: pafs.FileSystem,
-    root: str,
+    features: str,
     rows: list[dict[str, Any]],
     config: FeatureConfig,
     labels: tuple[str, ...],
@@ -143,20 +126,15 @@ def write_shard(
     table = pa.Table.from_arrays(arrays, schema=schema)
     digest = hashlib.sha1("\n".join(sorted(columns["utterance_id"])).encode()).hexdigest()[:16]
     name = f"{SHARD_PREFIX}{digest}.parquet"
-    tmp = f"{root}/_tmp-{uuid.uuid4().hex}.parquet"
+    buffer = pa.BufferOutputStream()
     # Log power in float32 barely compresses (zstd made CASIA's shards 7 % smaller for
     # much more CPU), and dictionaries and min/max statistics over 16k floats a row are
     # wasted work: both only for the small columns.
     small = [name for name in schema.names if name != "spectrogram"]
     pq.write_table(
-        table,
-        tmp,
-        filesystem=fs,
-        compression="snappy",
-        use_dictionary=small,
-        write_statistics=small,
+        table, buffer, compression="snappy", use_dictionary=small, write_statistics=small
     )
-    fs.move(tmp, f"{root}/{name}")
+    Location(features).child(name).write(buffer.getvalue().to_pybytes())
     return name
 
 
@@ -183,7 +161,7 @@ class FeatureSet:
 
 def load_features(features: str) -> FeatureSet:
     """Read every shard under FEATURES, sorted by utterance_id so row order is stable."""
-    fs, root = open_store(features)
+    fs, root = Location(features).filesystem()
     paths = shard_paths(fs, root)
     if not paths:
         raise FeatureStoreError(
@@ -225,7 +203,7 @@ def content_fingerprint(features: str) -> str:
     """Hash of what the features are made of: settings, labels and every (utterance id,
     audio SHA-1) pair. The same corpus featurized the same way gives the same hash on any
     machine, whatever the shard names."""
-    fs, root = open_store(features)
+    fs, root = Location(features).filesystem()
     paths = shard_paths(fs, root)
     if not paths:
         raise FeatureStoreError(f"no Parquet shards ({SHARD_PREFIX}*.parquet) under {features}")

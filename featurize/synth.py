@@ -21,7 +21,6 @@ import dataclasses
 import io
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 from scipy.ndimage import uniform_filter1d
+
+from featurize.location import Location
 
 EMOTIONS = ("angry", "fear", "happy", "neutral", "sad", "surprise")
 MANIFEST_NAME = "manifest.csv"
@@ -587,13 +588,6 @@ def synthesize_utterance(
     return out.astype(np.float32)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Writes `data` to a hidden temporary next to `path`, then renames it into place."""
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     """A float signal in [-1, 1] as the bytes of a 16-bit PCM mono WAV file."""
     pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
@@ -614,7 +608,7 @@ def _write_utterances(
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             audio = synthesize_utterance(speaker, EMOTIONS[emo], sentence, config)
-            _write_atomic(path, wav_bytes(audio, config.sample_rate))
+            Location(path).write(wav_bytes(audio, config.sample_rate))
             frames = audio.size
         done.append((speaker, emo, sentence, frames))
     return done
@@ -642,7 +636,7 @@ def synthesize_corpus(
     config_text = json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True) + "\n"
     if config_path.exists() and config_path.read_text() != config_text:
         raise ValueError(f"{out_dir} holds a corpus made with another config: {config_path}")
-    _write_atomic(config_path, config_text.encode())
+    Location(config_path).write(config_text)
 
     jobs = [
         (s, e, k)
@@ -685,5 +679,5 @@ def synthesize_corpus(
             ]
         )
     manifest = out_dir / MANIFEST_NAME
-    _write_atomic(manifest, text.getvalue().encode())
+    Location(manifest).write(text.getvalue())
     return manifest

@@ -204,12 +204,13 @@ def test_one_utterance_id_for_two_files_is_refused(tmp_path):
 
 def test_load_features_refuses_duplicate_utterance_ids(tmp_path):
     config, labels = FeatureConfig(image_size=8), ("angry",)
-    fs, root = prepare_store(str(tmp_path / "features"), config, labels)
+    features = str(tmp_path / "features")
+    prepare_store(features, config, labels)
     row = {"speaker": "s", "emotion": "angry", "label": 0, "utt_id": "a", "duration_s": 1.0,
            "sample_rate": 16000, "source": "s/angry/a.wav", "sha1": "0" * 40,
            "spectrogram": np.zeros((8, 8), np.float32)}  # fmt: skip
-    write_shard(fs, root, [dict(row, utterance_id="s/angry/a")], config, labels)
-    write_shard(fs, root, [dict(row, utterance_id=i) for i in ("s/angry/a", "b")], config, labels)
+    write_shard(features, [dict(row, utterance_id="s/angry/a")], config, labels)
+    write_shard(features, [dict(row, utterance_id=i) for i in ("s/angry/a", "b")], config, labels)
     with pytest.raises(FeatureStoreError, match=r"features.*1 utterance id.*s/angry/a"):
         load_features(str(tmp_path / "features"))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from featurize.location import Location
 from workflows.predict import PredictError, audio_files, featurize_files, load_model_trials
 from workflows.trained import SavedModel
 
@@ -177,8 +178,6 @@ def explain_files(
         true = path.parent.name if path.parent.name in trained.label_names else None
         title = figure_title(path.name, predicted, true, trained.trial)
         png = out / _output_name(path, taken)
-        tmp = png.with_name(f"_tmp-{png.name}")
-        tmp.write_bytes(attention_png(images[path], maps, title))
-        tmp.replace(png)
+        Location(png).write(attention_png(images[path], maps, title))
         results.append(Explanation(str(path), str(png), predicted, true))
     return trained.trial, results

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attres.inputs import InputSettings
+from featurize.location import Location
 from workflows.trained import SavedModel, TrainedModelError, load_trained, model_trials
 
 INPUT_NAME = "spectrogram"
@@ -53,8 +54,8 @@ def find_trial(runs: str, model: str, seed: int, fold: int | None = None) -> str
     return records[0]["trial"]
 
 
-def onnx_graph(trained: SavedModel, path: Path) -> None:
-    """Write the network with a softmax on top as an ONNX graph of input (1, C, H, W)."""
+def onnx_graph(trained: SavedModel) -> bytes:
+    """The network with a softmax on top as an ONNX graph of input (1, C, H, W)."""
     import torch
 
     size = trained.feature_config.image_size
@@ -66,16 +67,18 @@ def onnx_graph(trained: SavedModel, path: Path) -> None:
         raise ExportError(
             "ONNX export needs onnx and onnxscript: pip install 'attres-flow[export]'"
         ) from err
+    graph = io.BytesIO()
     with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
         torch.onnx.export(
             wrapped,
             (example,),
-            str(path),
+            graph,
             dynamo=True,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             external_data=False,
         )
+    return graph.getvalue()
 
 
 def input_meaning(inputs: InputSettings, per_channel: bool = False) -> str:
@@ -110,9 +113,7 @@ def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = 
             "models export to ONNX (its saved pipeline is RUNS/models/<trial>.skops)"
         )
     size = trained.feature_config.image_size
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"_tmp-{out.stem}.onnx")
-    onnx_graph(trained, tmp)
+    graph = onnx_graph(trained)
     record = next(r for r in model_trials(runs, model) if r["trial"] == trial)
     sidecar = {
         "model": trained.model_name,
@@ -131,8 +132,6 @@ def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = 
         "torch_version": torch.__version__,
     }  # fmt: skip
     json_path = out.with_suffix(".json")
-    json_tmp = out.with_name(f"_tmp-{out.stem}.json")
-    json_tmp.write_text(json.dumps(sidecar, indent=2))
-    tmp.replace(out)
-    json_tmp.replace(json_path)
+    Location(out).write(graph)
+    Location(json_path).write(json.dumps(sidecar, indent=2))
     return Exported(trial, out, json_path)

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from featurize.store import load_features, open_store
+from featurize.location import Location
+from featurize.store import load_features
 from workflows.explain import ExplainError, attention_maps, attention_png, figure_title
 from workflows.tables import render, table_rows, write_plots
 from workflows.trained import TrainedModelError, has_trained, load_trained
@@ -102,9 +103,8 @@ def attention_section(runs: str, records: list[dict[str, Any]], count: int) -> s
     try:
         trained = load_trained(runs, record["trial"])
         features = load_features(record["provenance"]["features"])
-        fs, root = open_store(runs)
-        with fs.open_input_stream(f"{root}/splits/{record['split']}.json") as f:
-            test_ids = json.loads(f.read())["test"][:count]
+        split = Location(runs).child("splits", f"{record['split']}.json")
+        test_ids = json.loads(split.read())["test"][:count]
     except (OSError, ValueError, KeyError, TrainedModelError) as err:
         return f"<p>No attention maps: {html.escape(str(err))}</p>"
     position = {u: i for i, u in enumerate(features.utterance_ids)}
@@ -158,8 +158,5 @@ def build_report(runs: str, out: Path, attention_examples: int = 3) -> Path:
         attention_section(runs, records, attention_examples),
         "</body></html>",
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"_tmp-{out.name}")
-    tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    Location(out).write("\n".join(parts) + "\n")
     return out

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from featurize.store import open_store
+from featurize.location import Location
 
 FEATURES_USED = "features_used.json"
 RESULT_COLUMNS = (
@@ -31,19 +31,16 @@ RESULT_COLUMNS = (
 
 def finished_trials(runs: str) -> set[str]:
     """Names of the trials whose record exists."""
-    fs, root = open_store(runs)
+    fs, root = Location(runs).filesystem()
     infos = fs.get_file_info(pafs.FileSelector(f"{root}/trials", allow_not_found=True))
     return {i.base_name[: -len(".json")] for i in infos if i.base_name.endswith(".json")}
 
 
 def load_records(runs: str) -> list[dict[str, Any]]:
     """Every finished trial's record, sorted by trial name."""
-    fs, root = open_store(runs)
-    records = []
-    for name in sorted(finished_trials(runs)):
-        with fs.open_input_stream(f"{root}/trials/{name}.json") as f:
-            records.append(json.loads(f.read()))
-    return records
+    trials = Location(runs).child("trials")
+    names = sorted(finished_trials(runs))
+    return [json.loads(trials.child(f"{name}.json").read()) for name in names]
 
 
 def write_results_table(runs: str) -> None:
@@ -54,7 +51,6 @@ def write_results_table(runs: str) -> None:
     columns = {c: [r.get(c) for r in records] for c in RESULT_COLUMNS}
     columns["confusion"] = [json.dumps(r["confusion"]) for r in records]
     columns["git_commit"] = [r["provenance"]["git_commit"] for r in records]
-    fs, root = open_store(runs)
-    tmp = f"{root}/_tmp-results.parquet"
-    pq.write_table(pa.table(columns), tmp, filesystem=fs)
-    fs.move(tmp, f"{root}/results.parquet")
+    buffer = pa.BufferOutputStream()
+    pq.write_table(pa.table(columns), buffer)
+    Location(runs).child("results.parquet").write(buffer.getvalue().to_pybytes())

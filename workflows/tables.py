@@ -631,9 +631,9 @@ def copy_run_state(runs: str, out: Path) -> list[Path]:
     """Copy RUNS' trial records, splits, ``train_config.json`` and ``features_used.json``."""
     import pyarrow.fs as pafs
 
-    from featurize.store import open_store
+    from featurize.location import Location
 
-    fs, root = open_store(runs)
+    fs, root = Location(runs).filesystem()
     paths = [f"{root}/{name}" for name in ("train_config.json", "features_used.json")]
     for folder in ("trials", "splits"):
         infos = fs.get_file_info(pafs.FileSelector(f"{root}/{folder}", allow_not_found=True))
@@ -655,13 +655,11 @@ def _features_meta(records: list[dict[str, Any]]) -> bytes | None:
 
     Records restored from another machine may name a store that exists only there.
     """
-    import pyarrow.fs as pafs
-
-    from featurize.store import META_FILE, open_store
+    from featurize.location import Location
+    from featurize.store import META_FILE
 
     for store in dict.fromkeys(r["provenance"]["features"] for r in records):
-        fs, root = open_store(store)
-        if fs.get_file_info(f"{root}/{META_FILE}").type == pafs.FileType.File:
-            with fs.open_input_stream(f"{root}/{META_FILE}") as f:
-                return f.read()
+        meta = Location(store).child(META_FILE)
+        if meta.exists():
+            return meta.read()
     return None

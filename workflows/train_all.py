@@ -33,7 +33,7 @@ from attres.splits import (
     validation_split,
 )
 from featurize.location import Location
-from featurize.store import FeatureSet, content_fingerprint, load_features, write_text_atomic
+from featurize.store import FeatureSet, content_fingerprint, load_features
 from workflows.config import RETIRED_KEYS, TrainConfig, TrialSpec
 from workflows.runs import FEATURES_USED, finished_trials, write_results_table
 from workflows.trial import run_trial
@@ -80,8 +80,6 @@ def plan_grid(
             f"--validation-speaker needs at least 3 speakers (one tested, one validated, one "
             f"to train on); {features} has {n_speakers}"
         )
-    fs, root = Location(runs).filesystem()
-    fs.create_dir(f"{root}/splits", recursive=True)
     # Splits are drawn over the recordings as they are (not speed-perturbed copies).
     recorded = np.flatnonzero(data.recorded)
     n_folds = protocol_folds(protocol, data.speakers, cfg.k)
@@ -106,7 +104,7 @@ def plan_grid(
                 "train": data.utterance_ids[train].tolist(),
                 "test": data.utterance_ids[test].tolist(),
             }
-            write_text_atomic(fs, f"{root}/splits/{split_name}.json", json.dumps(record))
+            Location(runs).child("splits", f"{split_name}.json").write(json.dumps(record))
             for name in names:
                 specs.append(
                     TrialSpec(
@@ -262,9 +260,8 @@ def train_all(
     check_runs_belong(runs, cfg, features_used)
     specs = plan_grid(data, features, features_used["fingerprint"], runs, models, seeds, cfg,
                       storage, folds)  # fmt: skip
-    fs, root = runs.filesystem()
-    write_text_atomic(fs, f"{root}/train_config.json", json.dumps(cfg.to_dict(), indent=2))
-    write_text_atomic(fs, f"{root}/{FEATURES_USED}", json.dumps(features_used, indent=2))
+    runs.child("train_config.json").write(json.dumps(cfg.to_dict(), indent=2))
+    runs.child(FEATURES_USED).write(json.dumps(features_used, indent=2))
     done = finished_trials(runs)
     todo = [s for s in specs if s.name not in done]
     if done & {s.name for s in specs}:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ import pyarrow.fs as pafs
 from attres.inputs import InputSettings
 from attres.registry import create_model, model_kind, resolve_name
 from featurize.config import FeatureConfig
-from featurize.store import open_store
+from featurize.location import Location
 
 MODELS_DIR = "models"
 
@@ -96,17 +95,7 @@ class SavedModel:
 
 
 def _models_root(runs: str) -> tuple[pafs.FileSystem, str]:
-    fs, root = open_store(runs)
-    return fs, f"{root}/{MODELS_DIR}"
-
-
-def _write_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
-    folder = path.rsplit("/", 1)[0]
-    fs.create_dir(folder, recursive=True)
-    tmp = f"{folder}/_tmp-{uuid.uuid4().hex}"
-    with fs.open_output_stream(tmp) as f:
-        f.write(data)
-    fs.move(tmp, path)
+    return Location(runs).child(MODELS_DIR).filesystem()
 
 
 def _read(fs: pafs.FileSystem, path: str) -> bytes:
@@ -144,23 +133,21 @@ def save_trained(
         "feature_config": dict(feature_config),
         "inputs": dataclasses.asdict(inputs or InputSettings()),
     }
-    fs, root = _models_root(runs)
+    models = Location(runs).child(MODELS_DIR)
     if model_kind(name) == "sklearn":
         import skops.io
 
         pipeline = getattr(model, "pipeline", model)
-        path = f"{root}/{trial}.skops"
-        _write_atomic(fs, path, skops.io.dumps(pipeline))
-        _write_atomic(fs, f"{root}/{trial}.json", json.dumps(meta, indent=1).encode())
-        return path
+        models.child(f"{trial}.skops").write(skops.io.dumps(pipeline))
+        models.child(f"{trial}.json").write(json.dumps(meta, indent=1))
+        return models.child(f"{trial}.skops")
     import torch
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     buffer = io.BytesIO()
     torch.save({**meta, "state_dict": state}, buffer)
-    path = f"{root}/{trial}.pt"
-    _write_atomic(fs, path, buffer.getvalue())
-    return path
+    models.child(f"{trial}.pt").write(buffer.getvalue())
+    return models.child(f"{trial}.pt")
 
 
 def has_trained(runs: str, trial: str) -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 from attres.loop import SplitData, TrainedModel, train_model
 from attres.registry import model_kind
 from featurize.location import Location
-from featurize.store import FeatureSet, content_fingerprint, load_features, write_text_atomic
+from featurize.store import FeatureSet, content_fingerprint, load_features
 from workflows.config import TrialSpec
 from workflows.trained import save_trained
 
@@ -80,10 +80,8 @@ class FileCheckpoints:
     def load(self) -> dict[str, Any] | None:
         import torch
 
-        fs, path = self.location.filesystem()
         try:
-            with fs.open_input_stream(path) as f:
-                data = f.read()
+            data = self.location.read()
         except FileNotFoundError:
             return None
         # CPU first: RNG states must stay CPU tensors; restore() moves the rest.
@@ -94,12 +92,7 @@ class FileCheckpoints:
 
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        fs, path = self.location.filesystem()
-        fs.create_dir(self.folder.filesystem()[1], recursive=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with fs.open_output_stream(tmp) as f:
-            f.write(buffer.getvalue())
-        fs.move(tmp, path)
+        self.location.write(buffer.getvalue())
 
     def clear(self) -> None:
         fs, path = self.folder.filesystem()
@@ -178,8 +171,7 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
     )  # fmt: skip
     if rank == 0:
         keep_model(spec, trained)
-        fs, path = checkpoints.record.filesystem()
-        write_text_atomic(fs, path, json.dumps(trained.record))
+        checkpoints.record.write(json.dumps(trained.record))
 
 
 def train_data_parallel(spec: TrialSpec) -> dict[str, Any]:
@@ -208,9 +200,7 @@ def train_data_parallel(spec: TrialSpec) -> dict[str, Any]:
         ),
     )
     trainer.fit()
-    fs, path = FileCheckpoints(spec.storage, spec.name).record.filesystem()
-    with fs.open_input_stream(path) as f:
-        return json.loads(f.read())
+    return json.loads(FileCheckpoints(spec.storage, spec.name).record.read())
 
 
 def fit_sklearn(spec: TrialSpec) -> dict[str, Any]:
@@ -283,10 +273,7 @@ def run_trial(config: dict[str, Any]) -> None:
         test_ids_sha1=test_ids_sha1(spec),
         provenance=provenance(spec),
     )
-    runs = Location(spec.runs)
-    fs, root = runs.filesystem()
-    fs.create_dir(f"{root}/trials", recursive=True)
-    write_text_atomic(fs, f"{root}/trials/{spec.name}.json", json.dumps(record, indent=1))
+    Location(spec.runs).child("trials", f"{spec.name}.json").write(json.dumps(record, indent=1))
     FileCheckpoints(spec.storage, spec.name).clear()  # the record supersedes it
     tune.report({"wa": record["wa"], "wall_s": record["wall_s"]})
 
