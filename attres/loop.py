@@ -1,9 +1,9 @@
 """The training loop of one torch model on one split: the function every path runs.
 
 An in-process Tune trial, each rank of a data-parallel Ray Train run and the tests all call
-``train_model``. Its whole state is one dict (``save_state``), written by whatever
-``Checkpoints`` the caller passes and read back by ``restore``, so a run killed at any
-point resumes where its last checkpoint left it. Nothing here imports Ray.
+``train_model``. Its whole state is one ``TrainingState``, saved as one dict by whatever
+``Checkpoints`` the caller passes and restored from it, so a run killed at any point
+resumes where its last checkpoint left it. Nothing here imports Ray.
 """
 
 from __future__ import annotations
@@ -11,22 +11,23 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from attres.cpu import prepare_for_training
+from attres.flops import count_flops, count_parameters
 from attres.metrics import classification_metrics
-from attres.registry import count_flops, count_parameters, create_model
+from attres.models import create_model
 from attres.train import (
     Recipe,
     Standardizer,
     cosine_schedule,
     predict,
     predict_logits,
+    prepare_for_training,
     train_epoch,
 )
 
@@ -44,7 +45,7 @@ class SplitData:
 
 
 class LoopSettings(Protocol):
-    """What the loop reads of a run's settings (``workflows.config.TrainConfig`` has it)."""
+    """What the loop reads of a run's settings (``workflows.grid.config.TrainConfig`` has it)."""
 
     epochs: int
     batch_size: int
@@ -66,56 +67,93 @@ class Checkpoints(Protocol):
     def save(self, state: dict[str, Any]) -> None: ...
 
 
+class Replica:
+    """This process's part in training one model: alone (the default), or one rank of a
+    data-parallel run (``workflows.grid``'s DDP replica overrides the three members)."""
+
+    rank = 0
+    world = 1
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The model as it trains (data-parallel: wrapped so gradients are averaged)."""
+        return model
+
+    def sync(self, generator: torch.Generator) -> None:
+        """Before each epoch: make ``generator`` rank 0's, so every rank draws the same
+        order (ranks whose last batch slices differ in size draw different numbers of masks
+        and would drift apart)."""
+
+
+ALONE = Replica()
+
+
 @dataclass
 class TrainedModel:
-    """What a finished run leaves: its record, the model and the input scaling."""
+    """What a finished run leaves: its part of the trial record (scores, curves, cost; the
+    grid adds what the trial was, ``workflows.record``), the model and the input scaling."""
 
     record: dict[str, Any]
     model: nn.Module
     scale: Standardizer
 
 
-def save_state(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    generator: torch.Generator,
-    progress: dict[str, Any],
-) -> dict[str, Any]:
-    """The whole training state as one dict of tensors and plain values."""
-    return {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else {},
-        "generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "progress": progress,
-    }
+@dataclass
+class TrainingState:
+    """Everything a resumed run needs to continue exactly: one checkpoint."""
 
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    generator: torch.Generator  # batch order, masks and mixup draws
+    progress: dict[str, Any] = field(
+        default_factory=lambda: {
+            "epoch": 0,
+            "curves": {"train_loss": [], "train_acc": [], "test_acc": []},
+            "train_s": 0.0,
+            "elapsed_s": 0.0,  # this run's time up to the checkpoint, earlier attempts included
+        }
+    )
 
-def restore(
-    saved: dict[str, Any],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    generator: torch.Generator,
-) -> dict[str, Any]:
-    """Load a ``save_state`` dict (read with ``map_location="cpu"``); returns its progress.
+    @classmethod
+    def start(cls, model: nn.Module, cfg: LoopSettings, n_train: int, seed: int) -> TrainingState:
+        """Adam, the learning-rate schedule and the batch generator of a fresh run."""
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = None
+        if cfg.schedule == "cosine":
+            steps = math.ceil(n_train / cfg.batch_size)
+            scheduler = cosine_schedule(
+                optimizer, cfg.epochs * steps, round(cfg.warmup_epochs * steps)
+            )
+        return cls(model, optimizer, scheduler, torch.Generator().manual_seed(seed))
 
-    ``load_state_dict`` copies the tensors to the model's device; Adam's ``step`` counters
-    stay on the CPU, where Adam keeps them. The RNG states must be CPU byte tensors, which
-    is why checkpoints are always read onto the CPU first.
-    """
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(saved["scheduler"])
-    generator.set_state(saved["generator"])
-    torch.set_rng_state(saved["torch_rng"])
-    if saved["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(saved["cuda_rng"])
-    return saved["progress"]
+    def save(self) -> dict[str, Any]:
+        """The whole training state as one dict of tensors and plain values."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "progress": self.progress,
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Load a ``save`` dict (read with ``map_location="cpu"``).
+
+        ``load_state_dict`` copies the tensors to the model's device; Adam's ``step`` counters
+        stay on the CPU, where Adam keeps them. The RNG states must be CPU byte tensors, which
+        is why checkpoints are always read onto the CPU first.
+        """
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(saved["scheduler"])
+        self.generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        if saved["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        self.progress = {"elapsed_s": 0.0, **saved["progress"]}  # older states lack it
 
 
 def train_model(
@@ -126,20 +164,13 @@ def train_model(
     device: torch.device,
     checkpoints: Checkpoints,
     report: Callable[[dict[str, Any]], None] = lambda metrics: None,
-    shard: tuple[int, int] = (0, 1),
-    wrap: Callable[[nn.Module], nn.Module] = lambda model: model,
-    sync: Callable[[torch.Generator], None] = lambda generator: None,
+    replica: Replica = ALONE,
 ) -> TrainedModel:
     """Adam for ``cfg.epochs`` from the last checkpoint; the record is the final epoch's.
 
-    ``shard`` = (rank, world size) trains on the rank's part of every global batch;
-    ``wrap`` turns the model into its data-parallel form (DistributedDataParallel), and
-    ``sync`` makes every rank's generator rank 0's before each epoch (ranks whose last
-    batch slices differ in size draw different numbers of masks and would drift apart).
-    ``report`` gets each epoch's metrics. Test accuracy per epoch is kept for the curves
-    only: nothing is chosen on it. The record's ``earlier_attempts_s`` is the time the
-    attempts before this one spent in here up to their last checkpoint (the work this one
-    did not redo); work they lost after it is not counted.
+    ``replica`` trains this process's part (all of it, or one rank's slice of every global
+    batch); ``report`` gets each epoch's metrics. Test accuracy per epoch is kept for the
+    curves only: nothing is chosen on it.
     """
     attempt_start = time.perf_counter()
     torch.manual_seed(seed)
@@ -147,58 +178,46 @@ def train_model(
     x_train = torch.from_numpy(scale(data.x_train)).to(device)
     y_train = torch.from_numpy(data.y_train).to(device)
     x_test = torch.from_numpy(scale(data.x_test)).to(device)
-    num_classes = len(data.label_names)
-    model = create_model(model_name, num_classes=num_classes, in_chans=data.x_train.shape[1])
+    model = create_model(model_name, len(data.label_names), in_chans=data.x_train.shape[1])
     flops = count_flops(model, tuple(data.x_train.shape[1:]))
     model = prepare_for_training(model, device)
-    memory_format = torch.channels_last  # inputs match the model's NHWC layout
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = None
-    if cfg.schedule == "cosine":
-        steps_per_epoch = math.ceil(len(data.y_train) / cfg.batch_size)
-        scheduler = cosine_schedule(
-            optimizer, cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
-        )
-    generator = torch.Generator().manual_seed(seed)
-    progress: dict[str, Any] = {
-        "epoch": 0,
-        "curves": {"train_loss": [], "train_acc": [], "test_acc": []},
-        "train_s": 0.0,
-    }
+    state = TrainingState.start(model, cfg, len(data.y_train), seed)
     saved = checkpoints.load()
     if saved is not None:
-        progress = restore(saved, model, optimizer, scheduler, generator)
-    resumed_from_epoch = progress["epoch"]
-    earlier_attempts_s = progress.get("elapsed_s", 0.0)  # older checkpoints lack it
-    trained = wrap(model)
+        state.restore(saved)
+    progress, resumed_from_epoch = state.progress, state.progress["epoch"]
+    earlier_attempts_s = progress["elapsed_s"]
+    trained, memory_format = replica.wrap(model), torch.channels_last  # inputs match NHWC
 
     last_save = time.monotonic()
     for epoch in range(progress["epoch"], cfg.epochs):
-        sync(generator)
+        replica.sync(state.generator)
         start = time.perf_counter()
         loss, acc = train_epoch(
-            trained, optimizer, x_train, y_train, cfg.batch_size, generator, cfg.bf16,
-            memory_format, cfg.recipe(), scheduler, shard,
+            trained, state.optimizer, x_train, y_train, cfg.batch_size, state.generator,
+            cfg.bf16, memory_format, cfg.recipe(), state.scheduler, (replica.rank, replica.world),
         )  # fmt: skip
         progress["train_s"] += time.perf_counter() - start
         y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
-        test_acc = float((y_pred == data.y_test).mean())
         for key, value in zip(
-            ("train_loss", "train_acc", "test_acc"), (loss, acc, test_acc), strict=True
+            ("train_loss", "train_acc", "test_acc"),
+            (loss, acc, float((y_pred == data.y_test).mean())),
+            strict=True,
         ):
             progress["curves"][key].append(value)
         progress["epoch"] = epoch + 1
         report({"epoch": epoch + 1, "train_loss": loss, "train_acc": acc})
         if time.monotonic() - last_save >= cfg.checkpoint_s and epoch + 1 < cfg.epochs:
             progress["elapsed_s"] = earlier_attempts_s + time.perf_counter() - attempt_start
-            checkpoints.save(save_state(model, optimizer, scheduler, generator, progress))
+            checkpoints.save(state.save())
             last_save = time.monotonic()
 
     logits = predict_logits(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
-    y_pred = logits.argmax(1).cpu().numpy()
     record = {
-        **classification_metrics(data.y_test, y_pred, num_classes),
-        # per test row, for ensembles over seeds of the same split (workflows/tables.py)
+        **classification_metrics(
+            data.y_test, logits.argmax(1).cpu().numpy(), len(data.label_names)
+        ),
+        # per test row, for ensembles over seeds of the same split (workflows/results/tables.py)
         "test_labels": data.y_test.tolist(),
         "test_probabilities": logits.softmax(1).cpu().numpy().round(5).tolist(),
         "curves": progress["curves"],
@@ -214,6 +233,8 @@ def train_model(
         "n_train": len(data.y_train),
         "n_test": len(data.y_test),
         "resumed_from_epoch": resumed_from_epoch,
+        # the attempts before this one, up to their last checkpoint (the work this one did not
+        # redo); work they lost after it is not counted
         "earlier_attempts_s": earlier_attempts_s,
     }
     return TrainedModel(record, model, scale)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 
 class Protocol(str, Enum):
@@ -46,6 +45,8 @@ def make_split(
     test_fraction: float = 0.2,
 ) -> Split:
     """The ``fold``-th train/test split of ``protocol`` for ``seed``."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split  # (slow to import)
+
     index = np.arange(len(labels))
     if protocol is Protocol.paper:
         if fold != 0:
@@ -89,6 +90,8 @@ def validation_split(
     labels: np.ndarray, seed: int, fraction: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Carve a stratified validation part out of training indices' labels (positions into them)."""
+    from sklearn.model_selection import train_test_split
+
     index = np.arange(len(labels))
     fit, val = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
     return np.sort(fit), np.sort(val)

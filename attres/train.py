@@ -62,6 +62,15 @@ class Standardizer:
         return ((x - mean) / std).astype(np.float32)
 
 
+def prepare_for_training(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """Move ``model`` to ``device`` in the fastest memory layout (channels_last for convs)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
 def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
     """bf16 autocast on CUDA when asked; a no-op elsewhere (CPU training stays fp32)."""
     if bf16 and device.type == "cuda":

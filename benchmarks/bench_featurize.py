@@ -9,7 +9,7 @@ start). Then, with Ray shut down, a plain loop calling the same per-file functio
 (``featurize_file``) in this process, and the same function split across one fresh
 process per CPU, started and warmed before the clock: about the most any parallel
 framework could get from this machine. Loop and processes write nothing. Both keep
-freed memory in glibc's heap (``attres.cpu.configure_allocator``): a freshly spawned
+freed memory in glibc's heap (``workflows.grid.runtime.configure_allocator``): a freshly spawned
 process otherwise spends a third of its time in page faults, while Ray's workers and
 this process have raised glibc's thresholds long before (importing Ray does).
 
@@ -102,7 +102,7 @@ class PeakMemory:
 def featurize_all(utts: list[dict], config: FeatureConfig, labels: tuple[str, ...]) -> None:
     import cv2
 
-    from attres.cpu import configure_allocator  # imports torch: not before the pipeline ran
+    from workflows.grid.runtime import configure_allocator  # imports torch: after the pipeline
 
     cv2.setNumThreads(1)  # as in the pipeline's actors
     configure_allocator()

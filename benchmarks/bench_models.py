@@ -27,15 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from attres import cpu
-from attres.registry import (
-    count_flops,
-    count_parameters,
-    create_model,
-    list_models,
-    model_kind,
-    resolve_name,
-)
+from attres.flops import count_flops, count_parameters
+from attres.models import create_model, list_models, model_kind, resolve_name
+from attres.train import prepare_for_training
+from workflows.grid import runtime
+from workflows.grid.config import TrainConfig
 
 NUM_CLASSES = 6
 WINDOWS = 3  # --seconds is split into this many timed windows; the fastest one is reported
@@ -74,7 +70,7 @@ def bench_torch(
     flops = count_flops(model, (1, size, size))
     params = count_parameters(model)
     if prepare:
-        model = cpu.prepare_for_training(model, "cpu")
+        model = prepare_for_training(model, "cpu")
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     step_model = torch.compile(model) if compile_model else model
     x = torch.randn(batch_size, 1, size, size)
@@ -133,13 +129,13 @@ def bench_svm(size: int, samples: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=128, help="spectrogram height = width")
-    parser.add_argument("--batch-size", type=int, default=cpu.DEFAULT_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--models", default="all", help="comma-separated names, or 'all'")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per model")
     parser.add_argument("--threads", type=int, default=None, help="default: all usable cores")
     parser.add_argument("--svm-samples", type=int, default=1000)
     parser.add_argument(
-        "--no-prepare", action="store_true", help="skip attres.cpu (naive NCHW baseline)"
+        "--no-prepare", action="store_true", help="skip the CPU settings (naive NCHW baseline)"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile each model")
     parser.add_argument(
@@ -158,9 +154,9 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
 
-    threads = cpu.configure_threads(args.threads)
+    threads = runtime.configure_threads(args.threads)
     if not args.no_prepare:
-        cpu.configure_allocator()  # before the GEMM peak too, for the same process state
+        runtime.configure_allocator()  # before the GEMM peak too, for the same process state
     names = list_models() if args.models == "all" else args.models.split(",")
     names = [resolve_name(name) for name in names]
     load_start, peak_before = load(), gemm_peak_gflops()
@@ -175,7 +171,11 @@ def run(args: argparse.Namespace) -> None:
             )
     peak = max(peak_before, gemm_peak_gflops())  # best of before and after the models
 
-    settings = "naive (no attres.cpu)" if args.no_prepare else "attres.cpu.prepare_for_training"
+    settings = (
+        "naive (no channels_last, default malloc)"
+        if args.no_prepare
+        else "channels_last + tuned malloc (prepare_for_training, runtime.configure_allocator)"
+    )
     if args.in_thread:
         arenas = os.environ.get("MALLOC_ARENA_MAX", "glibc default")
         settings += f"; in a second thread, MALLOC_ARENA_MAX={arenas}"

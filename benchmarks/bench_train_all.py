@@ -19,9 +19,9 @@ import tempfile
 import time
 
 from featurize.raysession import ensure_ray
-from workflows.config import TrainConfig
+from workflows.grid.config import TrainConfig
+from workflows.grid.train_all import train_all
 from workflows.runs import load_records
-from workflows.train_all import train_all
 
 
 def timed_grid(

@@ -140,6 +140,15 @@ class FeaturizeSummary:
     labels: list[str]
     rejects: list[tuple[str, str]] = field(default_factory=list)
 
+    def lines(self) -> list[str]:
+        """What a person reads of it: the counts, then each rejected file with its reason."""
+        counts = (
+            f"featurize: {self.files_seen} files seen, {self.featurized} featurized, "
+            f"{self.skipped} skipped (already done), {self.rejected} rejected "
+            f"in {self.elapsed_s:.1f} s -> {self.features}"
+        )
+        return [counts, *(f"  rejected {path}: {reason}" for path, reason in self.rejects)]
+
     def to_json(self) -> str:
         data = asdict(self)
         data.pop("rejects")

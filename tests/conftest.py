@@ -23,7 +23,7 @@ def ray_local():
 @pytest.fixture(scope="session")
 def synth_corpus(tmp_path_factory) -> Path:
     """2 speakers x 6 emotions x 3 sentences of short synthetic speech (36 WAV files)."""
-    from featurize.synth import SynthConfig, synthesize_corpus
+    from workflows.demo.synth import SynthConfig, synthesize_corpus
 
     root = tmp_path_factory.mktemp("corpus")
     config = SynthConfig(

@@ -1,15 +1,20 @@
-"""The ``attres-flow`` command line. Thin: parses options, calls the pipeline, prints results.
+"""The ``attres-flow`` command line. Thin: each command parses, makes one call, prints.
 
-Ray, torch and the featurize stack are imported inside the commands so ``--help`` is instant.
+The work lives in the three wings: ``workflows.grid`` (featurize and train the grid),
+``workflows.results`` (records into tables and pages), ``workflows.use`` (trained models on
+new recordings); ``workflows.demo`` runs the whole chain. Ray, torch and the featurize
+stack are imported inside the commands so ``--help`` is instant.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+
+from attres.splits import Protocol
 
 app = typer.Typer(
     help="Speech emotion recognition at scale: featurize a corpus, train the paper's models, "
@@ -25,7 +30,7 @@ Address = Annotated[
 ]
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
 
@@ -44,7 +49,7 @@ def synth(
     workers: Annotated[int, typer.Option(min=1, help="Processes to generate with.")] = 1,
 ) -> None:
     """Write a synthetic emotional-speech corpus in the CASIA layout (<speaker>/<emotion>/*.wav)."""
-    from featurize.synth import SynthConfig, synthesize_corpus
+    from workflows.demo.synth import SynthConfig, synthesize_corpus
 
     if min_duration > max_duration:
         fail(f"--min-duration {min_duration} is above --max-duration {max_duration}")
@@ -120,23 +125,8 @@ def featurize(
         )
     except (CorpusError, FeatureStoreError, NothingFeaturizedError, SharedPathError) as err:
         fail(str(err))
-    print_featurize_summary(summary)
-
-
-def print_featurize_summary(summary) -> None:
-    typer.echo(
-        f"featurize: {summary.files_seen} files seen, {summary.featurized} featurized, "
-        f"{summary.skipped} skipped (already done), {summary.rejected} rejected "
-        f"in {summary.elapsed_s:.1f} s -> {summary.features}"
-    )
-    for path, reason in summary.rejects:
-        typer.echo(f"  rejected {path}: {reason}")
-
-
-class ProtocolName(str, Enum):
-    paper = "paper"
-    loso = "loso"
-    kfold = "kfold"
+    for line in summary.lines():
+        typer.echo(line)
 
 
 class Schedule(str, Enum):
@@ -170,7 +160,7 @@ def parse_numbers(text: str, option: str) -> list[int]:
 
 
 def parse_models(text: str) -> list[str]:
-    from attres.registry import PAPER_MODELS, resolve_name
+    from attres.models import PAPER_MODELS, resolve_name
 
     if text.strip().lower() == "all":
         return list(PAPER_MODELS)
@@ -178,7 +168,6 @@ def parse_models(text: str) -> list[str]:
         return [resolve_name(m.strip()) for m in text.split(",") if m.strip()]
     except ValueError as err:
         fail(f"--models: {err}")
-    return []
 
 
 @app.command("train-all")
@@ -195,7 +184,7 @@ def train_all_command(
     ] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (the paper: 25).")] = 25,
     batch_size: Annotated[
-        int | None, typer.Option(min=2, help="Mini-batch size; default: 32 (attres/cpu.py).")
+        int | None, typer.Option(min=2, help="Mini-batch size; default: 32 (docs/performance.md).")
     ] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     schedule: Annotated[
@@ -229,8 +218,8 @@ def train_all_command(
         int, typer.Option(min=0, max=2, help="Extra input channels: time deltas of order 1..2.")
     ] = 0,
     protocol: Annotated[
-        ProtocolName, typer.Option(help="paper: random 80/20; loso: leave one speaker out; kfold.")
-    ] = ProtocolName.paper,
+        Protocol, typer.Option(help="paper: random 80/20; loso: leave one speaker out; kfold.")
+    ] = Protocol.paper,
     k: Annotated[int, typer.Option(min=2, help="Folds of the kfold protocol.")] = 5,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
     gpus_per_trial: Annotated[
@@ -260,8 +249,9 @@ def train_all_command(
     """Train every model x seed x fold concurrently on Ray (Tune + Train); resumable."""
     from featurize.raysession import SharedPathError
     from featurize.store import FeatureStoreError
-    from workflows.config import TrainConfig
-    from workflows.train_all import GridError, train_all
+    from workflows.grid.config import TrainConfig
+    from workflows.grid.plan import GridError
+    from workflows.grid.train_all import train_all
 
     names = parse_models(models)
     try:
@@ -350,52 +340,14 @@ def tables(
     With --compare, then every other model against that one, paired by seed (by held-out
     speaker under loso); with --claims, the paper's claims checked the same way.
     """
-    from attres.registry import model_info
-    from featurize.location import Location
-    from workflows.claims import claim_rows, render_claims
-    from workflows.runs import load_records
-    from workflows.tables import (
-        cost_rows,
-        ensemble_rows,
-        paired_comparisons,
-        render,
-        render_comparisons,
-        render_cost,
-        render_ensembles,
-        table_rows,
-        write_plots,
-    )
-    from workflows.tables import publish as publish_results
+    from workflows.results.summary import ResultsError, summarize
 
     try:
-        references = tuple(dict.fromkeys(model_info(m).name for m in compare or ()))
-    except ValueError as e:  # an unknown model name
-        fail(str(e))
-    records = load_records(runs)
-    if not records:
-        fail(f"no finished trials under {runs}/trials; run `attres-flow train-all` first")
-    typer.echo(render(table_rows(records), format.value))
-    if format is not TableFormat.csv:  # one CSV per output: --publish writes ensembles.csv
-        ensembles = render_ensembles(ensemble_rows(records), format.value)
-        if ensembles:
-            typer.echo(ensembles)
-    if references:
-        pairs = [row for ref in references for row in paired_comparisons(records, ref)]
-        typer.echo(render_comparisons(pairs, format.value))
-    if claims:
-        claimed = claim_rows(records)
-        if claimed:
-            typer.echo(render_claims(claimed, format.value))
-        else:
-            typer.echo("tables: no claim of the paper has runs of both its models", err=True)
-    if cost:
-        typer.echo(render_cost(cost_rows(records), format.value))
-    if publish:
-        written = publish_results(records, runs, publish, references)
-        typer.echo(f"tables: published {len(written)} files to {publish}", err=True)
-    if plots and not Location(runs).is_uri:  # PNGs are written to local folders only
-        written = write_plots(records, Path(runs) / "plots")
-        typer.echo(f"tables: {len(written)} plots in {Path(runs) / 'plots'}", err=True)
+        messages = summarize(runs, format.value, tuple(compare or ()), claims, cost, publish, plots)
+    except ResultsError as err:
+        fail(str(err))
+    for message in messages:
+        typer.echo(message.text, err=message.note)
 
 
 class PredictFormat(str, Enum):
@@ -420,11 +372,12 @@ def predict(
     ] = PredictFormat.table,
 ) -> None:
     """Predict the emotion of recordings: the mean over every trial of the model in RUNS."""
-    from workflows.predict import PredictError, predict_files, render_predictions
+    from workflows.use.load import UseError
+    from workflows.use.predict import predict_files, render_predictions
 
     try:
         result = predict_files(runs, model, audio)
-    except PredictError as err:
+    except UseError as err:
         fail(f"predict: {err}")
     typer.echo(
         f"predict: {result.model}, {result.scores} averaged over {len(result.trials)} trials",
@@ -448,11 +401,12 @@ def export(
     ] = None,
 ) -> None:
     """Export one trained network as ONNX (standardized spectrogram in, probabilities out)."""
-    from workflows.export import ExportError, export_onnx
+    from workflows.use.export import export_onnx
+    from workflows.use.load import UseError
 
     try:
         exported = export_onnx(runs, model, seed, out, fold)
-    except ExportError as err:
+    except UseError as err:
         fail(f"export: {err}")
     typer.echo(f"export: {exported.trial} -> {exported.onnx} (settings: {exported.sidecar})")
 
@@ -468,11 +422,12 @@ def explain(
     ] = None,
 ) -> None:
     """Draw an att-Res model's spatial attention maps over each recording's spectrogram."""
-    from workflows.explain import ExplainError, explain_files
+    from workflows.use.explain import explain_files
+    from workflows.use.load import UseError
 
     try:
         trial, results = explain_files(runs, model, audio, out, seed)
-    except ExplainError as err:
+    except UseError as err:
         fail(f"explain: {err}")
     for item in results:
         if item.error:
@@ -493,7 +448,7 @@ def report(
     ] = 3,
 ) -> None:
     """Write the results of RUNS as one self-contained HTML page (tables, plots, attention)."""
-    from workflows.report import ReportError, build_report
+    from workflows.results.report import ReportError, build_report
 
     try:
         path = build_report(runs, out, attention)
@@ -524,42 +479,14 @@ def demo(
     address: Address = None,
 ) -> None:
     """The whole workflow on the built-in synthetic corpus: synth, featurize, train-all, tables."""
-    from featurize.config import FeatureConfig
-    from featurize.pipeline import run_featurize
-    from featurize.synth import SynthConfig, synthesize_corpus
-    from workflows.config import TrainConfig
-    from workflows.runs import load_records
-    from workflows.tables import render, table_rows, write_plots
-    from workflows.train_all import train_all
+    from workflows.demo.run import run_demo
 
-    out = out.resolve()
-    corpus, features, runs = out / "corpus", out / "features", out / "runs"
-    typer.echo(f"demo: 1/4 synthesizing {speakers * utterances * 6} utterances into {corpus}")
-    synthesize_corpus(corpus, SynthConfig(speakers=speakers, utterances_per_emotion=utterances))
-    typer.echo(f"demo: 2/4 featurizing to {image_size}x{image_size} spectrograms")
-    summary = run_featurize(
-        corpus, str(features), FeatureConfig(image_size=image_size), address=address
-    )
-    print_featurize_summary(summary)
-    typer.echo(f"demo: 3/4 training {models} for {epochs} epochs (paper protocol, seed 0)")
-    grid = train_all(
-        str(features), str(runs), parse_models(models), [0],
-        TrainConfig(epochs=epochs, batch_size=batch_size),
-        address=address,
+    failed = run_demo(
+        out, speakers, utterances, image_size, epochs, batch_size, parse_models(models), address,
+        echo=typer.echo,
     )  # fmt: skip
-    records = load_records(str(runs))
-    text = render(table_rows(records), "markdown")
-    (out / "tables.md").write_text(text)
-    plots = write_plots(records, runs / "plots")
-    typer.echo("demo: 4/4 tables\n")
-    typer.echo(text)
-    typer.echo(
-        f"demo: done; corpus {corpus}, features {features}, runs {runs} "
-        f"({grid.finished + grid.skipped} trials, {len(grid.failed)} failed), "
-        f"tables {out / 'tables.md'}, {len(plots)} plots in {runs / 'plots'}"
-    )
-    if grid.failed:
-        fail(f"failed trials: {', '.join(grid.failed)}; re-run `attres-flow demo` to retry them")
+    if failed:
+        fail(f"failed trials: {', '.join(failed)}; re-run `attres-flow demo` to retry them")
 
 
 @app.command()
@@ -576,8 +503,8 @@ def check(
     address: Address = None,
 ) -> None:
     """Re-run one model with one seed and compare its WA with a published table's spread."""
-    from attres.registry import resolve_name
-    from workflows.check import check as run_check
+    from attres.models import resolve_name
+    from workflows.results.check import check as run_check
 
     try:
         verdict = run_check(corpus, published, resolve_name(model), seed, work, address)

@@ -1,5 +1,28 @@
-"""The model zoo; importing this package registers every model in ``attres.registry``."""
+"""The model zoo and its registry (timm's layout: ``_registry`` beside the model files).
 
-from attres.models import attres, baselines, svm
+Importing this package registers every built-in model; everything else asks for models by
+name through the functions below, never by importing a model file.
+"""
 
-__all__ = ["attres", "baselines", "svm"]
+from attres.models import attres, baselines, svm  # noqa: F401  (each registers its models)
+from attres.models._registry import (
+    PAPER_MODELS,
+    ModelInfo,
+    create_model,
+    list_models,
+    model_info,
+    model_kind,
+    register_model,
+    resolve_name,
+)
+
+__all__ = [
+    "PAPER_MODELS",
+    "ModelInfo",
+    "create_model",
+    "list_models",
+    "model_info",
+    "model_kind",
+    "register_model",
+    "resolve_name",
+]

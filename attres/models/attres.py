@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from attres.layers import ConvBNReLU, ResidualBlock, SpatialAttention
-from attres.registry import register_model
+from attres.models._registry import register_model
 
 
 class Block(nn.Sequential):

@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-unty
 from sklearn.preprocessing import FunctionTransformer, StandardScaler  # type: ignore[import-untyped]
 from sklearn.svm import SVC  # type: ignore[import-untyped]
 
-from attres.registry import register_model
+from attres.models._registry import register_model
 
 
 def _pooling_matrix(size: int, out: int) -> np.ndarray:

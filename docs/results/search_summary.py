@@ -21,30 +21,30 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from workflows.config import TrainConfig
+from workflows.grid.config import TrainConfig
+from workflows.grid.train_all import result_settings
+from workflows.record import TrialRecord
+from workflows.results.tables import ensemble_rows
 from workflows.runs import load_records
-from workflows.tables import ensemble_rows
-from workflows.train_all import result_settings
 
 
-def configs(search: Path) -> dict[str, list[dict[str, Any]]]:
+def configs(search: Path) -> dict[str, list[TrialRecord]]:
     """Config name -> its validation records."""
     return {
-        runs.name: [r for r in load_records(str(runs)) if r["evaluated_on"] == "validation"]
+        runs.name: [r for r in load_records(str(runs)) if r.evaluated_on == "validation"]
         for runs in sorted(p for p in search.iterdir() if (p / "trials").is_dir())
     }
 
 
-def fold_ua(records: list[dict[str, Any]], model: str) -> dict[int, float]:
+def fold_ua(records: list[TrialRecord], model: str) -> dict[int, float]:
     """Fold -> UA % of ``model`` on that fold, averaged over seeds."""
-    mine = [r for r in records if r["model"] == model]
+    mine = [r for r in records if r.model == model]
     return {
-        f: float(np.mean([100 * r["ua"] for r in mine if r["fold"] == f]))
-        for f in sorted({r["fold"] for r in mine})
+        f: float(np.mean([100 * r.ua for r in mine if r.fold == f]))
+        for f in sorted({r.fold for r in mine})
     }
 
 
@@ -56,9 +56,9 @@ def summary(search: Path) -> str:
     for name, records in configs(search).items():
         used = json.loads((search / name / "features_used.json").read_text())["features"]
         ensembles = {row["model"]: row for row in ensemble_rows(records)}
-        for model in sorted({r["model"] for r in records}):
+        for model in sorted({r.model for r in records}):
             per_fold = fold_ua(records, model)
-            seeds = {r["seed"] for r in records if r["model"] == model}
+            seeds = {r.seed for r in records if r.model == model}
             ensemble = f"{ensembles[model]['ua']:.1f}" if model in ensembles else ""
             folds_text = ", ".join(f"{ua:.1f}" for ua in per_fold.values())
             lines.append(
@@ -68,13 +68,13 @@ def summary(search: Path) -> str:
     return "\n".join(lines)
 
 
-def recipe(record: dict[str, Any]) -> tuple:
+def recipe(record: TrialRecord) -> tuple:
     """What makes two trials the same recipe: model, features and the settings that change
     figures (as train-all compares them), but for the validation speaker only the search has."""
-    config = TrainConfig.from_dict(record["provenance"]["train_config"])
+    config = TrainConfig.from_dict(record.provenance["train_config"])
     settings = result_settings(dataclasses.replace(config, validation_speaker=False).to_dict())
-    fingerprint = record["provenance"].get("features_fingerprint")
-    return record["model"], fingerprint, tuple(sorted(settings.items()))
+    fingerprint = record.provenance.get("features_fingerprint")
+    return record.model, fingerprint, tuple(sorted(settings.items()))
 
 
 def per_fold_choice(search: Path, *test: Path) -> str:
@@ -84,20 +84,20 @@ def per_fold_choice(search: Path, *test: Path) -> str:
     draw as one seed's figure); the test UA is the mean over the seeds RUNS has.
     """
     tests = {  # one per trial and features, should a RUNS be named twice
-        (r["trial"], r["provenance"].get("features_fingerprint")): r
+        (r.trial, r.provenance.get("features_fingerprint")): r
         for runs in test
         for r in load_records(str(runs))
-        if r["evaluated_on"] == "test"
+        if r.evaluated_on == "test"
     }.values()
     found = configs(search)
-    shared = set.intersection(*({r["seed"] for r in records} for records in found.values()))
+    shared = set.intersection(*({r.seed for r in records} for records in found.values()))
     if not shared:
         raise SystemExit(f"the configs under {search} share no seed to compare them on")
     candidates = []  # (config, model, fold -> validation UA, recipe)
     for name, records in found.items():
-        records = [r for r in records if r["seed"] in shared]
-        for model in sorted({r["model"] for r in records}):
-            mine = next(r for r in records if r["model"] == model)
+        records = [r for r in records if r.seed in shared]
+        for model in sorted({r.model for r in records}):
+            mine = next(r for r in records if r.model == model)
             candidates.append((name, model, fold_ua(records, model), recipe(mine)))
     folds = sorted({f for _, _, ua, _ in candidates for f in ua})
     seeds = ", ".join(map(str, sorted(shared)))
@@ -109,9 +109,9 @@ def per_fold_choice(search: Path, *test: Path) -> str:
     for fold in folds:
         scored = [c for c in candidates if fold in c[2]]
         name, model, ua, key = max(scored, key=lambda c: c[2][fold])
-        runs = [r for r in tests if r["fold"] == fold and recipe(r) == key]
+        runs = [r for r in tests if r.fold == fold and recipe(r) == key]
         if runs:
-            chosen_test.append(float(np.mean([100 * r["ua"] for r in runs])))
+            chosen_test.append(float(np.mean([100 * r.ua for r in runs])))
             result = f"{chosen_test[-1]:.1f} ({len(runs)})"
         else:
             result = "not run"

@@ -1,0 +1,135 @@
+"""The model registry: one table from the paper's names (and slugs) to builders.
+
+Importing ``attres.models`` fills it (each model module registers its builders); callers use
+the names that package re-exports. This module imports no model, so there is no cycle.
+
+In the style of torchvision's ``models/_api.py`` and timm's ``models/_registry.py``:
+a module registers a builder with ``@register_model("att-Res", kind="torch")``, and
+training, tuning and evaluation code call ``create_model(name, num_classes)`` and
+branch on ``model_kind(name)``, never on names. Every builder takes
+``(num_classes, in_chans=1, **kwargs)``. Names resolve case-insensitively, from the
+paper name ("att-Res0+att"), its slug ("att-res0-att") or an extra alias, with "_"
+read as "-" ("lstm_cnn").
+
+>>> from attres.models import model_kind, resolve_name
+>>> resolve_name("LSTM-CNN"), model_kind("svm")
+('LSTM+CNN', 'sklearn')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+__all__ = [
+    "PAPER_MODELS",
+    "ModelInfo",
+    "create_model",
+    "list_models",
+    "model_info",
+    "model_kind",
+    "register_model",
+    "resolve_name",
+]
+
+Kind = Literal["torch", "sklearn"]
+Builder = TypeVar("Builder", bound=Callable[..., Any])
+
+# The paper's models in the order of its result tables; later additions follow these.
+PAPER_MODELS = (
+    "att-Res0",
+    "att-Res0+att",
+    "att-Res1",
+    "att-Res2",
+    "att-Res",
+    "att-Res3",
+    "CNN",
+    "LSTM+CNN",
+    "SVM",
+    "AlexNet",
+    "ResNet-18",
+)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # canonical (paper) name, e.g. "att-Res0+att"
+    slug: str  # file- and URL-safe name, e.g. "att-res0-att"
+    kind: Kind  # "torch": an nn.Module returning logits; "sklearn": fit / predict
+    builder: Callable[..., Any]
+    recipe: dict[str, Any] = field(default_factory=dict)  # training overrides, e.g. att-Res+
+
+
+_MODELS: dict[str, ModelInfo] = {}  # canonical name -> entry
+_KEYS: dict[str, str] = {}  # _key(name, slug or alias) -> canonical name
+
+
+def _key(name: str) -> str:
+    """Lookup key: case and "_" versus "-" do not matter."""
+    return name.strip().lower().replace("_", "-")
+
+
+def slugify(name: str) -> str:
+    """Lower case, runs of other characters replaced by "-": "att-Res0+att" -> "att-res0-att"."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def register_model(
+    name: str,
+    *,
+    kind: Kind = "torch",
+    slug: str | None = None,
+    aliases: tuple[str, ...] = (),
+    recipe: dict[str, Any] | None = None,
+) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder(num_classes, in_chans=1, **kwargs)`` under ``name``.
+
+    ``recipe``: training settings this entry always uses (names of
+    ``workflows.grid.config.TrainConfig`` fields), so an improved recipe is a model of its own.
+
+    A name, slug or alias that already resolves to a model is refused (ValueError).
+    """
+    if kind not in ("torch", "sklearn"):
+        raise ValueError(f"kind must be 'torch' or 'sklearn', got {kind!r}")
+    slug = slug or slugify(name)
+    keys = list(dict.fromkeys(_key(k) for k in (name, slug, *aliases)))
+
+    def decorator(builder: Builder) -> Builder:
+        taken = [k for k in keys if k in _KEYS]
+        if taken:
+            raise ValueError(f"cannot register model {name!r}: {taken} already registered")
+        _MODELS[name] = ModelInfo(name, slug, kind, builder, dict(recipe or {}))
+        _KEYS.update(dict.fromkeys(keys, name))
+        return builder
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Canonical names: the paper's in paper order, then later registrations."""
+    paper = [name for name in PAPER_MODELS if name in _MODELS]
+    return paper + [name for name in _MODELS if name not in PAPER_MODELS]
+
+
+def resolve_name(name: str) -> str:
+    """The canonical name for a paper name, slug or alias (any case); ValueError if unknown."""
+    canonical = _KEYS.get(_key(name))
+    if canonical is None:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    return canonical
+
+
+def model_info(name: str) -> ModelInfo:
+    return _MODELS[resolve_name(name)]
+
+
+def model_kind(name: str) -> Kind:
+    """The kind, "torch" or "sklearn": callers branch on it, never on model names."""
+    return model_info(name).kind
+
+
+def create_model(name: str, num_classes: int, in_chans: int = 1, **kwargs: Any) -> Any:
+    """Build a model: an ``nn.Module`` (kind "torch") or an object with fit / predict."""
+    return model_info(name).builder(num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -1,0 +1,178 @@
+"""The saved-model format: a trained model and what it needs to classify new spectrograms.
+
+Training writes it, inference (predict, export, explain, report) reads it. Here only the
+bytes: where they are stored is the caller's (``workflows.runs`` keeps them under RUNS/models).
+
+* a network: one ``torch.save`` dict, loadable with ``weights_only=True``: the metadata's
+  fields and ``state_dict``;
+* a scikit-learn model (the SVM): its pipeline in skops' format, read back with an explicit
+  list of trusted types, and the metadata as JSON beside it.
+
+The metadata (``ModelMeta``) is what inference needs besides the weights: the label names,
+the standardizer's mean and std, the feature settings the trial was trained on and its
+input settings. Models saved before there were input settings read as the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from attres.inputs import InputSettings
+from attres.models import create_model, model_kind, resolve_name
+from attres.train import Standardizer
+
+Scale = float | tuple[float, ...]  # one value, or one per channel with delta channels
+
+
+class SavedModelError(ValueError):
+    """A saved model is missing, unreadable, or holds types we do not trust."""
+
+
+def _scale(value: Any) -> Scale:
+    if isinstance(value, (list, tuple)):
+        return tuple(float(v) for v in value)
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What a saved model carries besides its weights."""
+
+    model: str  # canonical registry name
+    trial: str
+    label_names: tuple[str, ...]
+    mean: Scale  # the standardizer fitted on the trial's training split
+    std: Scale
+    feature_config: dict[str, Any]  # featurize.config.FeatureConfig.to_dict() of its features
+    inputs: InputSettings = InputSettings()  # delta channels and per-speaker scaling
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "trial": self.trial,
+            "num_classes": len(self.label_names),
+            "label_names": list(self.label_names),
+            "mean": self.mean,
+            "std": self.std,
+            "feature_config": dict(self.feature_config),
+            "inputs": dataclasses.asdict(self.inputs),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelMeta:
+        """From a saved dict; SavedModelError naming the trial if it does not read."""
+        trial = data.get("trial", "?")
+        try:
+            return cls(
+                model=resolve_name(data["model"]),
+                trial=data["trial"],
+                label_names=tuple(data["label_names"]),
+                mean=_scale(data["mean"]),
+                std=_scale(data["std"]),
+                feature_config=dict(data["feature_config"]),
+                inputs=InputSettings(**data.get("inputs", {})),  # none before inputs existed
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise SavedModelError(f"trial {trial}: unreadable model metadata: {err}") from err
+
+
+@dataclass
+class SavedModel:
+    """A trial's final model, ready to classify (N, 1, H, W) log-power images."""
+
+    meta: ModelMeta
+    model: Any  # torch.nn.Module in eval mode, or a scikit-learn pipeline
+
+    @property
+    def kind(self) -> str:
+        return model_kind(self.meta.model)
+
+    def standardize(self, images: np.ndarray, speakers: np.ndarray | None = None) -> np.ndarray:
+        """(N, 1, H, W) log-power images -> the network's (N, C, H, W) input, as in training.
+
+        A model trained with per-speaker scaling scales each speaker's images by their own
+        statistics; without ``speakers``, the images given are taken as one speaker's.
+        """
+        groups = np.zeros(len(images)) if speakers is None else speakers
+        return Standardizer(self.meta.mean, self.meta.std)(self.meta.inputs.apply(images, groups))
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """(N, 1, H, W) raw spectrograms -> (N, classes) class probabilities.
+
+        Networks give their softmax. The SVM has no calibrated probabilities: it gives its
+        vote, one-hot on the class it predicts, so its argmax is exactly its prediction.
+        """
+        x = self.standardize(images)
+        if self.kind == "sklearn":
+            predicted = np.asarray(self.model.predict(x), dtype=np.int64)
+            return np.eye(len(self.meta.label_names), dtype=np.float64)[predicted]
+        import torch
+
+        with torch.no_grad():
+            logits = self.model(torch.from_numpy(x))
+        return logits.softmax(dim=1).double().numpy()
+
+
+def torch_bytes(meta: ModelMeta, model: Any) -> bytes:
+    """A network (any device, any memory layout) and its metadata as one torch file."""
+    import torch
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save({**meta.to_dict(), "state_dict": state}, buffer)
+    return buffer.getvalue()
+
+
+def sklearn_bytes(meta: ModelMeta, model: Any) -> tuple[bytes, bytes]:
+    """(skops bytes of the pipeline, JSON bytes of the metadata) of a scikit-learn model:
+    the registry's wrapper (its ``pipeline`` is saved) or a bare pipeline."""
+    import skops.io
+
+    pipeline = getattr(model, "pipeline", model)
+    return skops.io.dumps(pipeline), json.dumps(meta.to_dict(), indent=1).encode()
+
+
+def load_torch(data: bytes, source: str) -> SavedModel:
+    """A network from ``torch_bytes``; ``source`` names the file in errors."""
+    import torch
+
+    try:
+        saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt or foreign file
+        raise SavedModelError(f"cannot load {source}: {err}") from err
+    meta = ModelMeta.from_dict(saved)
+    model = create_model(meta.model, len(meta.label_names), in_chans=meta.inputs.channels)
+    model.load_state_dict(saved["state_dict"])
+    return SavedModel(meta, model.eval())
+
+
+def _sklearn_trusted() -> list[str]:
+    """Every type in the SVM's pipeline (attres/models/svm.py); skops refuses anything else."""
+    from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
+    from sklearn.preprocessing import (  # type: ignore[import-untyped]
+        FunctionTransformer,
+        StandardScaler,
+    )
+    from sklearn.svm import SVC  # type: ignore[import-untyped]
+
+    from attres.models.svm import average_pool
+
+    types = (average_pool, Pipeline, FunctionTransformer, StandardScaler, SVC)
+    return [f"{t.__module__}.{t.__qualname__}" for t in types]
+
+
+def load_sklearn(data: bytes, meta: bytes, source: str) -> SavedModel:
+    """A scikit-learn model from ``sklearn_bytes``' two parts; only trusted types load."""
+    import skops.io
+
+    trusted = _sklearn_trusted()
+    untrusted = sorted(set(skops.io.get_untrusted_types(data=data)) - set(trusted))
+    if untrusted:
+        raise SavedModelError(f"{source} holds types we do not trust: {', '.join(untrusted)}")
+    return SavedModel(ModelMeta.from_dict(json.loads(meta)), skops.io.loads(data, trusted=trusted))

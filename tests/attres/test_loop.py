@@ -1,0 +1,64 @@
+"""The training loop without Ray: checkpoints restore exactly, on the CPU."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import torch
+
+from attres.loop import SplitData, train_model
+from workflows.grid.checkpoints import FileCheckpoints
+from workflows.grid.config import TrainConfig
+
+
+class Recorded:
+    """Checkpoints kept in memory, every saved state in order; ``load`` returns ``start``."""
+
+    def __init__(self, start=None) -> None:
+        self.start, self.saved = start, []
+
+    def load(self):
+        return self.start
+
+    def save(self, state):
+        self.saved.append(copy.deepcopy(state))  # the live tensors go on changing
+
+
+def tiny_split(seed: int = 0) -> SplitData:
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), 8)
+    x = rng.normal(size=(24, 1, 32, 32)).astype(np.float32) + y[:, None, None, None]
+    return SplitData(x[::2], y[::2], x[1::2], y[1::2], ("a", "b", "c"))
+
+
+def test_a_run_resumed_from_a_file_checkpoint_matches_one_never_stopped(tmp_path):
+    cfg = TrainConfig(epochs=4, batch_size=4, mixup=0.2, spec_masks=1, checkpoint_s=0)
+    data, cpu = tiny_split(), torch.device("cpu")
+    whole = Recorded()
+    reference = train_model("CNN", data, cfg, 0, cpu, whole).record
+    assert [s["progress"]["epoch"] for s in whole.saved] == [1, 2, 3]  # not after the last
+    elapsed = [s["progress"]["elapsed_s"] for s in whole.saved]
+    assert 0 < elapsed[0] < elapsed[1] < elapsed[2] and reference["earlier_attempts_s"] == 0
+    assert isinstance(reference["scale_mean"], float)  # one channel: one scalar pair
+
+    files = FileCheckpoints(str(tmp_path / "storage"), "trial")
+    assert files.load() is None
+    files.save(whole.saved[1])  # as if killed during epoch 3
+    state = files.load()
+    assert state["generator"].device.type == "cpu" and state["torch_rng"].dtype == torch.uint8
+    resumed = train_model("CNN", data, cfg, 0, cpu, Recorded(state)).record
+    assert resumed["resumed_from_epoch"] == 2
+    assert resumed["earlier_attempts_s"] == elapsed[1]  # the killed attempt's, to epoch 2
+    for key in ("curves", "confusion", "wa"):
+        assert resumed[key] == reference[key], key
+    files.clear()
+    assert files.load() is None
+
+
+def test_no_checkpoint_is_written_before_checkpoint_s_has_passed():
+    cfg = dataclasses.replace(TrainConfig(epochs=3, batch_size=4), checkpoint_s=3600)
+    recorded = Recorded()
+    train_model("CNN", tiny_split(), cfg, 0, torch.device("cpu"), recorded)
+    assert recorded.saved == []

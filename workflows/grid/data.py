@@ -1,0 +1,65 @@
+"""A trial's data: its split of the features, as the model's inputs, read once per process."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from attres.loop import SplitData
+from featurize.store import FeatureSet, content_fingerprint, load_features
+from workflows.grid.config import TrialSpec
+
+# Features read by this process, by location: a reused trial actor reads them once.
+_FEATURES: dict[str, tuple[str, FeatureSet]] = {}
+
+
+@dataclass(frozen=True)
+class TrialData:
+    split: SplitData  # the inputs (``TrainConfig.inputs`` applied) and labels
+    test_ids: np.ndarray  # (N_test,) utterance ids of the evaluated rows
+    feature_config: dict  # the features' FeatureConfig, as saved with the model
+
+    @property
+    def test_ids_sha1(self) -> str:
+        """Which rows were evaluated, so seeds of one fold can be averaged (seed ensembles)."""
+        return hashlib.sha1("\n".join(self.test_ids.tolist()).encode()).hexdigest()[:16]
+
+
+def features_for(spec: TrialSpec) -> FeatureSet:
+    """The trial's features, from this process's cache when they are still the same."""
+    cached = _FEATURES.get(spec.features)
+    if cached is None or cached[0] != spec.fingerprint:
+        fingerprint = content_fingerprint(spec.features)
+        if fingerprint != spec.fingerprint:
+            raise RuntimeError(
+                f"{spec.features} changed after the grid was planned (fingerprint "
+                f"{fingerprint}, planned on {spec.fingerprint}); re-run train-all"
+            )
+        _FEATURES[spec.features] = cached = (fingerprint, load_features(spec.features))
+    return cached[1]
+
+
+def trial_data(spec: TrialSpec) -> TrialData:
+    """The trial's rows as the model's inputs (``TrainConfig.inputs``): a speaker is scaled
+    by the statistics of their rows in this split, training and evaluation parts alike. The
+    speed-perturbed copies of a speaker count as a voice of their own (Kaldi gives them
+    speaker ids of their own too): their formants moved, and a tested voice has no copies."""
+    features = features_for(spec)
+    train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
+    rows = np.concatenate([train, test])
+    inputs = spec.train.inputs()
+    voices = features.speakers[rows]
+    if inputs.normalize == "speaker":
+        voices = np.asarray([
+            speaker + uid[len(origin) :]  # "spk01", or "spk01~speed0.9" for a copy
+            for speaker, uid, origin in zip(
+                voices, features.utterance_ids[rows], features.origins[rows], strict=True
+            )
+        ])  # fmt: skip
+    x = inputs.apply(features.spectrograms[rows], voices)
+    y = features.labels[rows]
+    n = len(train)
+    split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)
+    return TrialData(split, features.utterance_ids[test], features.config.to_dict())

@@ -1,0 +1,170 @@
+"""Fitting one trial's model: a network or a scikit-learn model, behind one interface.
+
+``fit_for(spec)`` picks how; every way takes (spec, data) and returns a ``Fitted``:
+
+* ``train_in_process``: a network in the Tune trial's own process (no extra actors, no
+  process group, features read once per process);
+* ``train_data_parallel``: a network data-parallel over ``--workers-per-trial`` Ray Train
+  workers (DDP); rank 0 keeps the model and hands back the scores;
+* ``fit_sklearn``: the SVM, fitted in the trial's process.
+
+Networks run ``attres.loop.train_model`` and checkpoint to ``STORAGE/checkpoints/<trial>``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from attres.loop import Replica, train_model
+from attres.models import create_model, model_kind
+from attres.saved import ModelMeta
+from attres.train import Standardizer
+from featurize.location import Location
+from workflows.grid.checkpoints import FileCheckpoints, ReadOnlyCheckpoints
+from workflows.grid.config import TrialSpec
+from workflows.grid.data import TrialData, trial_data
+from workflows.grid.runtime import WORKER_ENV, tune_process
+from workflows.runs import save_model
+
+
+@dataclass
+class Fitted:
+    scores: dict[str, Any]  # the fit's part of the trial record (workflows.record)
+    model: Any | None  # None: already kept by the data-parallel rank that trained it
+    scale: Standardizer  # the input standardizer the model was trained behind
+
+
+def fit_for(spec: TrialSpec) -> Callable[[TrialSpec, TrialData], Fitted]:
+    if model_kind(spec.model) == "sklearn":
+        return fit_sklearn
+    return train_data_parallel if spec.train.workers_per_trial > 1 else train_in_process
+
+
+def keep_model(spec: TrialSpec, data: TrialData, fitted: Fitted) -> None:
+    """Keep a finished trial's model for predict, export, explain and report (RUNS/models)."""
+    meta = ModelMeta(
+        model=spec.model,
+        trial=spec.name,
+        label_names=data.split.label_names,
+        mean=fitted.scale.mean,
+        std=fitted.scale.std,
+        feature_config=data.feature_config,
+        inputs=spec.train.inputs(),
+    )
+    save_model(spec.runs, meta, fitted.model, model_kind(spec.model))
+
+
+def train_in_process(spec: TrialSpec, data: TrialData) -> Fitted:
+    """Train a network in this process, on its GPU if the trial holds one."""
+    import torch
+
+    use_gpu = spec.train.gpus_per_trial > 0 and torch.cuda.is_available()
+    device = torch.device("cuda" if use_gpu else "cpu")
+    tune_process(spec.train.cpus_per_trial, device)
+    checkpoints = FileCheckpoints(spec.storage, spec.name)
+    trained = train_model(spec.model, data.split, spec.train, spec.seed, device, checkpoints)
+    return Fitted(trained.record, trained.model, trained.scale)
+
+
+class DDPReplica(Replica):
+    """One rank of a data-parallel run on Ray Train: DDP over the run's process group."""
+
+    def __init__(self, device: Any) -> None:
+        import ray.train
+
+        context = ray.train.get_context()
+        self.rank, self.world = context.get_world_rank(), context.get_world_size()
+        self.device = device
+
+    def wrap(self, model: Any) -> Any:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+    def sync(self, generator: Any) -> None:
+        import torch
+
+        state = generator.get_state().to(self.device)
+        torch.distributed.broadcast(state, src=0)
+        generator.set_state(state.cpu())
+
+
+def ddp_worker_loop(config: dict[str, Any]) -> None:
+    """Ray Train ``train_loop_per_worker``: one rank of a data-parallel trial.
+
+    Every rank loads the same checkpoint and draws the same batch order; rank 0 saves the
+    checkpoints, keeps the model and writes the scores next to the checkpoints for the
+    trial to pick up.
+    """
+    import ray.train
+    import ray.train.torch
+
+    spec = TrialSpec.from_dict(config["spec"])
+    device = ray.train.torch.get_device()
+    tune_process(spec.train.cpus_per_trial, device)
+    replica = DDPReplica(device)
+    checkpoints = FileCheckpoints(spec.storage, spec.name)
+    saved_by_this_rank = checkpoints if replica.rank == 0 else ReadOnlyCheckpoints(checkpoints)
+    data = trial_data(spec)
+    trained = train_model(
+        spec.model, data.split, spec.train, spec.seed, device, saved_by_this_rank,
+        report=ray.train.report, replica=replica,
+    )  # fmt: skip
+    if replica.rank == 0:
+        keep_model(spec, data, Fitted(trained.record, trained.model, trained.scale))
+        checkpoints.record.write(json.dumps(trained.record))
+
+
+def train_data_parallel(spec: TrialSpec, data: TrialData) -> Fitted:
+    """Train one network over ``workers_per_trial`` Ray Train workers (DDP)."""
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    cfg = spec.train
+    use_gpu = cfg.gpus_per_trial > 0
+    resources = {"CPU": cfg.cpus_per_trial, **({"GPU": cfg.gpus_per_trial} if use_gpu else {})}
+    trainer = TorchTrainer(
+        ddp_worker_loop,
+        train_loop_config={"spec": spec.to_dict()},
+        # gloo's default timeout is 30 minutes: a rank that cannot connect fails sooner.
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo", timeout_s=300),
+        scaling_config=ScalingConfig(
+            num_workers=cfg.workers_per_trial, use_gpu=use_gpu, resources_per_worker=resources
+        ),
+        run_config=RunConfig(
+            name=spec.name,
+            storage_path=Location(spec.storage).child("train"),
+            failure_config=FailureConfig(max_failures=cfg.max_failures),
+            worker_runtime_env={"env_vars": WORKER_ENV},
+        ),
+    )
+    trainer.fit()
+    scores = json.loads(FileCheckpoints(spec.storage, spec.name).record.read())
+    return Fitted(scores, None, Standardizer(scores["scale_mean"], scores["scale_std"]))
+
+
+def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:
+    """Fit and test a scikit-learn model (the SVM) on the trial's split."""
+    from attres.metrics import classification_metrics
+
+    split = data.split
+    num_classes = len(split.label_names)
+    model = create_model(spec.model, num_classes=num_classes, in_chans=split.x_train.shape[1])
+    start = time.perf_counter()
+    model.fit(split.x_train, split.y_train)
+    train_s = time.perf_counter() - start
+    scores = {
+        **classification_metrics(split.y_test, model.predict(split.x_test), num_classes),
+        "train_s": train_s,
+        "samples_per_s": len(split.y_train) / max(train_s, 1e-9),
+        "device": "cpu",
+        "label_names": list(split.label_names),
+        "n_train": len(split.y_train),
+        "n_test": len(split.y_test),
+    }
+    return Fitted(scores, model, Standardizer(0.0, 1.0))  # the SVM reads raw spectrograms

@@ -1,0 +1,119 @@
+"""Planning a grid: every trial of models x seeds x folds, each with its split drawn.
+
+Pure: no Ray, no training. The splits are saved as utterance ids under RUNS/splits.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from attres.models import model_info
+from attres.splits import (
+    Protocol,
+    Split,
+    make_split,
+    protocol_folds,
+    validation_speaker_split,
+    validation_split,
+)
+from featurize.location import Location
+from featurize.store import FeatureSet
+from workflows.grid.config import TrainConfig, TrialSpec
+
+
+class GridError(ValueError):
+    """The grid cannot run as asked: RUNS holds other training settings, or the features
+    cannot support the protocol."""
+
+
+def plan_grid(
+    data: FeatureSet,
+    features: str,
+    fingerprint: str,
+    runs: str,
+    models: list[str],
+    seeds: list[int],
+    cfg: TrainConfig,
+    storage: str | None = None,
+    folds: list[int] | None = None,
+) -> list[TrialSpec]:
+    """Every trial of the grid, each model and seed once; saves each split's ids in RUNS.
+
+    ``folds`` keeps only those folds of the protocol (all by default).
+    """
+    names = list(dict.fromkeys(model_info(m).name for m in models))  # raises on unknown names
+    protocol = Protocol(cfg.protocol)
+    n_speakers = len(np.unique(data.speakers))
+    if protocol is Protocol.loso and n_speakers < 2:
+        raise GridError(f"protocol loso needs at least 2 speakers; {features} has {n_speakers}")
+    if cfg.validation_speaker and n_speakers < 3:
+        raise GridError(
+            f"--validation-speaker needs at least 3 speakers (one tested, one validated, one "
+            f"to train on); {features} has {n_speakers}"
+        )
+    # Splits are drawn over the recordings as they are (not speed-perturbed copies).
+    recorded = np.flatnonzero(data.recorded)
+    n_folds = protocol_folds(protocol, data.speakers, cfg.k)
+    if folds is not None and not set(folds) <= set(range(n_folds)):
+        raise GridError(
+            f"--folds {','.join(map(str, folds))}: protocol {protocol.value} has folds 0 to "
+            f"{n_folds - 1} on {features}"
+        )
+    specs = []
+    for seed in dict.fromkeys(seeds):
+        for fold in range(n_folds) if folds is None else sorted(set(folds)):
+            drawn = make_split(
+                protocol, data.labels[recorded], data.speakers[recorded], seed, fold, cfg.k
+            )
+            drawn = Split(drawn.fold, drawn.name, recorded[drawn.train], recorded[drawn.test])
+            split = evaluated_split(drawn, data, cfg, seed)
+            train, test, split_name = with_copies(split.train, data), split.test, split.name
+            record = {
+                "split": split_name,
+                "evaluated_on": "validation" if cfg.validating else "test",
+                "held_out_speakers": sorted(set(data.speakers[test].tolist())),
+                "train": data.utterance_ids[train].tolist(),
+                "test": data.utterance_ids[test].tolist(),
+            }
+            Location(runs).child("splits", f"{split_name}.json").write(json.dumps(record))
+            for name in names:
+                specs.append(
+                    TrialSpec(
+                        model=name,
+                        slug=model_info(name).slug,
+                        seed=seed,
+                        fold=fold,
+                        split=split_name,
+                        features=features,
+                        fingerprint=fingerprint,
+                        runs=runs,
+                        storage=storage or runs,
+                        train=cfg.for_model(model_info(name).recipe),
+                        train_rows=tuple(train.tolist()),
+                        test_rows=tuple(test.tolist()),
+                        n_folds=n_folds,
+                    )
+                )
+    return specs
+
+
+def evaluated_split(split: Split, data: FeatureSet, cfg: TrainConfig, seed: int) -> Split:
+    """What a trial trains and scores on: the protocol's split, or with a validation option
+    a part of its training side held out and scored (its test side then unread)."""
+    if cfg.validation:
+        fit, val = validation_split(data.labels[split.train], seed, cfg.validation)
+        name = f"{split.name}-val{round(100 * cfg.validation)}"
+        return Split(split.fold, name, split.train[fit], split.train[val])
+    if cfg.validation_speaker:
+        return validation_speaker_split(split, data.speakers)
+    return split
+
+
+def with_copies(train: np.ndarray, data: FeatureSet) -> np.ndarray:
+    """Training rows plus the speed-perturbed copies of their recordings: a copy trains only
+    beside its own recording, so none crosses to the evaluation side."""
+    copies = np.flatnonzero(~data.recorded)
+    mine = copies[np.isin(data.origins[copies], data.utterance_ids[train])]
+    return np.sort(np.concatenate([train, mine])) if len(mine) else train

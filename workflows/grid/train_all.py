@@ -1,0 +1,253 @@
+"""train-all: one Ray Tune experiment over models x seeds x folds.
+
+Each single-worker trial trains inside its Tune trial's process (``workflows.grid.trial``), with
+actors reused from one trial to the next; ``--workers-per-trial N`` trains each model
+data-parallel on Ray Train instead. RUNS is laid out as ``workflows.runs`` describes. A
+trial whose record exists is never run again; an unfinished one resumes from its last
+checkpoint, so running the same command after a kill finishes only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray import tune
+
+from attres.flops import count_flops
+from attres.models import create_model, model_kind
+from featurize.location import Location
+from featurize.store import content_fingerprint, load_features
+from workflows.grid.config import TrainConfig, TrialSpec
+from workflows.grid.plan import GridError, plan_grid
+from workflows.grid.trial import run_trial
+from workflows.runs import (
+    FEATURES_USED,
+    TRAIN_CONFIG,
+    finished_trials,
+    read_json,
+    write_results_table,
+)
+
+
+@dataclass(frozen=True)
+class GridSummary:
+    runs: str
+    planned: int
+    skipped: int  # finished in an earlier invocation
+    finished: int
+    failed: list[str]
+    unfinished: list[str]  # neither finished nor failed: the run was stopped (Ctrl-C)
+    elapsed_s: float
+
+
+# Settings that do not change results (resources, checkpointing); the others must match.
+RESOURCE_KEYS = {
+    "cpus_per_trial", "gpus_per_trial", "workers_per_trial", "checkpoint_s", "max_failures",
+}  # fmt: skip
+
+
+def result_settings(train_config: dict[str, Any]) -> dict[str, Any]:
+    """The settings that change a trial's figures, including the arithmetic it ran in:
+    bf16 autocast on a GPU, fp32 on the CPU."""
+    settings = {k: v for k, v in train_config.items() if k not in RESOURCE_KEYS}
+    on_gpu = train_config.get("gpus_per_trial", 0) > 0
+    settings["precision"] = "bf16-autocast" if on_gpu and settings.get("bf16") else "fp32"
+    return settings
+
+
+def check_runs_belong(runs: str, cfg: TrainConfig, features_used: dict[str, Any]) -> None:
+    """Refuse to mix trials trained differently, or on other features, in one RUNS: trial
+    names encode neither, so finished trials would count as done and unfinished ones would
+    resume from checkpoints of another run."""
+    saved = read_json(Location(runs).child(TRAIN_CONFIG))
+    if saved is not None:
+        old = result_settings(TrainConfig.from_dict(saved).to_dict())
+        new = result_settings(cfg.to_dict())
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            diff = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+            raise GridError(
+                f"{runs} holds runs with other training settings ({diff}); "
+                "use another --out, or the same settings to resume"
+            )
+    used = read_json(Location(runs).child(FEATURES_USED))
+    if used is not None and used["fingerprint"] != features_used["fingerprint"]:
+        raise GridError(
+            f"{runs} holds runs trained on other features ({used['features']}, fingerprint "
+            f"{used['fingerprint']}); {features_used['features']} has fingerprint "
+            f"{features_used['fingerprint']} (re-featurized, or other settings); "
+            "use another --out for these features"
+        )
+
+
+def longest_first(specs: list[TrialSpec], image_shape: tuple[int, ...]) -> list[TrialSpec]:
+    """The grid ordered by each model's FLOPs per example, largest first, so the longest
+    trials do not start last and leave the other slots idle at the end."""
+    flops = {}
+    for name in {s.model for s in specs}:
+        if model_kind(name) == "torch":
+            flops[name] = count_flops(create_model(name, num_classes=2), image_shape)
+        else:
+            flops[name] = 0
+    return sorted(specs, key=lambda s: -flops[s.model])
+
+
+def trial_slots(resources: dict[str, float], cfg: TrainConfig) -> int:
+    """How many trials fit in the cluster at once."""
+    workers = cfg.workers_per_trial
+    by_cpu = math.floor(resources.get("CPU", 0) / (cfg.cpus_per_trial * workers) + 1e-9)
+    slots = by_cpu
+    if cfg.gpus_per_trial:
+        gpus = resources.get("GPU", 0)
+        if not gpus:
+            raise GridError(
+                f"--gpus-per-trial {cfg.gpus_per_trial:g} asks for GPUs and the cluster has "
+                "none; if its GPU workers scale up from zero, pass --max-concurrent N"
+            )
+        slots = min(slots, math.floor(gpus / (cfg.gpus_per_trial * workers) + 1e-9))
+    if slots < 1:
+        raise GridError(
+            f"one trial needs {cfg.cpus_per_trial * workers:g} CPUs"
+            f"{f' and {cfg.gpus_per_trial * workers:g} GPUs' if cfg.gpus_per_trial else ''}; "
+            f"the cluster has {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
+        )
+    return slots
+
+
+def train_all(
+    features: str,
+    runs: str,
+    models: list[str],
+    seeds: list[int],
+    cfg: TrainConfig,
+    folds: list[int] | None = None,
+    storage: str | None = None,
+    address: str | None = None,
+    max_concurrent: int | None = None,
+    verbose: bool = False,
+    progress: Callable[[str], None] = print,
+) -> GridSummary:
+    """Run every missing trial of the grid concurrently on Ray; returns what happened."""
+    from featurize.raysession import ensure_ray, require_visible_on_all_nodes
+
+    start = time.perf_counter()
+    features, runs = Location(features), Location(runs)
+    storage = Location(storage) if storage else runs
+    data = load_features(features)
+    features_used = {
+        "features": features,
+        "fingerprint": content_fingerprint(features),
+        "feature_config": data.config.to_dict(),
+        "labels": list(data.label_names),
+    }
+    check_runs_belong(runs, cfg, features_used)
+    specs = plan_grid(data, features, features_used["fingerprint"], runs, models, seeds, cfg,
+                      storage, folds)  # fmt: skip
+    runs.child(TRAIN_CONFIG).write(json.dumps(cfg.to_dict(), indent=2))
+    runs.child(FEATURES_USED).write(json.dumps(features_used, indent=2))
+    done = finished_trials(runs)
+    todo = [s for s in specs if s.name not in done]
+    if done & {s.name for s in specs}:
+        progress(f"train-all: {len(specs) - len(todo)} of {len(specs)} trials already finished")
+    failed: list[str] = []
+    if todo:
+        ensure_ray(address, verbose=verbose)
+        for path in {features, runs, storage}:
+            require_visible_on_all_nodes(path)
+        todo = longest_first(todo, tuple(data.spectrograms.shape[1:]))
+        failed = _run_tune(todo, storage, cfg, max_concurrent, verbose, progress)
+    write_results_table(runs)
+    recorded = finished_trials(runs)
+    return GridSummary(
+        runs=runs,
+        planned=len(specs),
+        skipped=len(specs) - len(todo),
+        finished=sum(s.name in recorded for s in todo),
+        failed=failed,
+        unfinished=[s.name for s in todo if s.name not in recorded and s.name not in failed],
+        elapsed_s=time.perf_counter() - start,
+    )
+
+
+def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:
+    """What one trial holds: its device, or (data-parallel) only a foothold, as the Ray
+    Train workers it starts reserve their own."""
+    cfg = TrainConfig.from_dict(config["spec"]["train"])
+    if cfg.workers_per_trial > 1 and model_kind(config["spec"]["model"]) == "torch":
+        return tune.PlacementGroupFactory([{"CPU": 0, "memory": 64 * 2**20}])
+    gpu = {"GPU": cfg.gpus_per_trial} if cfg.gpus_per_trial else {}
+    return tune.PlacementGroupFactory([{"CPU": cfg.cpus_per_trial, **gpu}])
+
+
+def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str]:
+    resources = ray.cluster_resources()
+    if max_concurrent is None:
+        max_concurrent = trial_slots(resources, cfg)
+    progress(
+        f"train-all: {len(todo)} trials, up to {max_concurrent} at once "
+        f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs in the cluster)"
+    )
+    if not verbose:  # one line per trial (TrialLines) instead of Tune's boxes and tables
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        logging.getLogger("ray.tune").setLevel(logging.WARNING)
+    callback = TrialLines(len(todo), progress)
+    tuner = tune.Tuner(
+        tune.with_resources(run_trial, _trial_bundle),
+        param_space={"spec": tune.grid_search([s.to_dict() for s in todo])},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=max_concurrent,
+            reuse_actors=True,  # one process trains trial after trial: no start-up each
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name="tune",
+            storage_path=str(storage),
+            verbose=2 if verbose else 0,
+            callbacks=[callback],
+            failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+        ),
+    )
+    tuner.fit()
+    return callback.failed
+
+
+def _trial_name(trial) -> str:
+    return TrialSpec.from_dict(trial.config["spec"]).name
+
+
+class TrialLines(tune.Callback):
+    """Prints one line per finished or failed trial instead of Ray's status tables."""
+
+    def __init__(self, total: int, progress: Callable[[str], None]) -> None:
+        self.total, self.progress = total, progress
+        self.count, self.failed = 0, []
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks into the experiment state. The output function stays
+        # behind: `print` bound before a library replaced `builtins.print` (Ray's tqdm_ray
+        # does) no longer pickles, and the state is never restored with it.
+        return {**self.__dict__, "progress": None}
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.count += 1
+        spec = TrialSpec.from_dict(trial.config["spec"])
+        wa, wall = trial.last_result.get("wa"), trial.last_result.get("wall_s")
+        self.progress(
+            f"[{self.count}/{self.total}] {spec.model} seed {spec.seed} fold {spec.fold}: "
+            f"WA {100 * wa:.1f} % in {wall:.1f} s"
+        )
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.count += 1
+        name = _trial_name(trial)
+        self.failed.append(name)
+        self.progress(f"[{self.count}/{self.total}] {name}: FAILED (details in {trial.local_path})")

@@ -1,0 +1,85 @@
+"""What runs inside one Tune trial, top to bottom: its data, the fit, the saved model, the record.
+
+A trial whose record exists is done; an unfinished network resumes from its checkpoint
+(``workflows.grid.checkpoints``), so a Tune retry and a re-run after a kill both continue.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from typing import Any
+
+from attres.models import model_kind
+from workflows.grid.checkpoints import FileCheckpoints
+from workflows.grid.config import TrialSpec
+from workflows.grid.data import TrialData, trial_data
+from workflows.grid.fit import Fitted, fit_for, keep_model
+from workflows.record import TrialRecord
+from workflows.runs import write_record
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """Tune's function trainable: one trial, start to record, resuming where it stopped."""
+    from ray import tune
+
+    spec = TrialSpec.from_dict(config["spec"])
+    start = time.perf_counter()
+    data = trial_data(spec)
+    fitted = fit_for(spec)(spec, data)
+    if fitted.model is not None:  # else the data-parallel rank that trained it kept it
+        keep_model(spec, data, fitted)
+    record = trial_record(spec, data, fitted, time.perf_counter() - start)
+    write_record(spec.runs, record)
+    FileCheckpoints(spec.storage, spec.name).clear()  # the record supersedes it
+    tune.report({"wa": record.wa, "wall_s": record.wall_s})
+
+
+def trial_record(spec: TrialSpec, data: TrialData, fitted: Fitted, wall_s: float) -> TrialRecord:
+    """The fit's scores with what the trial was and where it came from."""
+    cfg = spec.train
+    earlier_attempts_s = fitted.scores.get("earlier_attempts_s") or 0.0  # networks resume
+    return TrialRecord(
+        **fitted.scores,
+        trial=spec.name,
+        model=spec.model,
+        # validation runs get their own rows in the tables, never mixed with test figures
+        protocol=f"{cfg.protocol}-validation" if cfg.validating else cfg.protocol,
+        evaluated_on="validation" if cfg.validating else "test",
+        seed=spec.seed,
+        fold=spec.fold,
+        n_folds=spec.n_folds,  # what a complete seed has, when --folds ran only some
+        split=spec.split,
+        epochs=cfg.epochs if model_kind(spec.model) == "torch" else None,
+        wall_s=wall_s + earlier_attempts_s,
+        test_ids_sha1=data.test_ids_sha1,
+        provenance=provenance(spec),
+    )
+
+
+def provenance(spec: TrialSpec) -> dict[str, Any]:
+    import ray
+    import torch
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(__file__),
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {
+        "git_commit": commit or "unknown",
+        "train_config": spec.train.to_dict(),
+        "features": spec.features,
+        "features_fingerprint": spec.fingerprint,
+        "ray_version": ray.__version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }

@@ -1,0 +1,162 @@
+"""report: the results of RUNS as one self-contained HTML page.
+
+The paper's tables (``workflows.results.tables``), one row per trial, the confusion matrices and
+training curves of ``write_plots``, and the attention maps of a few test spectrograms of one
+att-Res model; every image is embedded as a base64 PNG data URI, so the page is one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from attres.saved import SavedModelError
+from featurize.location import Location
+from featurize.store import load_features
+from workflows.record import TrialRecord
+from workflows.results.plots import write_plots
+from workflows.results.tables import render, table_rows
+from workflows.runs import has_model, load_model, load_records
+from workflows.use.explain import ExplainError, attention_maps, attention_png, figure_title
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em; max-width: 1200px; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+img { max-width: 100%; margin: 0.3em; }
+"""
+# Models whose attention maps the report prefers to show, in this order.
+ATTENTION_PREFERENCE = ("att-Res", "att-Res3", "att-Res2", "att-Res1", "att-Res+", "att-Res0+att")
+
+
+class ReportError(ValueError):
+    """RUNS holds nothing to report."""
+
+
+def png_data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def img_tag(png: bytes, alt: str) -> str:
+    return f'<img src="{png_data_uri(png)}" alt="{html.escape(alt)}">'
+
+
+def markdown_to_html(text: str) -> str:
+    """``tables.render(rows, "markdown")`` -> HTML: '### ' titles and pipe tables only."""
+    out: list[str] = []
+    rows: list[list[str]] = []
+
+    def flush() -> None:
+        if not rows:
+            return
+        head, *body = rows
+        out.append("<table>")
+        out.append(_row(head, "th"))
+        out.extend(_row(r, "td") for r in body)
+        out.append("</table>")
+        rows.clear()
+
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not all(set(c) <= {"-", ":"} for c in cells):  # not the separator line
+                rows.append(cells)
+            continue
+        flush()
+        if line.startswith("### "):
+            out.append(f"<h3>{html.escape(line[4:])}</h3>")
+    flush()
+    return "\n".join(out)
+
+
+def _row(cells: list[str], tag: str) -> str:
+    return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
+
+
+def trials_table(records: list[TrialRecord]) -> str:
+    header = ["Trial", "Model", "Protocol", "Seed", "Fold", "WA %", "UA %", "Macro-F1 %"]
+    rows = [
+        [r.trial, r.model, r.protocol, str(r.seed), str(r.fold)]
+        + [f"{100 * score:.1f}" for score in (r.wa, r.ua, r.macro_f1)]
+        for r in records
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return markdown_to_html("\n".join(lines))
+
+
+def attention_section(runs: str, records: list[TrialRecord], count: int) -> str:
+    """Attention maps of the first ``count`` test spectrograms of one att-Res trial."""
+    if count <= 0:
+        return ""
+    models = {r.model for r in records}
+    candidates = [m for m in ATTENTION_PREFERENCE if m in models]
+    kept = [r for m in candidates for r in records if r.model == m]
+    record = next((r for r in kept if has_model(runs, r.trial)), None)
+    if record is None:
+        return "<p>No attention maps: no att-Res model with attention kept its trained model.</p>"
+    try:
+        trained = load_model(runs, record.trial)
+        features = load_features(record.features)
+        split = Location(runs).child("splits", f"{record.split}.json")
+        test_ids = json.loads(split.read())["test"][:count]
+    except (OSError, ValueError, KeyError, SavedModelError) as err:
+        return f"<p>No attention maps: {html.escape(str(err))}</p>"
+    position = {u: i for i, u in enumerate(features.utterance_ids)}
+    rows = [position[uid] for uid in test_ids]
+    inputs = trained.standardize(features.spectrograms[rows], features.speakers[rows])
+    images = []
+    for uid, i, x in zip(test_ids, rows, inputs, strict=True):
+        image = features.spectrograms[i, 0]
+        try:
+            probs, maps = attention_maps(trained, x[None])
+        except ExplainError as err:
+            return f"<p>No attention maps: {html.escape(str(err))}</p>"
+        predicted = trained.meta.label_names[int(np.argmax(probs))]
+        true = features.label_names[features.labels[i]]
+        png = attention_png(image, maps, figure_title(uid, predicted, true, trained.meta.trial))
+        images.append(img_tag(png, f"attention maps of {uid}"))
+    return (
+        f"<p>{trained.meta.model}, trial {html.escape(trained.meta.trial)}: test utterances of its "
+        "split, attention weights (1 = uniform) over the log-power spectrogram.</p>\n"
+        + "\n".join(images)
+    )
+
+
+def build_report(runs: str, out: Path, attention_examples: int = 3) -> Path:
+    """Write the HTML report of RUNS to ``out``; returns ``out``."""
+    records = load_records(runs)
+    if not records:
+        raise ReportError(f"no finished trials under {runs}/trials; run train-all first")
+    with tempfile.TemporaryDirectory() as folder:
+        plots = {p.name: p.read_bytes() for p in write_plots(records, Path(folder))}
+    confusion = [img_tag(png, name) for name, png in plots.items() if name.startswith("confusion")]
+    curves = plots.get("training-curves.png")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>attres-flow report: {html.escape(runs)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>attres-flow report</h1>",
+        f"<p>RUNS {html.escape(runs)}: {len(records)} finished trials.</p>",
+        "<h2>Tables</h2>",
+        markdown_to_html(render(table_rows(records), "markdown")),
+        "<h2>Trials</h2>",
+        trials_table(records),
+        "<h2>Confusion matrices</h2>",
+        "\n".join(confusion),
+        "<h2>Training curves</h2>",
+        img_tag(curves, "training curves") if curves else "<p>No network trials.</p>",
+        "<h2>Attention maps</h2>",
+        attention_section(runs, records, attention_examples),
+        "</body></html>",
+    ]
+    Location(out).write("\n".join(parts) + "\n")
+    return out
