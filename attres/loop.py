@@ -45,16 +45,32 @@ class SplitData:
 
 
 class LoopSettings(Protocol):
-    """What the loop reads of a run's settings (``workflows.grid.config.TrainConfig`` has it)."""
+    """What the loop reads of a run's settings (``workflows.grid.config.TrainConfig`` has it,
+    frozen: read-only members)."""
 
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    schedule: str
-    warmup_epochs: float
-    bf16: bool
-    checkpoint_s: float
+    @property
+    def epochs(self) -> int: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+    @property
+    def lr(self) -> float: ...
+
+    @property
+    def weight_decay(self) -> float: ...
+
+    @property
+    def schedule(self) -> str: ...
+
+    @property
+    def warmup_epochs(self) -> float: ...
+
+    @property
+    def bf16(self) -> bool: ...
+
+    @property
+    def checkpoint_s(self) -> float: ...
 
     def recipe(self) -> Recipe: ...
 
@@ -85,6 +101,7 @@ class Replica:
 
 
 ALONE = Replica()
+CURVES = ("train_loss", "train_acc", "test_acc")  # per epoch; test accuracy is never used
 
 
 @dataclass
@@ -108,7 +125,7 @@ class TrainingState:
     progress: dict[str, Any] = field(
         default_factory=lambda: {
             "epoch": 0,
-            "curves": {"train_loss": [], "train_acc": [], "test_acc": []},
+            "curves": {key: [] for key in CURVES},
             "train_s": 0.0,
             "elapsed_s": 0.0,  # this run's time up to the checkpoint, earlier attempts included
         }
@@ -180,30 +197,36 @@ def train_model(
     x_test = torch.from_numpy(scale(data.x_test)).to(device)
     model = create_model(model_name, len(data.label_names), in_chans=data.x_train.shape[1])
     flops = count_flops(model, tuple(data.x_train.shape[1:]))
-    model = prepare_for_training(model, device)
+    model = prepare_for_training(model, device)  # inputs are NHWC too (memory_format)
     state = TrainingState.start(model, cfg, len(data.y_train), seed)
     saved = checkpoints.load()
     if saved is not None:
         state.restore(saved)
-    progress, resumed_from_epoch = state.progress, state.progress["epoch"]
-    earlier_attempts_s = progress["elapsed_s"]
-    trained, memory_format = replica.wrap(model), torch.channels_last  # inputs match NHWC
+    progress = state.progress
+    resumed_from_epoch, earlier_attempts_s = progress["epoch"], progress["elapsed_s"]
+    trained, nhwc = replica.wrap(model), torch.channels_last
 
     last_save = time.monotonic()
     for epoch in range(progress["epoch"], cfg.epochs):
         replica.sync(state.generator)
         start = time.perf_counter()
         loss, acc = train_epoch(
-            trained, state.optimizer, x_train, y_train, cfg.batch_size, state.generator,
-            cfg.bf16, memory_format, cfg.recipe(), state.scheduler, (replica.rank, replica.world),
-        )  # fmt: skip
+            trained,
+            state.optimizer,
+            x_train,
+            y_train,
+            cfg.batch_size,
+            state.generator,
+            bf16=cfg.bf16,
+            memory_format=nhwc,
+            recipe=cfg.recipe(),
+            scheduler=state.scheduler,
+            shard=(replica.rank, replica.world),
+        )
         progress["train_s"] += time.perf_counter() - start
-        y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
-        for key, value in zip(
-            ("train_loss", "train_acc", "test_acc"),
-            (loss, acc, float((y_pred == data.y_test).mean())),
-            strict=True,
-        ):
+        y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=nhwc)
+        test_acc = float((y_pred == data.y_test).mean())
+        for key, value in zip(CURVES, (loss, acc, test_acc), strict=True):
             progress["curves"][key].append(value)
         progress["epoch"] = epoch + 1
         report({"epoch": epoch + 1, "train_loss": loss, "train_acc": acc})
@@ -212,29 +235,33 @@ def train_model(
             checkpoints.save(state.save())
             last_save = time.monotonic()
 
-    logits = predict_logits(model, x_test, bf16=cfg.bf16, memory_format=memory_format)
     record = {
-        **classification_metrics(
-            data.y_test, logits.argmax(1).cpu().numpy(), len(data.label_names)
-        ),
-        # per test row, for ensembles over seeds of the same split (workflows/results/tables.py)
-        "test_labels": data.y_test.tolist(),
-        "test_probabilities": logits.softmax(1).cpu().numpy().round(5).tolist(),
+        **final_scores(data, predict_logits(model, x_test, bf16=cfg.bf16, memory_format=nhwc)),
         "curves": progress["curves"],
-        # one scalar pair, or one pair per channel with delta channels (Standardizer)
-        "scale_mean": scale.mean,
+        "scale_mean": scale.mean,  # one value, or one per channel with delta channels
         "scale_std": scale.std,
         "params": count_parameters(model),
         "flops": flops,
         "train_s": progress["train_s"],
         "samples_per_s": progress["epoch"] * len(data.y_train) / max(progress["train_s"], 1e-9),
         "device": str(device),
-        "label_names": list(data.label_names),
-        "n_train": len(data.y_train),
-        "n_test": len(data.y_test),
         "resumed_from_epoch": resumed_from_epoch,
         # the attempts before this one, up to their last checkpoint (the work this one did not
         # redo); work they lost after it is not counted
         "earlier_attempts_s": earlier_attempts_s,
     }
     return TrainedModel(record, model, scale)
+
+
+def final_scores(data: SplitData, logits: torch.Tensor) -> dict[str, Any]:
+    """WA, UA, macro-F1 and confusion of the final model's (N, classes) test logits, and per
+    test row the label and class probabilities (for ensembles over seeds of one split)."""
+    y_pred = logits.argmax(1).cpu().numpy()
+    return {
+        **classification_metrics(data.y_test, y_pred, len(data.label_names)),
+        "test_labels": data.y_test.tolist(),
+        "test_probabilities": logits.softmax(1).cpu().numpy().round(5).tolist(),
+        "label_names": list(data.label_names),
+        "n_train": len(data.y_train),
+        "n_test": len(data.y_test),
+    }

@@ -279,10 +279,17 @@ def train_all_command(
         fail(f"train-all: {err}")
     try:
         summary = train_all(
-            features, out, names, parse_numbers(seeds, "--seeds"), cfg,
+            features,
+            out,
+            names,
+            parse_numbers(seeds, "--seeds"),
+            cfg,
             folds=parse_numbers(folds, "--folds") if folds is not None else None,
-            storage=storage, address=address, max_concurrent=max_concurrent, verbose=verbose,
-        )  # fmt: skip
+            storage=storage,
+            address=address,
+            max_concurrent=max_concurrent,
+            verbose=verbose,
+        )
     except (FeatureStoreError, GridError, SharedPathError) as err:
         fail(str(err))
     typer.echo(
@@ -482,9 +489,16 @@ def demo(
     from workflows.demo.run import run_demo
 
     failed = run_demo(
-        out, speakers, utterances, image_size, epochs, batch_size, parse_models(models), address,
+        out,
+        speakers=speakers,
+        utterances=utterances,
+        image_size=image_size,
+        epochs=epochs,
+        batch_size=batch_size,
+        models=parse_models(models),
+        address=address,
         echo=typer.echo,
-    )  # fmt: skip
+    )
     if failed:
         fail(f"failed trials: {', '.join(failed)}; re-run `attres-flow demo` to retry them")
 

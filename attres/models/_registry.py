@@ -23,17 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-__all__ = [
-    "PAPER_MODELS",
-    "ModelInfo",
-    "create_model",
-    "list_models",
-    "model_info",
-    "model_kind",
-    "register_model",
-    "resolve_name",
-]
-
 Kind = Literal["torch", "sklearn"]
 Builder = TypeVar("Builder", bound=Callable[..., Any])
 

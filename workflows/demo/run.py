@@ -7,6 +7,7 @@ from pathlib import Path
 
 from attres.models import PAPER_MODELS
 from featurize.config import FeatureConfig
+from featurize.location import Location
 from featurize.pipeline import FeaturizeSummary
 from workflows.demo.synth import SynthConfig, synthesize_corpus
 from workflows.grid.config import TrainConfig
@@ -41,12 +42,17 @@ def run_demo(
         echo(f"demo: 3/4 training {names} for {epochs} epochs (paper protocol, seed 0)")
 
     chain = featurize_and_train(
-        corpus, out, FeatureConfig(image_size=image_size),
-        TrainConfig(epochs=epochs, batch_size=batch_size), models, [0],
-        address=address, before_training=before_training,
-    )  # fmt: skip
+        corpus,
+        out,
+        FeatureConfig(image_size=image_size),
+        TrainConfig(epochs=epochs, batch_size=batch_size),
+        models,
+        seeds=[0],
+        address=address,
+        before_training=before_training,
+    )
     text = render(table_rows(chain.records), "markdown")
-    (out / "tables.md").write_text(text)
+    Location(out / "tables.md").write(text)
     runs = out / "runs"
     plots = write_plots(chain.records, runs / "plots")
     echo("demo: 4/4 tables\n")

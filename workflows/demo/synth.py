@@ -627,8 +627,9 @@ def synthesize_corpus(
     """Writes the corpus under `out_dir` and returns the path of its manifest.
 
     WAVs are written atomically and kept on a re-run, and manifest.csv comes last, so an
-    interrupted run is finished by running it again (which removes its half-written files). `workers > 1` uses a process pool; the
-    bytes written do not depend on it. Refuses a folder made with a different config.
+    interrupted run is finished by running it again (which removes its half-written files).
+    `workers > 1` uses a process pool; the bytes written do not depend on it. Refuses a
+    folder made with a different config.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -34,8 +34,8 @@ from workflows.runs import save_model
 @dataclass
 class Fitted:
     scores: dict[str, Any]  # the fit's part of the trial record (workflows.record)
-    model: Any | None  # None: already kept by the data-parallel rank that trained it
-    scale: Standardizer  # the input standardizer the model was trained behind
+    model: Any | None = None  # None: already kept by the data-parallel rank that trained it
+    scale: Standardizer = Standardizer(0.0, 1.0)  # the input scaling the model trained behind
 
 
 def fit_for(spec: TrialSpec) -> Callable[[TrialSpec, TrialData], Fitted]:
@@ -112,9 +112,15 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
     saved_by_this_rank = checkpoints if replica.rank == 0 else ReadOnlyCheckpoints(checkpoints)
     data = trial_data(spec)
     trained = train_model(
-        spec.model, data.split, spec.train, spec.seed, device, saved_by_this_rank,
-        report=ray.train.report, replica=replica,
-    )  # fmt: skip
+        spec.model,
+        data.split,
+        spec.train,
+        spec.seed,
+        device,
+        saved_by_this_rank,
+        report=ray.train.report,
+        replica=replica,
+    )
     if replica.rank == 0:
         keep_model(spec, data, Fitted(trained.record, trained.model, trained.scale))
         checkpoints.record.write(json.dumps(trained.record))
@@ -144,8 +150,7 @@ def train_data_parallel(spec: TrialSpec, data: TrialData) -> Fitted:
         ),
     )
     trainer.fit()
-    scores = json.loads(FileCheckpoints(spec.storage, spec.name).record.read())
-    return Fitted(scores, None, Standardizer(scores["scale_mean"], scores["scale_std"]))
+    return Fitted(json.loads(FileCheckpoints(spec.storage, spec.name).record.read()))
 
 
 def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:

@@ -149,8 +149,8 @@ def train_all(
         "labels": list(data.label_names),
     }
     check_runs_belong(runs, cfg, features_used)
-    specs = plan_grid(data, features, features_used["fingerprint"], runs, models, seeds, cfg,
-                      storage, folds)  # fmt: skip
+    fingerprint = features_used["fingerprint"]
+    specs = plan_grid(data, features, fingerprint, runs, models, seeds, cfg, storage, folds)
     runs.child(TRAIN_CONFIG).write(json.dumps(cfg.to_dict(), indent=2))
     runs.child(FEATURES_USED).write(json.dumps(features_used, indent=2))
     done = finished_trials(runs)

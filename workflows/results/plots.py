@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from attres.models import model_info
+from featurize.location import Location
 from workflows.record import TrialRecord
 
 
@@ -17,7 +20,6 @@ def write_plots(records: list[TrialRecord], out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for model, protocol in sorted({(r.model, r.protocol) for r in records}):
         runs = [r for r in records if r.model == model and r.protocol == protocol]
@@ -36,8 +38,7 @@ def write_plots(records: list[TrialRecord], out_dir: Path) -> list[Path]:
         ax.set_title(f"{model} ({protocol}, {len(runs)} runs)", fontsize=9)
         fig.tight_layout()
         path = out_dir / f"confusion-{protocol}-{model_info(model).slug}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        _save(fig, path)
         written.append(path)
     curved = [r for r in records if r.curves.get("train_loss")]
     if curved:
@@ -59,7 +60,16 @@ def write_plots(records: list[TrialRecord], out_dir: Path) -> list[Path]:
         ax_acc.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         path = out_dir / "training-curves.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        _save(fig, path)
         written.append(path)
     return written
+
+
+def _save(fig: Any, path: Path) -> None:
+    """The figure as a PNG at ``path`` (written whole), then closed."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    Location(path).write(buffer.getvalue())

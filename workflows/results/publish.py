@@ -40,48 +40,44 @@ def publish(
     restored into a RUNS, they make ``train-all``
     count those trials as done.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def put(name: str, text: str) -> None:
+        Location(out / name).write(text)
+        written.append(out / name)
+
     rows = table_rows(records)
     ensembles = ensemble_rows(records)
-    (out / "tables.md").write_text(
-        "\n".join(filter(None, [render(rows, "markdown"), render_ensembles(ensembles)]))
-    )
-    (out / "results.csv").write_text(render(rows, "csv"))
-    written = [out / n for n in ("tables.md", "results.csv")]
+    put("tables.md", "\n".join(filter(None, [render(rows), render_ensembles(ensembles)])))
+    put("results.csv", render(rows, "csv"))
     if ensembles:
-        (out / "ensembles.csv").write_text(render_ensembles(ensembles, "csv"))
-        written.append(out / "ensembles.csv")
+        put("ensembles.csv", render_ensembles(ensembles, "csv"))
     cost = cost_rows(records)
-    (out / "cost.md").write_text(render_cost(cost))
-    (out / "cost.csv").write_text(render_cost(cost, "csv"))
-    written += [out / "cost.md", out / "cost.csv"]
+    put("cost.md", render_cost(cost))
+    put("cost.csv", render_cost(cost, "csv"))
     trials = io.StringIO()
     writer = csv.DictWriter(trials, fieldnames=TRIAL_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows({c: getattr(r, c) for c in TRIAL_COLUMNS} for r in records)
-    (out / "trials.csv").write_text(trials.getvalue())
-    written.append(out / "trials.csv")
+    put("trials.csv", trials.getvalue())
     if references:
         pairs = {ref: paired_comparisons(records, ref) for ref in references}
-        (out / "comparisons.md").write_text(
+        put(
+            "comparisons.md",
             "\n".join(
                 f"## Against {ref}\n\n" + (render_comparisons(rows) or f"No runs of {ref}.\n")
                 for ref, rows in pairs.items()
-            )
+            ),
         )
-        (out / "comparisons.csv").write_text(
-            render_comparisons([r for rows in pairs.values() for r in rows], "csv")
-        )
-        written += [out / "comparisons.md", out / "comparisons.csv"]
+        put("comparisons.csv", render_comparisons([r for v in pairs.values() for r in v], "csv"))
     claims = claim_rows(records)
     if claims:
-        (out / "claims.md").write_text(render_claims(claims))
-        (out / "claims.csv").write_text(render_claims(claims, "csv"))
-        written += [out / "claims.md", out / "claims.csv"]
+        put("claims.md", render_claims(claims))
+        put("claims.csv", render_claims(claims, "csv"))
     written += copy_run_state(runs, out)
     features = _features_meta(records)
     if features is not None:
-        (out / "features.json").write_bytes(features)
+        Location(out / "features.json").write(features)
     return written + write_plots(records, out / "plots")
 
 
@@ -97,9 +93,8 @@ def copy_run_state(runs: str, out: Path) -> list[Path]:
         if info.type != pafs.FileType.File:
             continue
         target = out / path[len(root) + 1 :]
-        target.parent.mkdir(parents=True, exist_ok=True)
         with fs.open_input_stream(path) as f:
-            target.write_bytes(f.read())
+            Location(target).write(f.read())
         written.append(target)
     return written
 

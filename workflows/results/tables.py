@@ -200,7 +200,8 @@ def ensemble_rows(records: list[TrialRecord]) -> list[dict[str, Any]]:
                 continue
             scores = []
             for fold in by_fold.values():
-                mean = np.mean([r.test_probabilities for r in fold], axis=0)  # (N, classes)
+                probabilities = [r.test_probabilities or [] for r in fold]  # none empty here
+                mean = np.mean(probabilities, axis=0)  # (N, classes)
                 labels = np.asarray(fold[0].test_labels)
                 scores.append(classification_metrics(labels, mean.argmax(1), mean.shape[1]))
             row = {"protocol": protocol, "model": model, "n_seeds": len(seeds)}

@@ -119,10 +119,8 @@ def attention_png(image: np.ndarray, maps: list[AttentionMap], title: str) -> by
     for ax, att in zip(axes[0], maps, strict=True):
         h, w = att.weights.shape
         ax.imshow(image, origin="lower", cmap="gray", aspect="auto")  # rows = frequency
-        overlay = ax.imshow(
-            upsample(att.weights, image.shape), origin="lower", cmap="jet", alpha=0.45,
-            aspect="auto",
-        )  # fmt: skip
+        weights = upsample(att.weights, image.shape)
+        overlay = ax.imshow(weights, origin="lower", cmap="jet", alpha=0.45, aspect="auto")
         fig.colorbar(overlay, ax=ax, fraction=0.046, pad=0.04)
         ax.set_title(f"{att.stage} ({h}x{w})", fontsize=9)
         ax.set_xlabel("time")
