@@ -10,12 +10,16 @@ bytes: where they are stored is the caller's (``workflows.runs`` keeps them unde
 
 The metadata (``ModelMeta``) is what inference needs besides the weights: the label names,
 the standardizer's mean and std, the feature settings the trial was trained on and its
-input settings. Models saved before there were input settings read as the defaults.
+input settings; and what made it: the code version and a fingerprint of the architecture
+(the network's module tree with every layer's settings), so a model whose code changed
+without changing its weight shapes is not loaded silently. Models saved before a field
+existed read as its default (no input settings: the paper's; no version: unknown).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -51,6 +55,8 @@ class ModelMeta:
     std: Scale
     feature_config: dict[str, Any]  # featurize.config.FeatureConfig.to_dict() of its features
     inputs: InputSettings = InputSettings()  # delta channels and per-speaker scaling
+    code_version: str = ""  # what saved it, e.g. "attres-flow 0.1.0, git 1a2b3c4"; "": unknown
+    architecture: str = ""  # architecture_of(model) when saved; "": unknown
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +68,8 @@ class ModelMeta:
             "std": self.std,
             "feature_config": dict(self.feature_config),
             "inputs": dataclasses.asdict(self.inputs),
+            "code_version": self.code_version,
+            "architecture": self.architecture,
         }
 
     @classmethod
@@ -77,9 +85,16 @@ class ModelMeta:
                 std=_scale(data["std"]),
                 feature_config=dict(data["feature_config"]),
                 inputs=InputSettings(**data.get("inputs", {})),  # none before inputs existed
+                code_version=data.get("code_version", ""),  # none before versions were kept
+                architecture=data.get("architecture", ""),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise SavedModelError(f"trial {trial}: unreadable model metadata: {err}") from err
+
+
+def architecture_of(model: Any) -> str:
+    """A short fingerprint of a network's module tree and each layer's settings."""
+    return hashlib.sha1(repr(model).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -88,6 +103,7 @@ class SavedModel:
 
     meta: ModelMeta
     model: Any  # torch.nn.Module in eval mode, or a scikit-learn pipeline
+    warnings: list[str] = dataclasses.field(default_factory=list)  # e.g. code changed since
 
     @property
     def kind(self) -> str:
@@ -102,28 +118,42 @@ class SavedModel:
         groups = np.zeros(len(images)) if speakers is None else speakers
         return Standardizer(self.meta.mean, self.meta.std)(self.meta.inputs.apply(images, groups))
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """(N, 1, H, W) raw spectrograms -> (N, classes) class probabilities.
+    @property
+    def per_speaker(self) -> bool:
+        """Whether each speaker's inputs are scaled by that speaker's own statistics."""
+        return self.meta.inputs.normalize == "speaker"
+
+    def probabilities(
+        self, images: np.ndarray, speakers: np.ndarray | None = None, batch_size: int = 64
+    ) -> np.ndarray:
+        """(N, 1, H, W) raw spectrograms of ``speakers`` -> (N, classes) class probabilities,
+        the network run ``batch_size`` images at a time.
 
         Networks give their softmax. The SVM has no calibrated probabilities: it gives its
         vote, one-hot on the class it predicts, so its argmax is exactly its prediction.
         """
-        x = self.standardize(images)
+        x = self.standardize(images, speakers)
         if self.kind == "sklearn":
             predicted = np.asarray(self.model.predict(x), dtype=np.int64)
             return np.eye(len(self.meta.label_names), dtype=np.float64)[predicted]
         import torch
 
+        out = []
         with torch.no_grad():
-            logits = self.model(torch.from_numpy(x))
-        return logits.softmax(dim=1).double().numpy()
+            for start in range(0, len(x), batch_size):
+                logits = self.model(torch.from_numpy(x[start : start + batch_size]))
+                out.append(logits.softmax(dim=1).double().numpy())
+        return np.concatenate(out)
 
 
 def torch_bytes(meta: ModelMeta, model: Any) -> bytes:
-    """A network (any device, any memory layout) and its metadata as one torch file."""
+    """A network (any device, any memory layout) and its metadata as one torch file; the
+    architecture is taken from ``model``."""
     import torch
 
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    module = getattr(model, "module", model)  # a DistributedDataParallel wrapper's network
+    meta = dataclasses.replace(meta, architecture=architecture_of(module))
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     buffer = io.BytesIO()
     torch.save({**meta.to_dict(), "state_dict": state}, buffer)
     return buffer.getvalue()
@@ -146,10 +176,26 @@ def load_torch(data: bytes, source: str) -> SavedModel:
         saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a corrupt or foreign file
         raise SavedModelError(f"cannot load {source}: {err}") from err
+    if not isinstance(saved, dict) or "state_dict" not in saved:
+        raise SavedModelError(f"{source} is not a model saved by attres-flow")
     meta = ModelMeta.from_dict(saved)
     model = create_model(meta.model, len(meta.label_names), in_chans=meta.inputs.channels)
-    model.load_state_dict(saved["state_dict"])
-    return SavedModel(meta, model.eval())
+    try:
+        model.load_state_dict(saved["state_dict"])
+    except RuntimeError as err:  # missing, unexpected or reshaped weights
+        first = str(err).strip().splitlines()[0]
+        raise SavedModelError(
+            f"{source}: the saved weights do not fit this code's {meta.model} (its architecture "
+            f"changed since {meta.code_version or 'it was saved'}): {first}"
+        ) from err
+    warnings = []
+    if meta.architecture and meta.architecture != architecture_of(model):
+        warnings.append(
+            f"trial {meta.trial} was saved by {meta.code_version or 'older code'} with "
+            f"{meta.model} architecture {meta.architecture}; this code builds "
+            f"{architecture_of(model)}: same weight shapes, but the network changed"
+        )
+    return SavedModel(meta, model.eval(), warnings)
 
 
 def _sklearn_trusted() -> list[str]:
@@ -175,4 +221,8 @@ def load_sklearn(data: bytes, meta: bytes, source: str) -> SavedModel:
     untrusted = sorted(set(skops.io.get_untrusted_types(data=data)) - set(trusted))
     if untrusted:
         raise SavedModelError(f"{source} holds types we do not trust: {', '.join(untrusted)}")
-    return SavedModel(ModelMeta.from_dict(json.loads(meta)), skops.io.loads(data, trusted=trusted))
+    try:
+        info = json.loads(meta)
+    except ValueError as err:
+        raise SavedModelError(f"{source}: its metadata is not JSON: {err}") from err
+    return SavedModel(ModelMeta.from_dict(info), skops.io.loads(data, trusted=trusted))

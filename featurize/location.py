@@ -50,14 +50,44 @@ class Location(str):
 
     def write(self, data: bytes | str) -> None:
         """Write ``data`` (text as UTF-8) here atomically: under a temporary name in the same
-        folder, then renamed, so a reader never sees half a file; the folder is made first."""
+        folder, then renamed, so a reader never sees half a file; the folder is made first.
+        A local file is on disk (fsync) before it takes the name."""
+        self._place(data, exclusive=False)
+
+    def create(self, data: bytes | str) -> bool:
+        """``write``, only if nothing is here yet; False if something was. Atomic for a local
+        file (two processes cannot both create it); on an object store checked, then written."""
+        return self._place(data, exclusive=True)
+
+    def _place(self, data: bytes | str, exclusive: bool) -> bool:
+        blob = data.encode() if isinstance(data, str) else data
         fs, path = self.filesystem()
         folder = path.rsplit("/", 1)[0]
         fs.create_dir(folder, recursive=True)
         tmp = f"{folder}/{TMP_PREFIX}{uuid.uuid4().hex}.part"  # no reader lists it as a file
-        with fs.open_output_stream(tmp) as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        fs.move(tmp, path)
+        if self.is_uri:
+            if exclusive and self.exists():
+                return False
+            with fs.open_output_stream(tmp) as f:
+                f.write(blob)
+            fs.move(tmp, path)
+            return True
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            if not exclusive:
+                os.replace(tmp, path)
+                return True
+            try:
+                os.link(tmp, path)  # fails if the name exists, whoever made it
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
     def read(self) -> bytes:
         """The whole file; FileNotFoundError if there is none."""

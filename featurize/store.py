@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ SUMMARY_FILE = "_summary.json"
 SHARD_PREFIX = "part-"
 CONFIG_KEY = b"attres.feature_config"
 LABELS_KEY = b"attres.labels"
+STALE_TMP_S = 3600.0  # a temporary file this old is no write in flight
 
 
 class FeatureStoreError(ValueError):
@@ -85,8 +87,10 @@ def prepare_store(features: str, config: FeatureConfig, labels: tuple[str, ...])
         raise FeatureStoreError(f"{features} holds Parquet shards but no {META_FILE}")
     else:
         meta.write(json.dumps(wanted, indent=2))
+    # Left by a run that was killed; a younger one may be another run's shard in flight.
+    stale = time.time() - STALE_TMP_S
     for info in fs.get_file_info(pafs.FileSelector(root)):
-        if info.base_name.startswith(TMP_PREFIX):  # left by a run that was killed
+        if info.base_name.startswith(TMP_PREFIX) and info.mtime.timestamp() < stale:
             fs.delete_file(info.path)
 
 

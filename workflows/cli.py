@@ -364,6 +364,33 @@ class PredictFormat(str, Enum):
 
 
 ModelOption = Annotated[str, typer.Option("--model", help="Model name, e.g. att-Res.")]
+SpeakerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Who speaks in every file (needed by models that scale each speaker by their own "
+        "statistics, such as att-Res+)."
+    ),
+]
+SpeakerManifest = Annotated[
+    Path | None,
+    typer.Option(
+        "--manifest", help="CSV with path, speaker (paths relative to the CSV): who speaks where."
+    ),
+]
+
+
+def speakers_of(speaker: str | None, manifest: Path | None, command: str):
+    """The ``Speakers`` of --speaker / --manifest (one at most)."""
+    from workflows.use.load import Speakers, UseError
+
+    if speaker is not None and manifest is not None:
+        fail(f"{command}: give --speaker or --manifest, not both")
+    try:
+        return Speakers.from_manifest(manifest) if manifest else Speakers(name=speaker)
+    except UseError as err:
+        fail(f"{command}: {err}")
+
+
 AudioArgument = Annotated[
     list[Path], typer.Argument(help="Audio files, or folders searched for .wav/.flac/.ogg.")
 ]
@@ -377,19 +404,24 @@ def predict(
     format: Annotated[
         PredictFormat, typer.Option("--format", help="Output format.")
     ] = PredictFormat.table,
+    speaker: SpeakerOption = None,
+    manifest: SpeakerManifest = None,
 ) -> None:
     """Predict the emotion of recordings: the mean over every trial of the model in RUNS."""
     from workflows.use.load import UseError
     from workflows.use.predict import predict_files, render_predictions
 
+    speakers = speakers_of(speaker, manifest, "predict")
     try:
-        result = predict_files(runs, model, audio)
+        result = predict_files(runs, model, audio, speakers)
     except UseError as err:
         fail(f"predict: {err}")
     typer.echo(
         f"predict: {result.model}, {result.scores} averaged over {len(result.trials)} trials",
         err=True,
     )
+    for note in result.notes:
+        typer.echo(f"predict: warning: {note}", err=True)
     typer.echo(render_predictions(result, format.value), nl=False)
     for item in result.failed:
         typer.echo(f"predict: failed {item.path}: {item.error}", err=True)
@@ -415,6 +447,8 @@ def export(
         exported = export_onnx(runs, model, seed, out, fold)
     except UseError as err:
         fail(f"export: {err}")
+    for warning in exported.warnings:
+        typer.echo(f"export: warning: {warning}", err=True)
     typer.echo(f"export: {exported.trial} -> {exported.onnx} (settings: {exported.sidecar})")
 
 
@@ -427,15 +461,21 @@ def explain(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the trial to show; default: the first trial.")
     ] = None,
+    speaker: SpeakerOption = None,
+    manifest: SpeakerManifest = None,
 ) -> None:
     """Draw an att-Res model's spatial attention maps over each recording's spectrogram."""
     from workflows.use.explain import explain_files
     from workflows.use.load import UseError
 
+    speakers = speakers_of(speaker, manifest, "explain")
     try:
-        trial, results = explain_files(runs, model, audio, out, seed)
+        explained = explain_files(runs, model, audio, out, seed, speakers)
     except UseError as err:
         fail(f"explain: {err}")
+    for note in explained.notes:
+        typer.echo(f"explain: warning: {note}", err=True)
+    trial, results = explained.trial, explained.files
     for item in results:
         if item.error:
             typer.echo(f"explain: failed {item.path}: {item.error}", err=True)

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from workflows.grid.config import TrainConfig
-from workflows.grid.train_all import result_settings
 from workflows.record import TrialRecord
 from workflows.results.tables import ensemble_rows
 from workflows.runs import load_records
@@ -72,7 +71,7 @@ def recipe(record: TrialRecord) -> tuple:
     """What makes two trials the same recipe: model, features and the settings that change
     figures (as train-all compares them), but for the validation speaker only the search has."""
     config = TrainConfig.from_dict(record.provenance["train_config"])
-    settings = result_settings(dataclasses.replace(config, validation_speaker=False).to_dict())
+    settings = dataclasses.replace(config, validation_speaker=False).result_settings()
     fingerprint = record.provenance.get("features_fingerprint")
     return record.model, fingerprint, tuple(sorted(settings.items()))
 

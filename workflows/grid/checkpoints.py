@@ -7,6 +7,7 @@ record supersedes it, and it is deleted once the record is written.
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 from featurize.location import Location
@@ -21,14 +22,27 @@ class FileCheckpoints:
         self.record = self.folder.child("record.json")  # a data-parallel run's result
 
     def load(self) -> dict[str, Any] | None:
+        """The last saved state, or None. One that cannot be read (a disk that failed
+        mid-write, say) is set aside as ``state.pt.corrupt`` with a warning, and the trial
+        starts over instead of failing on every retry."""
         import torch
 
         try:
             data = self.location.read()
         except FileNotFoundError:
             return None
-        # CPU first: RNG states must stay CPU tensors; TrainingState.restore moves the rest.
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        try:
+            # CPU first: RNG states must stay CPU tensors; TrainingState.restore moves the rest.
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises many types for a damaged file
+            fs, path = self.location.filesystem()
+            fs.move(path, f"{path}.corrupt")
+            warnings.warn(
+                f"{self.location} could not be read ({type(err).__name__}: {err}); moved to "
+                f"{self.location}.corrupt, the trial starts over",
+                stacklevel=2,
+            )
+            return None
 
     def save(self, state: dict[str, Any]) -> None:
         import torch

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +15,10 @@ from attres.train import Recipe
 # Keys that older runs saved and that no longer exist (nor change results): dropped when a
 # saved configuration is read (``TrainConfig.from_dict``, the one place that upgrades one).
 RETIRED_KEYS = {"checkpoint_every"}
+# Settings that do not change results (resources, checkpointing); the others must match.
+RESOURCE_KEYS = {
+    "cpus_per_trial", "gpus_per_trial", "workers_per_trial", "checkpoint_s", "max_failures",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,14 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def result_settings(self) -> dict[str, Any]:
+        """The settings that change a trial's figures, including the arithmetic it ran in:
+        bf16 autocast on a GPU, fp32 on the CPU."""
+        settings = {k: v for k, v in self.to_dict().items() if k not in RESOURCE_KEYS}
+        on_gpu = self.gpus_per_trial > 0
+        settings["precision"] = "bf16-autocast" if on_gpu and self.bf16 else "fp32"
+        return settings
+
     @property
     def validating(self) -> bool:
         """Trials report on data carved from the training side; the test split is unread."""
@@ -121,8 +135,18 @@ class TrialSpec:
 
     @property
     def name(self) -> str:
-        """Deterministic trial name: a re-run finds its results and checkpoints by it."""
+        """Deterministic trial name: a re-run finds its results by it."""
         return f"{self.slug}-{self.split}"
+
+    @property
+    def checkpoint_name(self) -> str:
+        """The trial's name and a hash of the run it belongs to (RUNS, the features'
+        fingerprint, the settings that change results): another run sharing the storage
+        neither resumes from this trial's checkpoints nor deletes them."""
+        owner = {"runs": self.runs, "features": self.fingerprint}
+        owner["settings"] = self.train.result_settings()
+        digest = hashlib.sha1(json.dumps(owner, sort_keys=True).encode()).hexdigest()
+        return f"{self.name}-{digest[:12]}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

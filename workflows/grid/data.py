@@ -41,6 +41,18 @@ def features_for(spec: TrialSpec) -> FeatureSet:
     return cached[1]
 
 
+def voices(features: FeatureSet, rows: np.ndarray) -> np.ndarray:
+    """(N,) the voice of each row: its speaker, or for a speed-perturbed copy its speaker with
+    the factor ("spk01~speed0.9"), a voice of its own, as Kaldi gives such copies."""
+    return np.asarray([
+        speaker + uid[len(origin) :]
+        for speaker, uid, origin in zip(
+            features.speakers[rows], features.utterance_ids[rows], features.origins[rows],
+            strict=True,
+        )
+    ])  # fmt: skip
+
+
 def trial_data(spec: TrialSpec) -> TrialData:
     """The trial's rows as the model's inputs (``TrainConfig.inputs``): a speaker is scaled
     by the statistics of their rows in this split, training and evaluation parts alike. The
@@ -49,16 +61,7 @@ def trial_data(spec: TrialSpec) -> TrialData:
     features = features_for(spec)
     train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
     rows = np.concatenate([train, test])
-    inputs = spec.train.inputs()
-    voices = features.speakers[rows]
-    if inputs.normalize == "speaker":
-        voices = np.asarray([
-            speaker + uid[len(origin) :]  # "spk01", or "spk01~speed0.9" for a copy
-            for speaker, uid, origin in zip(
-                voices, features.utterance_ids[rows], features.origins[rows], strict=True
-            )
-        ])  # fmt: skip
-    x = inputs.apply(features.spectrograms[rows], voices)
+    x = spec.train.inputs().apply(features.spectrograms[rows], voices(features, rows))
     y = features.labels[rows]
     n = len(train)
     split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)

@@ -27,6 +27,7 @@ from featurize.location import Location
 from workflows.grid.checkpoints import FileCheckpoints, ReadOnlyCheckpoints
 from workflows.grid.config import TrialSpec
 from workflows.grid.data import TrialData, trial_data
+from workflows.grid.provenance import code_version
 from workflows.grid.runtime import WORKER_ENV, tune_process
 from workflows.runs import save_model
 
@@ -54,6 +55,7 @@ def keep_model(spec: TrialSpec, data: TrialData, fitted: Fitted) -> None:
         std=fitted.scale.std,
         feature_config=data.feature_config,
         inputs=spec.train.inputs(),
+        code_version=code_version(),
     )
     save_model(spec.runs, meta, fitted.model, model_kind(spec.model))
 
@@ -65,7 +67,7 @@ def train_in_process(spec: TrialSpec, data: TrialData) -> Fitted:
     use_gpu = spec.train.gpus_per_trial > 0 and torch.cuda.is_available()
     device = torch.device("cuda" if use_gpu else "cpu")
     tune_process(spec.train.cpus_per_trial, device)
-    checkpoints = FileCheckpoints(spec.storage, spec.name)
+    checkpoints = FileCheckpoints(spec.storage, spec.checkpoint_name)
     trained = train_model(spec.model, data.split, spec.train, spec.seed, device, checkpoints)
     return Fitted(trained.record, trained.model, trained.scale)
 
@@ -108,7 +110,7 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
     tune_process(spec.train.cpus_per_trial, device)
     replica = DDPReplica(device)
-    checkpoints = FileCheckpoints(spec.storage, spec.name)
+    checkpoints = FileCheckpoints(spec.storage, spec.checkpoint_name)
     saved_by_this_rank = checkpoints if replica.rank == 0 else ReadOnlyCheckpoints(checkpoints)
     data = trial_data(spec)
     trained = train_model(
@@ -143,14 +145,14 @@ def train_data_parallel(spec: TrialSpec, data: TrialData) -> Fitted:
             num_workers=cfg.workers_per_trial, use_gpu=use_gpu, resources_per_worker=resources
         ),
         run_config=RunConfig(
-            name=spec.name,
+            name=spec.checkpoint_name,
             storage_path=Location(spec.storage).child("train"),
             failure_config=FailureConfig(max_failures=cfg.max_failures),
             worker_runtime_env={"env_vars": WORKER_ENV},
         ),
     )
     trainer.fit()
-    return Fitted(json.loads(FileCheckpoints(spec.storage, spec.name).record.read()))
+    return Fitted(json.loads(FileCheckpoints(spec.storage, spec.checkpoint_name).record.read()))
 
 
 def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:

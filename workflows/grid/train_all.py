@@ -9,6 +9,7 @@ checkpoint, so running the same command after a kill finishes only what is missi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -48,29 +49,16 @@ class GridSummary:
     elapsed_s: float
 
 
-# Settings that do not change results (resources, checkpointing); the others must match.
-RESOURCE_KEYS = {
-    "cpus_per_trial", "gpus_per_trial", "workers_per_trial", "checkpoint_s", "max_failures",
-}  # fmt: skip
-
-
-def result_settings(train_config: dict[str, Any]) -> dict[str, Any]:
-    """The settings that change a trial's figures, including the arithmetic it ran in:
-    bf16 autocast on a GPU, fp32 on the CPU."""
-    settings = {k: v for k, v in train_config.items() if k not in RESOURCE_KEYS}
-    on_gpu = train_config.get("gpus_per_trial", 0) > 0
-    settings["precision"] = "bf16-autocast" if on_gpu and settings.get("bf16") else "fp32"
-    return settings
-
-
 def check_runs_belong(runs: str, cfg: TrainConfig, features_used: dict[str, Any]) -> None:
     """Refuse to mix trials trained differently, or on other features, in one RUNS: trial
-    names encode neither, so finished trials would count as done and unfinished ones would
-    resume from checkpoints of another run."""
-    saved = read_json(Location(runs).child(TRAIN_CONFIG))
-    if saved is not None:
-        old = result_settings(TrainConfig.from_dict(saved).to_dict())
-        new = result_settings(cfg.to_dict())
+    names encode neither, so finished trials would count as done. The first run into a RUNS
+    claims it: its settings and features are written where none are, atomically, so of two
+    runs started at once into an empty RUNS with other settings one is refused."""
+    settings = Location(runs).child(TRAIN_CONFIG)
+    if not settings.create(json.dumps(cfg.to_dict(), indent=2)):
+        saved = json.loads(settings.read())
+        old = TrainConfig.from_dict(saved).result_settings()
+        new = cfg.result_settings()
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed:
             diff = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
@@ -78,7 +66,8 @@ def check_runs_belong(runs: str, cfg: TrainConfig, features_used: dict[str, Any]
                 f"{runs} holds runs with other training settings ({diff}); "
                 "use another --out, or the same settings to resume"
             )
-    used = read_json(Location(runs).child(FEATURES_USED))
+    used_file = Location(runs).child(FEATURES_USED)
+    used = None if used_file.create(json.dumps(features_used)) else read_json(used_file)
     if used is not None and used["fingerprint"] != features_used["fingerprint"]:
         raise GridError(
             f"{runs} holds runs trained on other features ({used['features']}, fingerprint "
@@ -151,7 +140,6 @@ def train_all(
     check_runs_belong(runs, cfg, features_used)
     fingerprint = features_used["fingerprint"]
     specs = plan_grid(data, features, fingerprint, runs, models, seeds, cfg, storage, folds)
-    runs.child(TRAIN_CONFIG).write(json.dumps(cfg.to_dict(), indent=2))
     runs.child(FEATURES_USED).write(json.dumps(features_used, indent=2))
     done = finished_trials(runs)
     todo = [s for s in specs if s.name not in done]
@@ -209,7 +197,8 @@ def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str
             trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(
-            name="tune",
+            # one experiment folder per RUNS: runs sharing a storage keep apart
+            name=f"tune-{hashlib.sha1(todo[0].runs.encode()).hexdigest()[:12]}",
             storage_path=str(storage),
             verbose=2 if verbose else 0,
             callbacks=[callback],

@@ -6,9 +6,6 @@ A trial whose record exists is done; an unfinished network resumes from its chec
 
 from __future__ import annotations
 
-import os
-import platform
-import subprocess
 import time
 from typing import Any
 
@@ -17,6 +14,7 @@ from workflows.grid.checkpoints import FileCheckpoints
 from workflows.grid.config import TrialSpec
 from workflows.grid.data import TrialData, trial_data
 from workflows.grid.fit import Fitted, fit_for, keep_model
+from workflows.grid.provenance import provenance
 from workflows.record import TrialRecord
 from workflows.runs import write_record
 
@@ -33,7 +31,7 @@ def run_trial(config: dict[str, Any]) -> None:
         keep_model(spec, data, fitted)
     record = trial_record(spec, data, fitted, time.perf_counter() - start)
     write_record(spec.runs, record)
-    FileCheckpoints(spec.storage, spec.name).clear()  # the record supersedes it
+    FileCheckpoints(spec.storage, spec.checkpoint_name).clear()  # the record supersedes it
     tune.report({"wa": record.wa, "wall_s": record.wall_s})
 
 
@@ -57,29 +55,3 @@ def trial_record(spec: TrialSpec, data: TrialData, fitted: Fitted, wall_s: float
         test_ids_sha1=data.test_ids_sha1,
         provenance=provenance(spec),
     )
-
-
-def provenance(spec: TrialSpec) -> dict[str, Any]:
-    import ray
-    import torch
-
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=os.path.dirname(__file__),
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return {
-        "git_commit": commit or "unknown",
-        "train_config": spec.train.to_dict(),
-        "features": spec.features,
-        "features_fingerprint": spec.fingerprint,
-        "ray_version": ray.__version__,
-        "torch_version": torch.__version__,
-        "python": platform.python_version(),
-        "host": platform.node(),
-    }

@@ -18,6 +18,7 @@ import numpy as np
 from attres.saved import SavedModelError
 from featurize.location import Location
 from featurize.store import load_features
+from workflows.grid.data import voices
 from workflows.record import TrialRecord
 from workflows.results.plots import write_plots
 from workflows.results.tables import render, table_rows
@@ -98,20 +99,27 @@ def attention_section(runs: str, records: list[TrialRecord], count: int) -> str:
         return ""
     models = {r.model for r in records}
     candidates = [m for m in ATTENTION_PREFERENCE if m in models]
-    kept = [r for m in candidates for r in records if r.model == m]
-    record = next((r for r in kept if has_model(runs, r.trial)), None)
-    if record is None:
+    kept = [r for m in candidates for r in records if r.model == m and has_model(runs, r.trial)]
+    if not kept:
         return "<p>No attention maps: no att-Res model with attention kept its trained model.</p>"
-    try:
-        trained = load_model(runs, record.trial)
-        features = load_features(record.features)
-        split = Location(runs).child("splits", f"{record.split}.json")
-        test_ids = json.loads(split.read())["test"][:count]
-    except (OSError, ValueError, KeyError, SavedModelError) as err:
-        return f"<p>No attention maps: {html.escape(str(err))}</p>"
+    skipped = []
+    for record in kept:  # the first whose model, features and split can be read
+        try:
+            trained = load_model(runs, record.trial)
+            features = load_features(record.features)
+            split = json.loads(Location(runs).child("splits", f"{record.split}.json").read())
+            break
+        except (OSError, ValueError, KeyError, SavedModelError) as err:
+            skipped.append(
+                f"<p>Skipped trial {html.escape(record.trial)}: {html.escape(str(err))}</p>"
+            )
+    else:
+        return "\n".join(["<p>No attention maps: no trial could be read.</p>", *skipped])
     position = {u: i for i, u in enumerate(features.utterance_ids)}
-    rows = [position[uid] for uid in test_ids]
-    inputs = trained.standardize(features.spectrograms[rows], features.speakers[rows])
+    # as the trial scaled them: a speaker's statistics over all of their rows in the split
+    rows = np.asarray([position[uid] for uid in split["test"] + split["train"]])
+    inputs = trained.standardize(features.spectrograms[rows], voices(features, rows))
+    test_ids, rows, inputs = split["test"][:count], rows[:count], inputs[:count]
     images = []
     for uid, i, x in zip(test_ids, rows, inputs, strict=True):
         image = features.spectrograms[i, 0]
@@ -123,10 +131,13 @@ def attention_section(runs: str, records: list[TrialRecord], count: int) -> str:
         true = features.label_names[features.labels[i]]
         png = attention_png(image, maps, figure_title(uid, predicted, true, trained.meta.trial))
         images.append(img_tag(png, f"attention maps of {uid}"))
-    return (
-        f"<p>{trained.meta.model}, trial {html.escape(trained.meta.trial)}: test utterances of its "
-        "split, attention weights (1 = uniform) over the log-power spectrogram.</p>\n"
-        + "\n".join(images)
+    return "\n".join(
+        [
+            *skipped,
+            f"<p>{trained.meta.model}, trial {html.escape(trained.meta.trial)}: test utterances "
+            "of its split, attention weights (1 = uniform) over the log-power spectrogram.</p>",
+            *images,
+        ]
     )
 
 

@@ -17,11 +17,15 @@ import numpy as np
 from attres.saved import SavedModel
 from featurize.location import Location
 from workflows.use.load import (
+    NOBODY,
+    Speakers,
     UseError,
     audio_files,
     feature_config,
     featurize_files,
     load_model_trials,
+    speakers_for,
+    thin_speakers,
 )
 
 PANEL_INCHES = (3.2, 3.4)  # width, height of one panel
@@ -134,7 +138,9 @@ def attention_png(image: np.ndarray, maps: list[AttentionMap], title: str) -> by
 
 
 def figure_title(name: str, predicted: str, true: str | None, trial: str) -> str:
-    return f"{name}: predicted {predicted}, true {true or 'unknown'} ({trial})"
+    """The title of a figure; "$" escaped, which matplotlib would read as maths."""
+    title = f"{name}: predicted {predicted}, true {true or 'unknown'} ({trial})"
+    return title.replace("$", r"\$")
 
 
 def _output_name(path: Path, taken: set[str]) -> str:
@@ -148,38 +154,63 @@ def _output_name(path: Path, taken: set[str]) -> str:
     return candidate
 
 
+@dataclass(frozen=True)
+class Explained:
+    trial: str  # the trial whose attention is shown
+    files: list[Explanation]
+    notes: list[str]  # warnings, e.g. thin speaker statistics
+
+
 def explain_files(
-    runs: str, model: str, paths: list[Path], out: Path, seed: int | None = None
-) -> tuple[str, list[Explanation]]:
-    """One attention PNG per recording under ``out``; returns (trial used, per-file results).
+    runs: str,
+    model: str,
+    paths: list[Path],
+    out: Path,
+    seed: int | None = None,
+    speakers: Speakers = NOBODY,
+) -> Explained:
+    """One attention PNG per recording under ``out``, each file on its own: one that fails
+    gets its reason and the others go on.
 
     The maps are those of one trial: the first of ``seed`` (or of all trials) in name order.
     """
-    trained = load_model_trials(runs, model, seed)[0]
+    (trained,) = load_model_trials(runs, model, seed, first_only=True)
     require_attention(trained)
     files = audio_files(paths)
     if not files:
         raise UseError(f"no audio files in {[str(p) for p in paths]}")
-    images, errors = featurize_files(files, feature_config(trained))
-    good = [path for path in files if path in images]
-    # scaled together, as predict does: one speaker's recordings for a speaker-scaled model
+    speakers_for([trained], files, speakers)  # refused before any work when one is needed
+    done = featurize_files(files, feature_config(trained))
+    good = [path for path in files if path in done.images]
     inputs: dict[Path, np.ndarray] = {}
+    notes = list(trained.warnings)
     if good:
-        scaled = trained.standardize(np.stack([images[p] for p in good])[:, None])
+        who = speakers_for([trained], good, speakers)
+        notes += [] if who is None else thin_speakers(who, [done.seconds[p] for p in good])
+        scaled = trained.standardize(np.stack([done.images[p] for p in good])[:, None], who)
         inputs = dict(zip(good, scaled, strict=True))
-    out.mkdir(parents=True, exist_ok=True)
     results: list[Explanation] = []
     taken: set[str] = set()
     for path in files:
-        if path in errors:
-            results.append(Explanation(str(path), None, None, None, errors[path]))
+        if path in done.errors:
+            results.append(Explanation(str(path), None, None, None, done.errors[path]))
             continue
-        probs, maps = attention_maps(trained, inputs[path][None])
-        labels = trained.meta.label_names
-        predicted = labels[int(np.argmax(probs))]
-        true = path.parent.name if path.parent.name in labels else None
-        title = figure_title(path.name, predicted, true, trained.meta.trial)
-        png = out / _output_name(path, taken)
-        Location(png).write(attention_png(images[path], maps, title))
-        results.append(Explanation(str(path), str(png), predicted, true))
-    return trained.meta.trial, results
+        try:
+            results.append(explain_one(trained, path, done.images[path], inputs[path], out, taken))
+        except Exception as err:  # a drawing that fails must not stop the other files
+            results.append(Explanation(str(path), None, None, None, f"{type(err).__name__}: {err}"))
+    return Explained(trained.meta.trial, results, notes)
+
+
+def explain_one(
+    trained: SavedModel, path: Path, image: np.ndarray, x: np.ndarray, out: Path, taken: set[str]
+) -> Explanation:
+    """The attention PNG of one recording: ``image`` (H, W), ``x`` its (C, H, W) input."""
+    probs, maps = attention_maps(trained, x[None])
+    labels = trained.meta.label_names
+    predicted = labels[int(np.argmax(probs))]
+    true = path.parent.name if path.parent.name in labels else None
+    title = figure_title(path.name, predicted, true, trained.meta.trial)
+    png = out / _output_name(path, taken)
+    Location(png).write(attention_png(image, maps, title))
+    return Explanation(str(path), str(png), predicted, true)

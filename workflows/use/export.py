@@ -33,6 +33,7 @@ class Exported:
     trial: str
     onnx: Path
     sidecar: Path
+    warnings: list[str]  # e.g. the code changed since the model was saved
 
 
 def find_trial(runs: str, model: str, seed: int, fold: int | None = None) -> str:
@@ -100,6 +101,14 @@ def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = 
     """Export a trial's saved network to ``out`` (.onnx) and ``out`` with .json (sidecar)."""
     import torch
 
+    if out.is_dir() or out.suffix.lower() != ".onnx":
+        what = (
+            "a folder"
+            if out.is_dir()
+            else f"not an .onnx file (its settings go to {out.stem}.json)"
+        )
+        raise UseError(f"--out {out} is {what}; name the graph file, e.g. --out model.onnx")
+
     trial = find_trial(runs, model, seed, fold)
     try:
         trained = load_model(runs, trial)
@@ -139,4 +148,4 @@ def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = 
     json_path = out.with_suffix(".json")
     Location(out).write(graph)
     Location(json_path).write(json.dumps(sidecar, indent=2))
-    return Exported(trial, out, json_path)
+    return Exported(trial, out, json_path, trained.warnings)

@@ -1,11 +1,16 @@
 """What every use of a trained model starts from: its saved trials, and recordings as images.
 
 Each recording is featurized exactly as the trials' features were: the saved feature
-configuration, the featurize pipeline's own functions.
+configuration, the featurize pipeline's own functions. A model that scales each speaker by
+that speaker's own statistics (att-Res+, ``--normalize speaker``) also needs to know who
+speaks in each recording (``Speakers``): the statistics of a speaker come from all of that
+speaker's recordings in the call, as training took them from all of the speaker's clips.
 """
 
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,42 +32,132 @@ def feature_config(saved: SavedModel) -> FeatureConfig:
     return FeatureConfig.from_dict(saved.meta.feature_config)
 
 
+# Below this much audio a speaker's statistics are said to be thin: training took them from
+# all of a speaker's clips in its split (on CASIA, 300 clips, about ten minutes).
+THIN_SPEAKER_S = 60.0
+
+
 def audio_files(paths: list[Path]) -> list[Path]:
-    """Files as given, and the audio files under folders (recursively, sorted)."""
-    found: list[Path] = []
+    """Files as given, and the audio files under folders (recursively, sorted); each file
+    once, however often it is named (a folder and a file in it)."""
+    found: dict[Path, Path] = {}  # resolved -> as first named
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+            inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
         else:
-            found.append(path)
-    return found
+            inside = [path]
+        for file in inside:
+            found.setdefault(file.resolve(), file)
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class Speakers:
+    """Who speaks in the recordings of one call: one ``name`` for all (``--speaker``), or a
+    manifest's speaker per file (``--manifest``), or nobody said."""
+
+    name: str | None = None
+    by_file: dict[Path, str] = field(default_factory=dict)  # resolved path -> speaker
+
+    @classmethod
+    def from_manifest(cls, manifest: Path) -> Speakers:
+        """A CSV with columns ``path, speaker`` (paths relative to the CSV)."""
+        try:
+            with open(manifest, newline="") as f:
+                rows = list(csv.DictReader(f))
+        except OSError as err:
+            raise UseError(f"cannot read the manifest {manifest}: {err}") from err
+        if not rows or not {"path", "speaker"} <= set(rows[0]):
+            raise UseError(f"{manifest}: a manifest needs the columns path, speaker")
+        base = manifest.resolve().parent
+        return cls(by_file={(base / r["path"]).resolve(): r["speaker"] for r in rows})
+
+    @property
+    def given(self) -> bool:
+        return self.name is not None or bool(self.by_file)
+
+    def of(self, files: list[Path]) -> np.ndarray:
+        """(N,) speaker of each file; UseError naming the files a manifest lacks."""
+        if self.name is not None:
+            return np.asarray([self.name] * len(files))
+        missing = [str(f) for f in files if f.resolve() not in self.by_file]
+        if missing:
+            raise UseError(f"not in the manifest: {', '.join(missing[:5])}")
+        return np.asarray([self.by_file[f.resolve()] for f in files])
+
+
+NOBODY = Speakers()
+
+
+def speakers_for(
+    trained: list[SavedModel], files: list[Path], speakers: Speakers
+) -> np.ndarray | None:
+    """The speaker of each file when a model needs them (per-speaker scaling), else None.
+
+    A speaker-scaled model with no speaker given is refused: scaling the files of one call
+    together would make each file's result depend on which other files share the call.
+    """
+    if not any(t.per_speaker for t in trained):
+        return None
+    if not speakers.given:
+        raise UseError(
+            f"{trained[0].meta.model} scales each speaker by that speaker's own statistics; "
+            "say who speaks: --speaker NAME (every file one speaker) or --manifest CSV "
+            "(columns path, speaker; paths relative to the CSV)"
+        )
+    return speakers.of(files)
+
+
+def thin_speakers(speakers: np.ndarray, seconds: list[float]) -> list[str]:
+    """A warning for each speaker whose statistics rest on less than THIN_SPEAKER_S."""
+    notes = []
+    for speaker in dict.fromkeys(speakers.tolist()):
+        mine = [s for s, who in zip(seconds, speakers, strict=True) if who == speaker]
+        if sum(mine) < THIN_SPEAKER_S:
+            notes.append(
+                f"speaker {speaker}: statistics from {len(mine)} recording(s), "
+                f"{sum(mine):.1f} s of audio (under {THIN_SPEAKER_S:.0f} s; training used "
+                "all of a speaker's clips): expect less reliable scaling"
+            )
+    return notes
 
 
 def spectrogram_of_file(path: Path, config: FeatureConfig) -> np.ndarray:
     """One recording -> its (H, W) log-power image, as ``featurize.pipeline.featurize_file``."""
-    data = Path(path).read_bytes()
-    samples, rate = decode_audio(data)
+    return _featurize(path, config)[0]
+
+
+def _featurize(path: Path, config: FeatureConfig) -> tuple[np.ndarray, float]:
+    samples, rate = decode_audio(Path(path).read_bytes())
     signal = to_mono_at_rate(samples, rate, config.sample_rate)
-    return spectrogram_image(signal, config)
+    return spectrogram_image(signal, config), len(samples) / rate
 
 
-def featurize_files(
-    paths: list[Path], config: FeatureConfig
-) -> tuple[dict[Path, np.ndarray], dict[Path, str]]:
-    """(images by path, error reason by path) of each recording under ``config``."""
-    images, errors = {}, {}
+@dataclass
+class Recordings:
+    images: dict[Path, np.ndarray]  # (H, W) log-power image of each readable file
+    seconds: dict[Path, float]  # its duration
+    errors: dict[Path, str]  # why each other file could not be read
+
+
+def featurize_files(paths: list[Path], config: FeatureConfig) -> Recordings:
+    """Each recording under ``config``, or the reason it failed."""
+    done = Recordings({}, {}, {})
     for path in paths:
         try:
-            images[path] = spectrogram_of_file(path, config)
+            done.images[path], done.seconds[path] = _featurize(path, config)
         except (BadAudioError, TooShortError, OSError) as err:
-            errors[path] = str(err) or type(err).__name__
+            done.errors[path] = str(err) or type(err).__name__
         except Exception as err:  # a decoder bug must not take the other files down
-            errors[path] = f"unexpected {type(err).__name__}: {err}"
-    return images, errors
+            done.errors[path] = f"unexpected {type(err).__name__}: {err}"
+    return done
 
 
-def load_model_trials(runs: str, model: str, seed: int | None = None) -> list[SavedModel]:
-    """The saved models of every finished trial of ``model`` (of one seed, if given)."""
+def load_model_trials(
+    runs: str, model: str, seed: int | None = None, first_only: bool = False
+) -> list[SavedModel]:
+    """The saved models of every finished trial of ``model`` (of one seed, if given), or
+    with ``first_only`` of the first such trial in name order alone."""
     try:
         records = model_records(runs, model)
     except ValueError as err:  # an unknown model name
@@ -79,7 +174,7 @@ def load_model_trials(runs: str, model: str, seed: int | None = None) -> list[Sa
             "(trained before models were saved?); train again into a new RUNS"
         )
     try:
-        trained = [load_model(runs, trial) for trial in saved]
+        trained = [load_model(runs, trial) for trial in saved[: 1 if first_only else None]]
     except SavedModelError as err:
         raise UseError(str(err)) from err
     labels = {t.meta.label_names for t in trained}

@@ -3,8 +3,8 @@
 Each recording is featurized exactly as the trials' features were (the saved feature
 configuration, the featurize pipeline's own functions), standardized with each trial's
 saved mean and std, and the trials' class probabilities are averaged (all seeds and folds).
-A model trained with per-speaker scaling (``--normalize speaker``) scales the recordings of
-one call together, as one speaker's: predict one speaker at a time.
+A model trained with per-speaker scaling (``--normalize speaker``) needs to know who speaks
+(``Speakers``: ``--speaker`` or ``--manifest``) and is refused without.
 A recording that cannot be read gets its reason; the others are still predicted.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +22,15 @@ from attres.saved import SavedModel
 from featurize.audio import AUDIO_EXTENSIONS
 from featurize.config import FeatureConfig
 from workflows.use.load import (
+    NOBODY,
+    Speakers,
     UseError,
     audio_files,
     feature_config,
     featurize_files,
     load_model_trials,
+    speakers_for,
+    thin_speakers,
 )
 
 FORMATS = ("table", "csv", "json")
@@ -47,33 +51,41 @@ class Predictions:
     label_names: list[str]
     files: list[FilePrediction]
     scores: str = "probabilities"  # "votes" for the SVM, which has no probabilities
+    notes: list[str] = field(default_factory=list)  # warnings, e.g. thin speaker statistics
 
     @property
     def failed(self) -> list[FilePrediction]:
         return [f for f in self.files if f.error is not None]
 
 
-def predict_files(runs: str, model: str, paths: list[Path]) -> Predictions:
+def predict_files(
+    runs: str, model: str, paths: list[Path], speakers: Speakers = NOBODY
+) -> Predictions:
     """Mean class probabilities of every trial of ``model`` for each recording."""
     trained = load_model_trials(runs, model)
     files = audio_files(paths)
     if not files:
         raise UseError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {paths}")
+    speakers_for(trained, files, speakers)  # refused before any work when a speaker is needed
     labels = list(trained[0].meta.label_names)
     total = {f: np.zeros(len(labels)) for f in files}
     errors: dict[Path, str] = {}
+    notes = [warning for t in trained for warning in t.warnings]
     by_config: dict[FeatureConfig, list[SavedModel]] = {}
     for t in trained:
         by_config.setdefault(feature_config(t), []).append(t)
     for config, group in by_config.items():
-        images, failed = featurize_files([f for f in files if f not in errors], config)
-        errors.update(failed)
-        good = [f for f in files if f in images]
+        done = featurize_files([f for f in files if f not in errors], config)
+        errors.update(done.errors)
+        good = [f for f in files if f in done.images]
         if not good:
             continue
-        batch = np.stack([images[f] for f in good])[:, None]  # (N, 1, H, W)
+        batch = np.stack([done.images[f] for f in good])[:, None]  # (N, 1, H, W)
+        who = speakers_for(group, good, speakers)
+        if who is not None:
+            notes += thin_speakers(who, [done.seconds[f] for f in good])
         for t in group:
-            for f, p in zip(good, t.probabilities(batch), strict=True):
+            for f, p in zip(good, t.probabilities(batch, who), strict=True):
                 total[f] += p
     results = []
     for f in files:
@@ -85,7 +97,8 @@ def predict_files(runs: str, model: str, paths: list[Path]) -> Predictions:
         results.append(FilePrediction(str(f), labels[int(np.argmax(mean))], probs))
     scores = "votes" if trained[0].kind == "sklearn" else "probabilities"
     trials = [t.meta.trial for t in trained]
-    return Predictions(trained[0].meta.model, trials, labels, results, scores)
+    notes = list(dict.fromkeys(notes))
+    return Predictions(trained[0].meta.model, trials, labels, results, scores, notes)
 
 
 def render_predictions(predictions: Predictions, fmt: str = "table") -> str:

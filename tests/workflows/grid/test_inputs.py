@@ -204,13 +204,41 @@ def test_speaker_scaled_delta_model_trains_predicts_and_saves_its_inputs(
     one_speaker = sorted(Path(synth_corpus, "spk01").rglob("*.wav"))[:6]
     images = np.stack([np.zeros((32, 32), np.float32)] * 2)[:, None]
     assert saved.standardize(images).shape == (2, 2, 32, 32)
-    result = CliRunner().invoke(
-        app, ["predict", runs, *map(str, one_speaker), "--model", "att-Res", "--format", "json"]
-    )
+    args = ["predict", runs, *map(str, one_speaker), "--model", "att-Res", "--format", "json"]
+    refused = CliRunner().invoke(app, args)  # who speaks? the scaling depends on it
+    assert refused.exit_code == 2 and "--speaker NAME" in refused.output
+    assert "--manifest CSV" in refused.output
+    result = CliRunner().invoke(app, [*args, "--speaker", "spk01"])
     assert result.exit_code == 0, result.output
     predicted = json.loads(result.stdout)
     assert len(predicted["files"]) == 6
     assert all(f["emotion"] in meta.label_names for f in predicted["files"])
+    # six short clips are thin statistics for a speaker; the warning says how thin
+    assert "speaker spk01: statistics from 6 recording(s)" in result.stderr
+
+    # A file's result depends on its speaker's recordings, not on the others in the call.
+    other = sorted(Path(synth_corpus, "spk02").rglob("*.wav"))[:6]
+    manifest = tmp_path / "who.csv"
+    manifest.write_text(
+        "path,speaker\n"
+        + "".join(f"{p},spk01\n" for p in one_speaker)
+        + "".join(f"{p},spk02\n" for p in other)
+    )
+    both = CliRunner().invoke(
+        app,
+        ["predict", runs, *map(str, one_speaker + other), "--model", "att-Res", "--format",
+         "json", "--manifest", str(manifest)],
+    )  # fmt: skip
+    assert both.exit_code == 0, both.output
+    mixed = {f["file"]: f["probabilities"] for f in json.loads(both.stdout)["files"]}
+    for alone in predicted["files"]:
+        assert mixed[alone["file"]] == pytest.approx(alone["probabilities"])
+    manifest.write_text("path,speaker\n" + f"{one_speaker[0]},spk01\n")
+    missing = CliRunner().invoke(
+        app, ["predict", runs, *map(str, one_speaker[:2]), "--model", "att-Res",
+              "--manifest", str(manifest)],
+    )  # fmt: skip
+    assert missing.exit_code == 2 and "not in the manifest" in missing.output
 
 
 def test_seed_ensembles_average_the_probabilities_of_one_folds_seeds(

@@ -204,16 +204,19 @@ def test_folds_runs_only_the_folds_asked_for(ray_local, synth_features, tmp_path
     assert result.exit_code == 2 and "--folds: '1-0' names none" in result.output
 
 
-def start_until_checkpoint(cmd: list[str], log: Path, state: Path) -> tuple[subprocess.Popen, Path]:
-    """Start ``cmd`` in a session of its own, logging to ``log``; return once ``state``
-    (a trial's checkpoint) exists, so the run can be interrupted mid-trial."""
+def start_until_checkpoint(
+    cmd: list[str], log: Path, runs: Path
+) -> tuple[subprocess.Popen, Path, Path]:
+    """Start ``cmd`` in a session of its own, logging to ``log``; return once a trial's
+    checkpoint exists under ``runs`` (and where), so the run can be interrupted mid-trial."""
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
-    while not state.exists() and time.monotonic() < deadline:
+    while not (found := list(runs.glob("checkpoints/*/state.pt"))):
         assert proc.poll() is None, "ended before it could be interrupted:\n" + log.read_text()
+        assert time.monotonic() < deadline, "no checkpoint in time:\n" + log.read_text()
         time.sleep(0.1)
-    return proc, log
+    return proc, log, found[0]
 
 
 def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features, tmp_path):
@@ -224,8 +227,8 @@ def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features
                 "--schedule", "cosine", "--mixup", "0.2", "--spec-masks", "1"]  # fmt: skip
     cmd = [sys.executable, "-m", "workflows.cli", "train-all", synth_features, "--out",
            str(runs), "--checkpoint-s", "0", *settings]  # fmt: skip
-    state = runs / "checkpoints" / "att-res0-paper-s0-f0" / "state.pt"
-    proc, _ = start_until_checkpoint(cmd, tmp_path / "first-run.log", state)
+    proc, _, state = start_until_checkpoint(cmd, tmp_path / "first-run.log", runs)
+    assert state.parent.name.startswith("att-res0-paper-s0-f0-")  # the trial, and its run
     # The whole tree: Ray's workers leave the process group, and a trial left running
     # would finish on its own and write the record before the second run starts.
     for pid in descendants(proc.pid):
@@ -256,8 +259,7 @@ def test_a_stopped_run_says_so_and_exits_nonzero(ray_local, synth_features, tmp_
     cmd = [sys.executable, "-m", "workflows.cli", "train-all", synth_features, "--out",
            str(runs), "--models", "att-Res0", "--epochs", "2000", "--batch-size", "4",
            "--checkpoint-s", "0"]  # fmt: skip
-    state = runs / "checkpoints" / "att-res0-paper-s0-f0" / "state.pt"
-    proc, log = start_until_checkpoint(cmd, tmp_path / "run.log", state)
+    proc, log, state = start_until_checkpoint(cmd, tmp_path / "run.log", runs)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
     try:
         assert proc.wait(timeout=120) == 2, log.read_text()  # the CLI's error exit
@@ -397,7 +399,7 @@ def test_data_parallel_trial_trains_on_two_ranks_from_the_trial_checkpoint(
             return None
 
         def save(self, state):
-            FileCheckpoints(runs, spec.name).save(state)
+            FileCheckpoints(runs, spec.checkpoint_name).save(state)
 
     single = train_model("CNN", trial_data(spec).split, cfg, 0, torch.device("cpu"), FirstEpoch())
     ddp = dataclasses.replace(cfg, workers_per_trial=2)

@@ -7,6 +7,7 @@ is trained once and shared by every test of this file.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import shutil
 import struct
@@ -81,7 +82,8 @@ def test_saved_models_round_trip_through_a_uri_and_refuse_untrusted_types(tmp_pa
     meta = ModelMeta("att-Res0", "t", ("a", "b", "c"), 1.5, 2.0, {"image_size": 16})
     save_model(f"file://{tmp_path}", meta, model, "torch")
     loaded = load_model(str(tmp_path), "t")
-    assert loaded.meta == meta and loaded.kind == "torch"
+    assert loaded.meta == dataclasses.replace(meta, architecture=loaded.meta.architecture)
+    assert loaded.kind == "torch" and loaded.warnings == []
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], value)
     evil = make_pipeline(FunctionTransformer(subprocess.call))
@@ -220,3 +222,104 @@ def test_report_renders_in_headless_chromium(runs, tmp_path):
         prefix, _, data = src.partition(",")
         assert prefix == "data:image/png;base64"
         assert base64.b64decode(data, validate=True)[:8] == PNG_SIGNATURE
+
+
+def test_a_file_named_twice_is_predicted_once(runs, synth_corpus):
+    folder = synth_corpus / "spk01" / "angry"
+    inside = sorted(folder.glob("*.wav"))
+    result = invoke("predict", runs, str(folder), str(inside[0]), "--model", "att-Res",
+                    "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    files = json.loads(result.stdout)["files"]
+    assert len(files) == len(inside)
+    for item in files:
+        assert sum(item["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_probabilities_are_the_same_in_batches_of_any_size(runs, synth_features):
+    trained = load_model(runs, TRIALS["att-Res"])
+    images = load_features(synth_features).spectrograms[:5]
+    whole = trained.probabilities(images)
+    np.testing.assert_allclose(trained.probabilities(images, batch_size=2), whole, atol=1e-6)
+
+
+def test_export_refuses_an_out_that_is_not_an_onnx_file(runs, tmp_path):
+    for out in (tmp_path / "model.json", tmp_path / "m.a", tmp_path):
+        result = invoke("export", runs, "--model", "att-Res", "--seed", "0", "--out", str(out))
+        assert result.exit_code == 2 and "e.g. --out model.onnx" in result.output, out
+    assert not (tmp_path / "model.json").exists()
+
+
+def test_a_dollar_in_a_file_name_is_drawn_not_read_as_maths(runs, synth_corpus, tmp_path):
+    source = synth_corpus / f"{split_test_ids(runs)[0]}.wav"
+    odd = tmp_path / "a$_$b.wav"
+    shutil.copy(source, odd)
+    result = invoke("explain", runs, str(odd), str(source), "--model", "att-Res", "--out",
+                    str(tmp_path / "maps"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "maps").glob("*.png"))) == 2
+
+
+def copy_runs_with_a_second_seed(runs: str, to: Path) -> str:
+    """RUNS with the att-Res trial once more, as seed 1 (the same model)."""
+    shutil.copytree(runs, to)
+    record = json.loads((to / "trials" / f"{TRIALS['att-Res']}.json").read_text())
+    twin = record["trial"].replace("-s0-", "-s1-")
+    record.update(trial=twin, seed=1)
+    (to / "trials" / f"{twin}.json").write_text(json.dumps(record))
+    saved = torch.load(to / "models" / f"{TRIALS['att-Res']}.pt", weights_only=True)
+    torch.save({**saved, "trial": twin}, to / "models" / f"{twin}.pt")
+    return str(to)
+
+
+def test_explain_loads_only_the_trial_it_shows(runs, synth_corpus, tmp_path, monkeypatch):
+    import workflows.use.load as load
+
+    two = copy_runs_with_a_second_seed(runs, tmp_path / "runs")
+    loaded = []
+    monkeypatch.setattr(load, "load_model", lambda r, t: loaded.append(t) or load_model(r, t))
+    wav = str(synth_corpus / f"{split_test_ids(runs)[0]}.wav")
+    result = invoke("explain", two, wav, "--model", "att-Res", "--out", str(tmp_path / "m"))
+    assert result.exit_code == 0, result.output
+    assert loaded == [TRIALS["att-Res"]]
+    result = invoke("predict", two, wav, "--model", "att-Res")
+    assert result.exit_code == 0 and "averaged over 2 trials" in result.stderr
+    assert len(loaded) == 3  # predict averages both
+
+
+def test_saved_models_that_do_not_fit_say_why(runs, synth_corpus, tmp_path):
+    models = Path(copy_runs_with_a_second_seed(runs, tmp_path / "runs")) / "models"
+    pt = models / f"{TRIALS['att-Res']}.pt"
+    saved = torch.load(pt, weights_only=True)
+    assert saved["architecture"] and saved["code_version"].startswith("attres-flow ")
+    torch.save({**saved, "architecture": "0" * 12}, pt)  # the code changed, the shapes not
+    wav = str(synth_corpus / f"{split_test_ids(runs)[0]}.wav")
+    result = invoke("predict", str(models.parent), wav, "--model", "att-Res")
+    assert result.exit_code == 0, result.output
+    assert "architecture 000000000000; this code builds" in result.stderr
+    state = dict(saved["state_dict"])
+    state.pop(next(iter(state)))
+    torch.save({**saved, "state_dict": state}, pt)  # a weight missing
+    with pytest.raises(SavedModelError, match="do not fit this code's att-Res"):
+        load_model(str(models.parent), TRIALS["att-Res"])
+    torch.save({"weights": 1}, pt)  # not ours
+    with pytest.raises(SavedModelError, match="not a model saved by attres-flow"):
+        load_model(str(models.parent), TRIALS["att-Res"])
+    result = invoke("predict", str(models.parent), wav, "--model", "att-Res")
+    assert result.exit_code == 2 and "not a model saved by attres-flow" in result.output
+    (models / f"{TRIALS['SVM']}.json").write_text("{not json")
+    with pytest.raises(SavedModelError, match="metadata is not JSON"):
+        load_model(str(models.parent), TRIALS["SVM"])
+    (models / f"{TRIALS['SVM']}.json").unlink()  # the pipeline without its metadata
+    with pytest.raises(SavedModelError, match="cannot read the model of trial svm"):
+        load_model(str(models.parent), TRIALS["SVM"])
+
+
+def test_report_skips_a_trial_it_cannot_load_and_says_why(runs, tmp_path):
+    broken = Path(copy_runs_with_a_second_seed(runs, tmp_path / "runs"))
+    torch.save({"weights": 1}, broken / "models" / f"{TRIALS['att-Res']}.pt")
+    result = invoke("report", str(broken), "--out", str(tmp_path / "r.html"), "--attention", "1")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    assert f"Skipped trial {TRIALS['att-Res']}: " in page and "not a model saved by" in page
+    assert "att-res-paper-s1-f0: test utterances" in page  # the next trial's maps instead

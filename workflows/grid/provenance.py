@@ -1,0 +1,53 @@
+"""Where a trial's results came from: the code, its settings, the features, the versions."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+from importlib import metadata
+from typing import Any
+
+from workflows.grid.config import TrialSpec
+
+
+@functools.cache
+def git_commit() -> str:
+    """The commit of the code running, or "unknown" outside a git checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(__file__),
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return commit or "unknown"
+
+
+def code_version() -> str:
+    """E.g. "attres-flow 0.1.0, git 1a2b3c4d5e6f": what a saved model was made by."""
+    try:
+        version = metadata.version("attres-flow")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"attres-flow {version}, git {git_commit()[:12]}"
+
+
+def provenance(spec: TrialSpec) -> dict[str, Any]:
+    import ray
+    import torch
+
+    return {
+        "git_commit": git_commit(),
+        "train_config": spec.train.to_dict(),
+        "features": spec.features,
+        "features_fingerprint": spec.fingerprint,
+        "ray_version": ray.__version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }
