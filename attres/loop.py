@@ -223,13 +223,14 @@ def train_model(
             scheduler=state.scheduler,
             shard=(replica.rank, replica.world),
         )
-        progress["train_s"] += time.perf_counter() - start
+        epoch_s = time.perf_counter() - start
+        progress["train_s"] += epoch_s
         y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=nhwc)
         test_acc = float((y_pred == data.y_test).mean())
         for key, value in zip(CURVES, (loss, acc, test_acc), strict=True):
             progress["curves"][key].append(value)
         progress["epoch"] = epoch + 1
-        report({"epoch": epoch + 1, "train_loss": loss, "train_acc": acc})
+        report({"epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "epoch_s": epoch_s})
         if time.monotonic() - last_save >= cfg.checkpoint_s and epoch + 1 < cfg.epochs:
             progress["elapsed_s"] = earlier_attempts_s + time.perf_counter() - attempt_start
             checkpoints.save(state.save())

@@ -28,6 +28,13 @@ Address = Annotated[
     str | None,
     typer.Option(help="Ray cluster to join (e.g. 127.0.0.1:6379); default: start a local one."),
 ]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        help="Show only each finished trial's [k/N] line and the summary, not every epoch.",
+    ),
+]
 
 
 def fail(message: str) -> NoReturn:
@@ -245,6 +252,7 @@ def train_all_command(
     ] = None,
     address: Address = None,
     verbose: Annotated[bool, typer.Option(help="Show Ray's own logs and status tables.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train every model x seed x fold concurrently on Ray (Tune + Train); resumable."""
     from featurize.raysession import SharedPathError
@@ -289,6 +297,7 @@ def train_all_command(
             address=address,
             max_concurrent=max_concurrent,
             verbose=verbose,
+            display="quiet" if quiet else "auto",
         )
     except (FeatureStoreError, GridError, SharedPathError) as err:
         fail(str(err))
@@ -524,6 +533,7 @@ def demo(
     ] = 16,
     models: Annotated[str, typer.Option(help="Models, or 'all' (the paper's eleven).")] = "all",
     address: Address = None,
+    quiet: Quiet = False,
 ) -> None:
     """The whole workflow on the built-in synthetic corpus: synth, featurize, train-all, tables."""
     from workflows.demo.run import run_demo
@@ -538,6 +548,7 @@ def demo(
         models=parse_models(models),
         address=address,
         echo=typer.echo,
+        display="quiet" if quiet else "auto",
     )
     if failed:
         fail(f"failed trials: {', '.join(failed)}; re-run `attres-flow demo` to retry them")
@@ -555,13 +566,15 @@ def check(
         "attres-check"
     ),
     address: Address = None,
+    quiet: Quiet = False,
 ) -> None:
     """Re-run one model with one seed and compare its WA with a published table's spread."""
     from attres.models import resolve_name
     from workflows.results.check import check as run_check
 
     try:
-        verdict = run_check(corpus, published, resolve_name(model), seed, work, address)
+        display = "quiet" if quiet else "auto"
+        verdict = run_check(corpus, published, resolve_name(model), seed, work, address, display)
     except (OSError, ValueError, RuntimeError) as err:
         fail(f"check: {err}")
     typer.echo(f"check: {verdict}")

@@ -26,6 +26,7 @@ def run_demo(
     models: list[str],
     address: str | None = None,
     echo: Callable[[str], None] = print,
+    display: str = "auto",
 ) -> list[str]:
     """Synthesize, featurize, train (paper protocol, seed 0) and tabulate under ``out``;
     returns the trials that failed. Everything resumes: a second run recomputes nothing."""
@@ -50,6 +51,7 @@ def run_demo(
         seeds=[0],
         address=address,
         before_training=before_training,
+        display=display,
     )
     text = render(table_rows(chain.records), "markdown")
     Location(out / "tables.md").write(text)

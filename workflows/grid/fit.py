@@ -67,8 +67,12 @@ def train_in_process(spec: TrialSpec, data: TrialData) -> Fitted:
     use_gpu = spec.train.gpus_per_trial > 0 and torch.cuda.is_available()
     device = torch.device("cuda" if use_gpu else "cpu")
     tune_process(spec.train.cpus_per_trial, device)
+    from ray import tune
+
     checkpoints = FileCheckpoints(spec.storage, spec.checkpoint_name)
-    trained = train_model(spec.model, data.split, spec.train, spec.seed, device, checkpoints)
+    trained = train_model(
+        spec.model, data.split, spec.train, spec.seed, device, checkpoints, report=tune.report
+    )  # each epoch's figures, for the grid's progress display
     return Fitted(trained.record, trained.model, trained.scale)
 
 

@@ -34,6 +34,7 @@ def featurize_and_train(
     address: str | None = None,
     progress: Callable[[str], None] = print,
     before_training: Callable[[FeaturizeSummary], None] = lambda featurized: None,
+    display: str = "auto",
 ) -> ChainResult:
     """Featurize ``corpus`` into ``work/features`` and train into ``work/runs``;
     ``before_training`` sees the featurize summary between the two."""
@@ -41,6 +42,7 @@ def featurize_and_train(
     featurized = run_featurize(corpus, features, feature_config, address=address, progress=progress)
     before_training(featurized)
     grid = train_all(
-        features, runs, models, seeds, train_config, address=address, progress=progress
-    )
+        features, runs, models, seeds, train_config, address=address, progress=progress,
+        display=display,
+    )  # fmt: skip
     return ChainResult(featurized, grid, load_records(runs))

@@ -28,6 +28,7 @@ from featurize.location import Location
 from featurize.store import content_fingerprint, load_features
 from workflows.grid.config import TrainConfig, TrialSpec
 from workflows.grid.plan import GridError, plan_grid
+from workflows.grid.progress import GridProgress, trial_name
 from workflows.grid.trial import run_trial
 from workflows.runs import (
     FEATURES_USED,
@@ -123,8 +124,12 @@ def train_all(
     max_concurrent: int | None = None,
     verbose: bool = False,
     progress: Callable[[str], None] = print,
+    display: str = "auto",
 ) -> GridSummary:
-    """Run every missing trial of the grid concurrently on Ray; returns what happened."""
+    """Run every missing trial of the grid concurrently on Ray; returns what happened.
+
+    ``display`` is how the running trials show (``workflows.grid.progress``): "auto" (live
+    on a terminal, else lines), "live", "lines" or "quiet"."""
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     start = time.perf_counter()
@@ -151,7 +156,7 @@ def train_all(
         for path in {features, runs, storage}:
             require_visible_on_all_nodes(path)
         todo = longest_first(todo, tuple(data.spectrograms.shape[1:]))
-        failed = _run_tune(todo, storage, cfg, max_concurrent, verbose, progress)
+        failed = _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display)
     write_results_table(runs)
     recorded = finished_trials(runs)
     return GridSummary(
@@ -175,7 +180,7 @@ def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     return tune.PlacementGroupFactory([{"CPU": cfg.cpus_per_trial, **gpu}])
 
 
-def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str]:
+def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display) -> list[str]:
     resources = ray.cluster_resources()
     if max_concurrent is None:
         max_concurrent = trial_slots(resources, cfg)
@@ -183,18 +188,18 @@ def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str
         f"train-all: {len(todo)} trials, up to {max_concurrent} at once "
         f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs in the cluster)"
     )
-    if not verbose:  # one line per trial (TrialLines) instead of Tune's boxes and tables
+    if not verbose:  # our progress (GridProgress) instead of Tune's boxes and tables
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
         logging.getLogger("ray.tune").setLevel(logging.WARNING)
-    callback = TrialLines(len(todo), progress)
+    callback = GridProgress(todo, max_concurrent, progress, display, epochs=_epochs)
     tuner = tune.Tuner(
         tune.with_resources(run_trial, _trial_bundle),
         param_space={"spec": tune.grid_search([s.to_dict() for s in todo])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,
             reuse_actors=True,  # one process trains trial after trial: no start-up each
-            trial_name_creator=_trial_name,
-            trial_dirname_creator=_trial_name,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
         ),
         run_config=tune.RunConfig(
             # one experiment folder per RUNS: runs sharing a storage keep apart
@@ -205,38 +210,12 @@ def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress) -> list[str
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         ),
     )
-    tuner.fit()
+    try:
+        tuner.fit()
+    finally:
+        callback.close()
     return callback.failed
 
 
-def _trial_name(trial) -> str:
-    return TrialSpec.from_dict(trial.config["spec"]).name
-
-
-class TrialLines(tune.Callback):
-    """Prints one line per finished or failed trial instead of Ray's status tables."""
-
-    def __init__(self, total: int, progress: Callable[[str], None]) -> None:
-        self.total, self.progress = total, progress
-        self.count, self.failed = 0, []
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles its callbacks into the experiment state. The output function stays
-        # behind: `print` bound before a library replaced `builtins.print` (Ray's tqdm_ray
-        # does) no longer pickles, and the state is never restored with it.
-        return {**self.__dict__, "progress": None}
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self.count += 1
-        spec = TrialSpec.from_dict(trial.config["spec"])
-        wa, wall = trial.last_result.get("wa"), trial.last_result.get("wall_s")
-        self.progress(
-            f"[{self.count}/{self.total}] {spec.model} seed {spec.seed} fold {spec.fold}: "
-            f"WA {100 * wa:.1f} % in {wall:.1f} s"
-        )
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self.count += 1
-        name = _trial_name(trial)
-        self.failed.append(name)
-        self.progress(f"[{self.count}/{self.total}] {name}: FAILED (details in {trial.local_path})")
+def _epochs(spec: TrialSpec) -> int:
+    return spec.train.epochs if model_kind(spec.model) == "torch" else 0

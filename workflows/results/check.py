@@ -72,7 +72,13 @@ def compare(wa: float, n_test: int, row: dict[str, Any]) -> Verdict:
 
 
 def check(
-    corpus: Path, published: Path, model: str, seed: int, work: Path, address: str | None = None
+    corpus: Path,
+    published: Path,
+    model: str,
+    seed: int,
+    work: Path,
+    address: str | None = None,
+    display: str = "auto",
 ) -> Verdict:
     """Featurize ``corpus`` and train ``model`` for ``seed`` as the published run did; compare."""
     from featurize.config import FeatureConfig
@@ -84,8 +90,9 @@ def check(
     feature_cfg = FeatureConfig(**json.loads((published / "features.json").read_text())["config"])
     row = published_row(published, model, train_cfg.protocol)
     chain = featurize_and_train(
-        corpus, Path(work).resolve(), feature_cfg, train_cfg, [model], [seed], address
-    )
+        corpus, Path(work).resolve(), feature_cfg, train_cfg, [model], [seed], address,
+        display=display,
+    )  # fmt: skip
     if chain.grid.failed:
         raise RuntimeError(f"the trial failed: {chain.grid.failed}; re-run the same command")
     folds = [r for r in chain.records if r.model == model and r.seed == seed]

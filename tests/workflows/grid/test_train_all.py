@@ -338,19 +338,6 @@ def test_trial_slots_count_whole_trials_and_refuse_missing_gpus():
         trial_slots({"CPU": 2.0}, TrainConfig(cpus_per_trial=2, workers_per_trial=2))
 
 
-def test_trial_lines_pickle_after_print_is_replaced(monkeypatch):
-    """Tune pickles its callbacks; Ray's tqdm_ray may have replaced builtins.print by then."""
-    import builtins
-    import pickle
-
-    from workflows.grid.train_all import TrialLines
-
-    lines = TrialLines(3, print)
-    monkeypatch.setattr(builtins, "print", lambda *args, **kwargs: None)
-    restored = pickle.loads(pickle.dumps(lines))
-    assert (restored.total, restored.count, restored.progress) == (3, 0, None)
-
-
 def test_demo_runs_end_to_end(ray_local, tmp_path):
     args = [
         "demo",
