@@ -350,6 +350,14 @@ def tables(
             "trial records to this folder (docs; restoring its trials/ lets train-all continue)."
         ),
     ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also draw the paper's claims as a forest plot into this PNG file."),
+    ] = None,
+    runs_plot: Annotated[
+        Path | None,
+        typer.Option(help="Also draw every run of every model (WA per seed or fold) as a PNG."),
+    ] = None,
 ) -> None:
     """Print the paper's Table 1 and Table 2 with our results beside the paper's numbers.
 
@@ -359,7 +367,9 @@ def tables(
     from workflows.results.summary import ResultsError, summarize
 
     try:
-        messages = summarize(runs, format.value, tuple(compare or ()), claims, cost, publish, plots)
+        messages = summarize(
+            runs, format.value, tuple(compare or ()), claims, cost, publish, plots, plot, runs_plot
+        )
     except ResultsError as err:
         fail(str(err))
     for message in messages:

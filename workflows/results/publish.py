@@ -14,6 +14,7 @@ from workflows.record import TrialRecord
 from workflows.results.claims import claim_rows, render_claims
 from workflows.results.compare import paired_comparisons, render_comparisons
 from workflows.results.cost import cost_rows, render_cost
+from workflows.results.figures import claim_points, draw_claims, draw_runs, run_points
 from workflows.results.plots import write_plots
 from workflows.results.tables import ensemble_rows, render, render_ensembles, table_rows
 from workflows.runs import FEATURES_USED, TRAIN_CONFIG
@@ -36,13 +37,15 @@ def publish(
     of ``references``), ``claims.md`` / ``.csv`` (the paper's claims, where both models of
     one have runs), ``train_config.json`` (RUNS' training settings),
     ``features.json`` (the feature settings and labels of the FEATURES the trials read),
-    ``plots/``, and copies of RUNS' ``trials/``, ``splits/`` and ``features_used.json``:
+    ``plots/`` (``claims.png``: the claims as a forest plot; ``runs.png``: every run of
+    every model; a confusion matrix per model; the training curves), and copies of RUNS'
+    ``trials/``, ``splits/`` and ``features_used.json``:
     restored into a RUNS, they make ``train-all``
     count those trials as done.
     """
     written: list[Path] = []
 
-    def put(name: str, text: str) -> None:
+    def put(name: str, text: str | bytes) -> None:
         Location(out / name).write(text)
         written.append(out / name)
 
@@ -74,6 +77,8 @@ def publish(
     if claims:
         put("claims.md", render_claims(claims))
         put("claims.csv", render_claims(claims, "csv"))
+        put("plots/claims.png", draw_claims(claim_points(claims)))
+    put("plots/runs.png", draw_runs(run_points(records)))
     written += copy_run_state(runs, out)
     features = _features_meta(records)
     if features is not None:

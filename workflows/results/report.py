@@ -1,8 +1,10 @@
-"""report: the results of RUNS as one self-contained HTML page.
+"""report: the results of RUNS (or of a published folder) as one self-contained HTML page.
 
-The paper's tables (``workflows.results.tables``), one row per trial, the confusion matrices and
-training curves of ``write_plots``, and the attention maps of a few test spectrograms of one
-att-Res model; every image is embedded as a base64 PNG data URI, so the page is one file.
+Read top down: the paper's claims (forest plot and table), the paper's tables, every model
+against att-Res, the cost, every run as a dot; then, folded, the details: one row per
+trial, the confusion matrices and training curves of ``write_plots`` and the attention maps
+of a few test spectrograms of one att-Res model. Every image is embedded as a base64 PNG
+data URI, so the page is one file.
 """
 
 from __future__ import annotations
@@ -20,24 +22,36 @@ from featurize.location import Location
 from featurize.store import load_features
 from workflows.grid.data import voices
 from workflows.record import TrialRecord
+from workflows.results.claims import claim_rows, render_claims
+from workflows.results.compare import paired_comparisons, render_comparisons
+from workflows.results.cost import cost_rows, render_cost
+from workflows.results.figures import claim_points, draw_claims, draw_runs, run_points
 from workflows.results.plots import write_plots
 from workflows.results.tables import render, table_rows
 from workflows.runs import has_model, load_model, load_records
 from workflows.use.explain import ExplainError, attention_maps, attention_png, figure_title
 
 STYLE = """
+summary { font-size: 1.1em; font-weight: bold; margin: 0.6em 0; cursor: pointer; }
 body { font-family: sans-serif; margin: 2em; max-width: 1200px; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 img { max-width: 100%; margin: 0.3em; }
 """
+# Models the report compares every other model against: the first with runs.
+REFERENCES = ("att-Res", "att-Res+", "att-Res0")
 # Models whose attention maps the report prefers to show, in this order.
 ATTENTION_PREFERENCE = ("att-Res", "att-Res3", "att-Res2", "att-Res1", "att-Res+", "att-Res0+att")
 
 
 class ReportError(ValueError):
     """RUNS holds nothing to report."""
+
+
+def folded(title: str, body: str) -> str:
+    """A section the reader opens when they want it."""
+    return f"<details><summary>{html.escape(title)}</summary>\n{body}\n</details>"
 
 
 def png_data_uri(png: bytes) -> str:
@@ -150,6 +164,8 @@ def build_report(runs: str, out: Path, attention_examples: int = 3) -> Path:
         plots = {p.name: p.read_bytes() for p in write_plots(records, Path(folder))}
     confusion = [img_tag(png, name) for name, png in plots.items() if name.startswith("confusion")]
     curves = plots.get("training-curves.png")
+    claims = claim_rows(records)
+    reference = next((m for m in REFERENCES if any(r.model == m for r in records)), None)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -157,16 +173,29 @@ def build_report(runs: str, out: Path, attention_examples: int = 3) -> Path:
         f"<style>{STYLE}</style></head><body>",
         "<h1>attres-flow report</h1>",
         f"<p>RUNS {html.escape(runs)}: {len(records)} finished trials.</p>",
+        "<h2>The paper's claims</h2>",
+        img_tag(draw_claims(claim_points(claims)), "the paper's claims, paired differences")
+        + markdown_to_html(render_claims(claims))
+        if claims
+        else "<p>No claim of the paper has runs of both its models.</p>",
         "<h2>Tables</h2>",
         markdown_to_html(render(table_rows(records), "markdown")),
-        "<h2>Trials</h2>",
-        trials_table(records),
-        "<h2>Confusion matrices</h2>",
-        "\n".join(confusion),
-        "<h2>Training curves</h2>",
-        img_tag(curves, "training curves") if curves else "<p>No network trials.</p>",
-        "<h2>Attention maps</h2>",
-        attention_section(runs, records, attention_examples),
+        f"<h2>Every model against {html.escape(reference or 'a reference')}</h2>",
+        markdown_to_html(render_comparisons(paired_comparisons(records, reference)))
+        if reference
+        else "<p>No runs of att-Res to compare against.</p>",
+        "<h2>Cost</h2>",
+        markdown_to_html(render_cost(cost_rows(records))),
+        "<h2>Every run</h2>",
+        img_tag(draw_runs(run_points(records)), "every run of every model"),
+        "<h2>Details</h2>",
+        folded("Trials", trials_table(records)),
+        folded("Confusion matrices", "\n".join(confusion)),
+        folded(
+            "Training curves",
+            img_tag(curves, "training curves") if curves else "<p>No network trials.</p>",
+        ),
+        folded("Attention maps", attention_section(runs, records, attention_examples)),
         "</body></html>",
     ]
     Location(out).write("\n".join(parts) + "\n")

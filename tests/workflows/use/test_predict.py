@@ -185,16 +185,21 @@ class DomImages(HTMLParser):
         super().__init__()
         self.cells: list[str] = []
         self.images: list[str] = []
-        self._in_cell = False
+        self.headings: list[str] = []
+        self._in_cell = self._in_heading = False
 
     def handle_starttag(self, tag, attrs):
         self._in_cell = tag == "td"
+        self._in_heading = tag == "h2"
         if tag == "img":
             self.images.append(dict(attrs)["src"])
 
     def handle_data(self, data):
         if self._in_cell:
             self.cells.append(data.strip())
+        if self._in_heading:
+            self.headings.append(data.strip())
+            self._in_heading = False
 
 
 def test_report_renders_in_headless_chromium(runs, tmp_path):
@@ -216,8 +221,9 @@ def test_report_renders_in_headless_chromium(runs, tmp_path):
     for row in table_rows(load_records(runs)):
         assert row["model"] in page.cells
     assert set(TRIALS.values()) <= set(page.cells)
-    # 2 confusion matrices, the training curves, 3 attention maps
-    assert len(page.images) == 6
+    # the claims' forest plot, every run, 2 confusion matrices, the curves, 3 attention maps
+    assert len(page.images) == 8
+    assert page.headings[:3] == ["The paper's claims", "Tables", "Every model against att-Res"]
     for src in page.images:
         prefix, _, data = src.partition(",")
         assert prefix == "data:image/png;base64"
