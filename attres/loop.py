@@ -25,6 +25,7 @@ from attres.train import (
     Recipe,
     Standardizer,
     cosine_schedule,
+    device_precision,
     predict,
     predict_logits,
     prepare_for_training,
@@ -67,7 +68,7 @@ class LoopSettings(Protocol):
     def warmup_epochs(self) -> float: ...
 
     @property
-    def bf16(self) -> bool: ...
+    def precision(self) -> str: ...
 
     @property
     def checkpoint_s(self) -> float: ...
@@ -122,6 +123,8 @@ class TrainingState:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
     generator: torch.Generator  # batch order, masks and mixup draws
+    device: torch.device  # whose CUDA random state is the run's (a CPU run has none)
+    scaler: torch.amp.GradScaler | None = None  # fp16 training only
     progress: dict[str, Any] = field(
         default_factory=lambda: {
             "epoch": 0,
@@ -132,8 +135,17 @@ class TrainingState:
     )
 
     @classmethod
-    def start(cls, model: nn.Module, cfg: LoopSettings, n_train: int, seed: int) -> TrainingState:
-        """Adam, the learning-rate schedule and the batch generator of a fresh run."""
+    def start(
+        cls,
+        model: nn.Module,
+        cfg: LoopSettings,
+        n_train: int,
+        seed: int,
+        device: torch.device,
+        precision: str = "fp32",
+    ) -> TrainingState:
+        """Adam, the learning-rate schedule, the batch generator (and for fp16 the gradient
+        scaler) of a fresh run."""
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = None
         if cfg.schedule == "cosine":
@@ -141,7 +153,9 @@ class TrainingState:
             scheduler = cosine_schedule(
                 optimizer, cfg.epochs * steps, round(cfg.warmup_epochs * steps)
             )
-        return cls(model, optimizer, scheduler, torch.Generator().manual_seed(seed))
+        generator = torch.Generator().manual_seed(seed)
+        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        return cls(model, optimizer, scheduler, generator, device, scaler)
 
     def save(self) -> dict[str, Any]:
         """The whole training state as one dict of tensors and plain values."""
@@ -151,9 +165,16 @@ class TrainingState:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            # the run's own GPU only: Ray shows every worker of a node all its GPUs, and a
+            # resume may see fewer; a CPU run leaves CUDA alone
+            "cuda_rng": [torch.cuda.get_rng_state(self.device)] if self.on_cuda else [],
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
             "progress": self.progress,
         }
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.device.type == "cuda"
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Load a ``save`` dict (read with ``map_location="cpu"``).
@@ -168,8 +189,12 @@ class TrainingState:
             self.scheduler.load_state_dict(saved["scheduler"])
         self.generator.set_state(saved["generator"])
         torch.set_rng_state(saved["torch_rng"])
-        if saved["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        states = saved["cuda_rng"]  # the run's GPU's (older checkpoints: every visible GPU's)
+        if states and self.on_cuda:
+            index = self.device.index or 0
+            torch.cuda.set_rng_state(states[index if index < len(states) else 0], self.device)
+        if self.scaler is not None and saved.get("scaler"):  # none in older checkpoints
+            self.scaler.load_state_dict(saved["scaler"])
         self.progress = {"elapsed_s": 0.0, **saved["progress"]}  # older states lack it
 
 
@@ -198,7 +223,8 @@ def train_model(
     model = create_model(model_name, len(data.label_names), in_chans=data.x_train.shape[1])
     flops = count_flops(model, tuple(data.x_train.shape[1:]))
     model = prepare_for_training(model, device)  # inputs are NHWC too (memory_format)
-    state = TrainingState.start(model, cfg, len(data.y_train), seed)
+    precision = device_precision(cfg.precision, device)
+    state = TrainingState.start(model, cfg, len(data.y_train), seed, device, precision)
     saved = checkpoints.load()
     if saved is not None:
         state.restore(saved)
@@ -217,15 +243,16 @@ def train_model(
             y_train,
             cfg.batch_size,
             state.generator,
-            bf16=cfg.bf16,
+            precision=precision,
             memory_format=nhwc,
             recipe=cfg.recipe(),
             scheduler=state.scheduler,
             shard=(replica.rank, replica.world),
+            scaler=state.scaler,
         )
         epoch_s = time.perf_counter() - start
         progress["train_s"] += epoch_s
-        y_pred = predict(model, x_test, bf16=cfg.bf16, memory_format=nhwc)
+        y_pred = predict(model, x_test, memory_format=nhwc)
         test_acc = float((y_pred == data.y_test).mean())
         for key, value in zip(CURVES, (loss, acc, test_acc), strict=True):
             progress["curves"][key].append(value)
@@ -237,7 +264,7 @@ def train_model(
             last_save = time.monotonic()
 
     record = {
-        **final_scores(data, predict_logits(model, x_test, bf16=cfg.bf16, memory_format=nhwc)),
+        **final_scores(data, predict_logits(model, x_test, memory_format=nhwc)),
         "curves": progress["curves"],
         "scale_mean": scale.mean,  # one value, or one per channel with delta channels
         "scale_std": scale.std,
@@ -246,6 +273,7 @@ def train_model(
         "train_s": progress["train_s"],
         "samples_per_s": progress["epoch"] * len(data.y_train) / max(progress["train_s"], 1e-9),
         "device": str(device),
+        "precision": precision,  # the arithmetic the training steps ran in
         "resumed_from_epoch": resumed_from_epoch,
         # the attempts before this one, up to their last checkpoint (the work this one did not
         # redo); work they lost after it is not counted

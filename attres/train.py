@@ -71,10 +71,39 @@ def prepare_for_training(model: nn.Module, device: torch.device | str = "cpu") -
     return model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
-def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when asked; a no-op elsewhere (CPU training stays fp32)."""
-    if bf16 and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def precision_for(requested: str, device_type: str, capability: tuple[int, int] = (0, 0)) -> str:
+    """The arithmetic a run uses: fp32 on the CPU; on CUDA what was asked, "auto" being bf16
+    where the GPU runs it natively (compute capability 8.0 and up) and fp16 (with a
+    gradient scaler) below. bf16 asked of an older GPU is refused: it would run emulated.
+
+    >>> precision_for("auto", "cpu"), precision_for("auto", "cuda", (7, 5))
+    ('fp32', 'fp16')
+    """
+    if device_type != "cuda" or requested == "fp32":
+        return "fp32"
+    native_bf16 = capability >= (8, 0)
+    if requested == "auto":
+        return "bf16" if native_bf16 else "fp16"
+    if requested == "bf16" and not native_bf16:
+        raise ValueError(
+            f"--precision bf16 on a GPU of compute capability {capability[0]}.{capability[1]}: "
+            "it has no bf16 arithmetic and would emulate it; use auto (fp16 here) or fp32"
+        )
+    return requested
+
+
+def device_precision(requested: str, device: torch.device) -> str:
+    """``precision_for`` this device (its compute capability read from CUDA)."""
+    if device.type != "cuda":
+        return precision_for(requested, device.type)
+    return precision_for(requested, "cuda", torch.cuda.get_device_capability(device))
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 or fp16 autocast on CUDA when that is the precision; a no-op otherwise."""
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    if device.type == "cuda" and precision in dtypes:
+        return torch.autocast("cuda", dtype=dtypes[precision])
     return contextlib.nullcontext()
 
 
@@ -85,16 +114,20 @@ def spec_augment(
 
     Each example gets ``masks`` frequency bands and ``masks`` time spans, each of a random
     width up to ``max_fraction`` of its axis, set to 0 (the training mean after
-    standardization). No time warping.
+    standardization). No time warping. The masks are drawn where ``generator`` lives, which
+    must be x's device: no copy between host and device.
     """
-    out = x.clone()
+    out, device = x.clone(), x.device
     for axis in (2, 3):
         size = x.shape[axis]
-        width = torch.randint(0, int(max_fraction * size) + 1, (len(x), masks), generator=generator)
-        start = (torch.rand(len(x), masks, generator=generator) * (size - width + 1)).long()
-        position = torch.arange(size)
+        width = torch.randint(
+            0, int(max_fraction * size) + 1, (len(x), masks), generator=generator, device=device
+        )
+        start = torch.rand(len(x), masks, generator=generator, device=device)
+        start = (start * (size - width + 1)).long()
+        position = torch.arange(size, device=device)
         inside = (position >= start[..., None]) & (position < (start + width)[..., None])
-        hit = inside.any(1).to(x.device)  # (B, size)
+        hit = inside.any(1)  # (B, size)
         shape = (len(x), 1, size, 1) if axis == 2 else (len(x), 1, 1, size)
         out = out.masked_fill(hit.view(shape), 0.0)
     return out
@@ -127,15 +160,18 @@ def train_epoch(
     y: torch.Tensor,
     batch_size: int,
     generator: torch.Generator,
-    bf16: bool = False,
+    precision: str = "fp32",
     memory_format: torch.memory_format = torch.contiguous_format,
     recipe: Recipe = Recipe(),
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     shard: tuple[int, int] = (0, 1),
+    scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[float, float]:
     """One pass over (x, y) in shuffled mini-batches; returns (mean loss, accuracy).
 
-    ``recipe`` adds masking, mixup and label smoothing; ``scheduler`` steps once per batch.
+    ``recipe`` adds masking, mixup and label smoothing; ``scheduler`` steps once per batch;
+    ``scaler`` scales the fp16 loss. Masks and mixup partners are drawn on x's device, from
+    a generator seeded once per epoch from ``generator`` (on the CPU, ``generator`` itself).
     The accuracy is that of the (augmented) training batches against their own labels.
     ``shard`` = (rank, world size): each of ``world`` data-parallel ranks, all drawing the
     same order from identically seeded generators, trains on its slice of every global
@@ -144,6 +180,10 @@ def train_epoch(
     rank, world = shard
     model.train()
     order = torch.randperm(len(y), generator=generator).to(x.device)
+    draws = generator
+    if x.device.type != "cpu":
+        seed = int(torch.randint(2**62, (1,), generator=generator))
+        draws = torch.Generator(x.device).manual_seed(seed)
     total_loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), device=x.device, dtype=torch.long)
     seen = 0
@@ -153,14 +193,14 @@ def train_epoch(
             continue
         xb, yb = x[idx], y[idx]  # (B, 1, H, W)
         if recipe.spec_masks:
-            xb = spec_augment(xb, recipe.spec_masks, recipe.mask_fraction, generator)
+            xb = spec_augment(xb, recipe.spec_masks, recipe.mask_fraction, draws)
         lam, partner = 1.0, yb
         if recipe.mixup > 0:
-            lam = mixup_weight(recipe.mixup, generator)
-            perm = torch.randperm(len(idx), generator=generator).to(x.device)
+            lam = mixup_weight(recipe.mixup, generator)  # a host scalar: no copy
+            perm = torch.randperm(len(idx), generator=draws, device=x.device)
             xb, partner = lam * xb + (1 - lam) * xb[perm], yb[perm]
         xb = xb.contiguous(memory_format=memory_format)
-        with autocast(x.device, bf16):
+        with autocast(x.device, precision):
             logits = model(xb)
             loss = nn.functional.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
             if lam < 1.0:  # mixup: the loss against both labels, weighted as the inputs were
@@ -169,8 +209,13 @@ def train_epoch(
                 )
                 loss = lam * loss + (1 - lam) * partner_loss
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         if scheduler is not None:
             scheduler.step()
         total_loss += loss.detach() * len(idx)
@@ -184,16 +229,15 @@ def predict_logits(
     model: nn.Module,
     x: torch.Tensor,
     batch_size: int = 256,
-    bf16: bool = False,
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> torch.Tensor:
-    """(N, classes) float32 logits of the rows of x, in eval mode."""
+    """(N, classes) float32 logits of the rows of x, in eval mode and in fp32 whatever the
+    training precision, so they match predict and export."""
     model.eval()
     out = []
     for start in range(0, len(x), batch_size):
         xb = x[start : start + batch_size].contiguous(memory_format=memory_format)
-        with autocast(x.device, bf16):
-            out.append(model(xb).float())
+        out.append(model(xb).float())
     return torch.cat(out)
 
 
@@ -201,8 +245,7 @@ def predict(
     model: nn.Module,
     x: torch.Tensor,
     batch_size: int = 256,
-    bf16: bool = False,
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> np.ndarray:
     """Predicted class per row of x."""
-    return predict_logits(model, x, batch_size, bf16, memory_format).argmax(1).cpu().numpy()
+    return predict_logits(model, x, batch_size, memory_format).argmax(1).cpu().numpy()

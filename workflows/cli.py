@@ -141,6 +141,13 @@ class Schedule(str, Enum):
     constant = "constant"
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp32 = "fp32"
+
+
 class Normalization(str, Enum):
     global_ = "global"
     speaker = "speaker"
@@ -232,6 +239,13 @@ def train_all_command(
     gpus_per_trial: Annotated[
         float, typer.Option(help="GPUs per trial; fractions (0.25) pack trials on one GPU.")
     ] = 0.0,
+    precision: Annotated[
+        Precision,
+        typer.Option(
+            help="Arithmetic on GPUs (CPUs train fp32): auto = bf16 where the GPU has it "
+            "natively, else fp16 with a gradient scaler."
+        ),
+    ] = Precision.auto,
     workers_per_trial: Annotated[
         int,
         typer.Option(
@@ -279,6 +293,7 @@ def train_all_command(
             k=k,
             cpus_per_trial=cpus_per_trial,
             gpus_per_trial=gpus_per_trial,
+            precision=precision.value,
             workers_per_trial=workers_per_trial,
             checkpoint_s=checkpoint_s,
             **({"batch_size": batch_size} if batch_size else {}),

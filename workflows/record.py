@@ -58,6 +58,7 @@ class TrialRecord:
     epochs: int | None = None
     params: int | None = None
     flops: int | None = None
+    precision: str | None = None  # fp32, bf16 or fp16 as trained; None: not recorded
     curves: dict[str, list[float]] = field(default_factory=dict)  # per epoch
     test_labels: list[int] | None = None  # per scored row, for seed ensembles
     test_probabilities: list[list[float]] | None = None

@@ -15,6 +15,7 @@ from attres.train import Recipe
 # Keys that older runs saved and that no longer exist (nor change results): dropped when a
 # saved configuration is read (``TrainConfig.from_dict``, the one place that upgrades one).
 RETIRED_KEYS = {"checkpoint_every"}
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 # Settings that do not change results (resources, checkpointing); the others must match.
 RESOURCE_KEYS = {
     "cpus_per_trial", "gpus_per_trial", "workers_per_trial", "checkpoint_s", "max_failures",
@@ -50,7 +51,9 @@ class TrainConfig:
     k: int = 5  # folds of the kfold protocol
     cpus_per_trial: float = 1.0  # CPUs reserved for one trial's training worker
     gpus_per_trial: float = 0.0  # GPU share per trial; fractions pack small models on one GPU
-    bf16: bool = True  # bf16 autocast, used on CUDA only (CPU training stays fp32)
+    # arithmetic on CUDA (CPU training is always fp32): auto = bf16 where the GPU runs it
+    # natively (compute capability 8.0 and up), else fp16 with a gradient scaler
+    precision: str = "auto"  # auto | bf16 | fp16 | fp32
     workers_per_trial: int = 1  # > 1: one model trained data-parallel (DDP) on Ray Train
     # Seconds of training between checkpoints. A ResNet-18 state with Adam's two moments
     # holds three copies of its 11M weights: after every short epoch it would cost more
@@ -75,16 +78,31 @@ class TrainConfig:
             raise ValueError("cpus_per_trial must be > 0 and gpus_per_trial >= 0")
         if self.workers_per_trial < 1 or self.checkpoint_s < 0:
             raise ValueError("workers_per_trial must be >= 1 and checkpoint_s >= 0")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.gpus_per_trial > 1:
+            raise ValueError(
+                f"--gpus-per-trial {self.gpus_per_trial:g}: a worker trains on one GPU, so it "
+                "would hold GPUs it never uses; for N GPUs use --workers-per-trial N "
+                "--gpus-per-trial 1"
+            )
+        if self.workers_per_trial > 1 and 0 < self.gpus_per_trial < 1:
+            raise ValueError(
+                f"--workers-per-trial {self.workers_per_trial} with --gpus-per-trial "
+                f"{self.gpus_per_trial:g}: Ray would pack the ranks onto one GPU and NCCL "
+                "refuses two ranks on one device; data-parallel workers need "
+                "--gpus-per-trial 1 (fractions pack single-worker trials)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def result_settings(self) -> dict[str, Any]:
         """The settings that change a trial's figures, including the arithmetic it ran in:
-        bf16 autocast on a GPU, fp32 on the CPU."""
+        the precision asked for on a GPU, fp32 on the CPU (each trial's record says which it
+        used)."""
         settings = {k: v for k, v in self.to_dict().items() if k not in RESOURCE_KEYS}
-        on_gpu = self.gpus_per_trial > 0
-        settings["precision"] = "bf16-autocast" if on_gpu and self.bf16 else "fp32"
+        settings["precision"] = self.precision if self.gpus_per_trial > 0 else "fp32"
         return settings
 
     @property
@@ -107,8 +125,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """From a saved dict; keys missing there (added since) take their defaults."""
+        """From a saved dict; keys missing there (added since) take their defaults, retired
+        ones are dropped, and ``bf16`` (before ``precision``) reads as auto or fp32."""
         data = {k: v for k, v in data.items() if k not in RETIRED_KEYS}
+        if "bf16" in data:
+            data["precision"] = "auto" if data.pop("bf16") else "fp32"
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown train config keys: {sorted(unknown)}")

@@ -60,12 +60,32 @@ def keep_model(spec: TrialSpec, data: TrialData, fitted: Fitted) -> None:
     save_model(spec.runs, meta, fitted.model, model_kind(spec.model))
 
 
-def train_in_process(spec: TrialSpec, data: TrialData) -> Fitted:
-    """Train a network in this process, on its GPU if the trial holds one."""
+def trial_device(gpus: float, cuda_available: bool | None = None) -> Any:
+    """The device of a trial holding ``gpus`` GPUs (Ray shows it only its own): the CPU, or
+    its GPU, whose memory a packed trial (a fraction) may fill only to its share. A GPU
+    asked for and none found (a CPU build of torch, a driver mismatch) is refused, naming
+    the node and what torch reports, instead of training on one CPU thread."""
+    import platform
+
     import torch
 
-    use_gpu = spec.train.gpus_per_trial > 0 and torch.cuda.is_available()
-    device = torch.device("cuda" if use_gpu else "cpu")
+    if gpus <= 0:
+        return torch.device("cpu")
+    if not (torch.cuda.is_available() if cuda_available is None else cuda_available):
+        raise RuntimeError(
+            f"--gpus-per-trial {gpus:g}, but torch on node {platform.node()} sees no GPU "
+            f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}, "
+            f"{torch.cuda.device_count()} devices visible)"
+        )
+    device = torch.device("cuda", 0)
+    if gpus < 1:  # fractional GPUs limit no memory: packed trials would share it unguarded
+        torch.cuda.set_per_process_memory_fraction(gpus, device)
+    return device
+
+
+def train_in_process(spec: TrialSpec, data: TrialData) -> Fitted:
+    """Train a network in this process, on its GPU if the trial holds one."""
+    device = trial_device(spec.train.gpus_per_trial)
     tune_process(spec.train.cpus_per_trial, device)
     from ray import tune
 

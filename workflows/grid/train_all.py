@@ -90,12 +90,13 @@ def longest_first(specs: list[TrialSpec], image_shape: tuple[int, ...]) -> list[
     return sorted(specs, key=lambda s: -flops[s.model])
 
 
-def trial_slots(resources: dict[str, float], cfg: TrainConfig) -> int:
-    """How many trials fit in the cluster at once."""
+def trial_slots(resources: dict[str, float], cfg: TrainConfig, networks: bool = True) -> int:
+    """How many trials fit in the cluster at once (a grid of scikit-learn models alone
+    holds no GPU)."""
     workers = cfg.workers_per_trial
     by_cpu = math.floor(resources.get("CPU", 0) / (cfg.cpus_per_trial * workers) + 1e-9)
     slots = by_cpu
-    if cfg.gpus_per_trial:
+    if cfg.gpus_per_trial and networks:
         gpus = resources.get("GPU", 0)
         if not gpus:
             raise GridError(
@@ -172,18 +173,21 @@ def train_all(
 
 def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     """What one trial holds: its device, or (data-parallel) only a foothold, as the Ray
-    Train workers it starts reserve their own."""
+    Train workers it starts reserve their own. A scikit-learn model holds CPUs only, so it
+    runs on a CPU-only node and leaves the GPU shares to the networks."""
     cfg = TrainConfig.from_dict(config["spec"]["train"])
-    if cfg.workers_per_trial > 1 and model_kind(config["spec"]["model"]) == "torch":
+    network = model_kind(config["spec"]["model"]) == "torch"
+    if cfg.workers_per_trial > 1 and network:
         return tune.PlacementGroupFactory([{"CPU": 0, "memory": 64 * 2**20}])
-    gpu = {"GPU": cfg.gpus_per_trial} if cfg.gpus_per_trial else {}
+    gpu = {"GPU": cfg.gpus_per_trial} if cfg.gpus_per_trial and network else {}
     return tune.PlacementGroupFactory([{"CPU": cfg.cpus_per_trial, **gpu}])
 
 
 def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display) -> list[str]:
     resources = ray.cluster_resources()
     if max_concurrent is None:
-        max_concurrent = trial_slots(resources, cfg)
+        networks = any(model_kind(s.model) == "torch" for s in todo)
+        max_concurrent = trial_slots(resources, cfg, networks)
     progress(
         f"train-all: {len(todo)} trials, up to {max_concurrent} at once "
         f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs in the cluster)"

@@ -59,6 +59,7 @@ def test_grid_writes_one_record_per_trial(grid, synth_features):
         assert prov["train_config"]["epochs"] == 2 and prov["ray_version"]
     cnn = records["att-res0-paper-s0-f0"]
     assert len(cnn.curves["train_loss"]) == 2 and cnn.params > 0 and cnn.flops > 0
+    assert cnn.precision == "fp32" and records["svm-paper-s0-f0"].precision is None
     table = pq.read_table(Path(runs) / "results.parquet")
     assert sorted(table.column("trial").to_pylist()) == sorted(records)
 
