@@ -68,7 +68,8 @@ def draw_claims(points: list[ClaimPoint]) -> bytes:
             if p.mean is not None:
                 ax.plot(p.mean, y, "o", color="#08519c")
             ax.plot(p.paper, y, "D", color="#d94801", markersize=6)
-            ax.annotate(p.verdict, (1.02, y), xycoords=("axes fraction", "data"), fontsize=8,
+            short = p.verdict.split(":")[0]  # the table beside it has the whole verdict
+            ax.annotate(short, (1.02, y), xycoords=("axes fraction", "data"), fontsize=8,
                         va="center")  # fmt: skip
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_ylim(-0.6, len(mine) - 0.4)
