@@ -16,6 +16,9 @@ class Protocol(str, Enum):
     paper = "paper"  # stratified random 80/20 by seed (speaker- and sentence-dependent)
     loso = "loso"  # leave one speaker out: one fold per speaker (speaker-independent)
     kfold = "kfold"  # stratified k folds by seed
+    # k folds of whole speakers, stratified by emotion, the same for every seed (as loso's
+    # folds are): for corpora with many speakers, where loso would make too many folds
+    speaker_kfold = "speaker-kfold"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,17 @@ def make_split(
         held_out = names[fold]
         test = index[speakers == held_out]
         return Split(fold, f"loso-s{seed}-f{fold}", index[speakers != held_out], test)
+    if protocol is Protocol.speaker_kfold:
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        n_speakers = len(np.unique(speakers))
+        if n_speakers < k:
+            raise ValueError(
+                f"speaker-kfold with k={k} needs {k} speakers, the data has {n_speakers}"
+            )
+        groups = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0)
+        train, test = list(groups.split(index, labels, groups=speakers))[fold]
+        return Split(fold, f"spk{k}fold-s{seed}-f{fold}", train, test)
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     train, test = list(folds.split(index, labels))[fold]
     return Split(fold, f"kfold{k}-s{seed}-f{fold}", train, test)

@@ -1,12 +1,14 @@
-"""Finding the utterances of a corpus: the CASIA folder layout, or a manifest CSV for any other."""
+"""Finding the utterances of a corpus: a named corpus's own layout (``featurize.corpora``),
+the CASIA folder layout, or a manifest CSV for any other."""
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from featurize.audio import AUDIO_EXTENSIONS
+from featurize.corpora import Layout, Parsed, Unfit
 
 SHOWN = 5  # duplicates named in an error message; the rest are counted
 
@@ -34,6 +36,8 @@ class Corpus:
     root: Path
     utterances: tuple[Utterance, ...]
     rejects: tuple[tuple[str, str], ...]  # (relative path, reason) found while listing
+    skipped: tuple[tuple[str, str], ...] = ()  # (relative path, why): not emotional speech
+    label_map: dict[str, str] = field(default_factory=dict)  # a named corpus's own -> shared
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -41,8 +45,9 @@ class Corpus:
         return tuple(sorted({u.emotion for u in self.utterances}))
 
 
-def discover(corpus: Path, manifest: Path | None = None) -> Corpus:
-    """The corpus's utterances, from ``manifest`` if given, else from the CASIA folder layout."""
+def discover(corpus: Path, manifest: Path | None = None, layout: Layout | None = None) -> Corpus:
+    """The corpus's utterances, from ``manifest`` if given, else from a named corpus's
+    ``layout``, else from the CASIA folder layout."""
     if manifest is not None:
         return _from_manifest(manifest)
     corpus = Path(corpus).resolve()
@@ -50,6 +55,8 @@ def discover(corpus: Path, manifest: Path | None = None) -> Corpus:
         raise CorpusError(f"corpus path does not exist: {corpus}")
     if not corpus.is_dir():
         raise CorpusError(f"corpus path is not a folder: {corpus} (use --manifest for a CSV)")
+    if layout is not None:
+        return _from_layout(corpus, layout)
     utterances, rejects = [], []
     for path in sorted(p for p in corpus.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS):
         rel = path.relative_to(corpus)
@@ -65,6 +72,34 @@ def discover(corpus: Path, manifest: Path | None = None) -> Corpus:
         )
     _refuse_duplicates(utterances, corpus)
     return Corpus(corpus, tuple(utterances), tuple(rejects))
+
+
+def _from_layout(corpus: Path, layout: Layout) -> Corpus:
+    """Every audio file under ``corpus`` read by ``layout``: its speaker, and its label in the
+    shared vocabulary; files that do not fit are rejected with the reason, files the corpus
+    says are not emotional speech are skipped."""
+    utterances, rejects, skipped, used = [], [], [], set()
+    for path in sorted(p for p in corpus.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS):
+        rel = path.relative_to(corpus)
+        read = layout.read(PurePosixPath(rel.as_posix()))
+        if isinstance(read, Unfit):
+            rejects.append((rel.as_posix(), f"not the {layout.name} convention: {read.reason}"))
+        elif isinstance(read, Parsed):
+            used.add(read.label)
+            emotion = layout.shared(read.label)
+            source = rel.as_posix()
+            utterances.append(Utterance(str(path), source, read.speaker, emotion, path.stem))
+        else:
+            skipped.append((rel.as_posix(), read.reason))
+    if not utterances:
+        raise CorpusError(
+            f"no audio file under {corpus} follows the {layout.name} convention "
+            f"({layout.convention}); {len(rejects)} did not fit"
+            + (f", e.g. {rejects[0][0]}: {rejects[0][1]}" if rejects else "")
+        )
+    _refuse_duplicates(utterances, corpus)
+    label_map = {own: layout.shared(own) for own in sorted(used)}
+    return Corpus(corpus, tuple(utterances), tuple(rejects), tuple(skipped), label_map)
 
 
 def _refuse_duplicates(

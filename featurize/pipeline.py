@@ -23,6 +23,7 @@ import numpy as np
 
 from featurize.audio import BadAudioError, decode_audio, to_mono_at_rate
 from featurize.config import FeatureConfig
+from featurize.corpora import Layout
 from featurize.corpus import Utterance, discover
 from featurize.location import Location
 from featurize.raysession import SharedPathError
@@ -139,15 +140,25 @@ class FeaturizeSummary:
     config: dict[str, Any]
     labels: list[str]
     rejects: list[tuple[str, str]] = field(default_factory=list)
+    corpus: str = ""  # a named corpus (--corpus), or "" for the CASIA layout or a manifest
+    label_map: dict[str, str] = field(default_factory=dict)  # its own labels -> shared names
+    not_speech: int = 0  # files its convention says are no emotional speech (RAVDESS song)
 
     def lines(self) -> list[str]:
-        """What a person reads of it: the counts, then each rejected file with its reason."""
+        """What a person reads of it: the counts, a named corpus's labels, then each rejected
+        file with its reason."""
         counts = (
             f"featurize: {self.files_seen} files seen, {self.featurized} featurized, "
             f"{self.skipped} skipped (already done), {self.rejected} rejected "
             f"in {self.elapsed_s:.1f} s -> {self.features}"
         )
-        return [counts, *(f"  rejected {path}: {reason}" for path, reason in self.rejects)]
+        named = []
+        if self.corpus:
+            mapping = ", ".join(f"{own} -> {shared}" for own, shared in self.label_map.items())
+            named = [f"  {self.corpus} labels: {mapping}"]
+            if self.not_speech:
+                named.append(f"  {self.not_speech} files not emotional speech, not read")
+        return [counts, *named, *(f"  rejected {path}: {reason}" for path, reason in self.rejects)]
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -163,15 +174,17 @@ def run_featurize(
     address: str | None = None,
     shard_rows: int = SHARD_ROWS,
     progress: Callable[[str], None] = print,
+    layout: Layout | None = None,
 ) -> FeaturizeSummary:
-    """Featurize every utterance of ``corpus`` not already in ``features``; resumable."""
+    """Featurize every utterance of ``corpus`` (read by a named corpus's ``layout``, else as
+    ``discover`` says) not already in ``features``; resumable."""
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     corpus, features = Path(corpus).resolve(), Location(features)
     manifest = Path(manifest).resolve() if manifest else None
     config = config or FeatureConfig()
     start = time.perf_counter()
-    found = discover(corpus, manifest)
+    found = discover(corpus, manifest, layout)
     labels = found.labels
     prepare_store(features, config, labels)
     done = existing_ids(features)
@@ -189,7 +202,7 @@ def run_featurize(
     featurized = len(todo) - (len(rejects) - len(found.rejects))
     summary = FeaturizeSummary(
         features=features,
-        files_seen=len(found.utterances) + len(found.rejects),
+        files_seen=len(found.utterances) + len(found.rejects) + len(found.skipped),
         featurized=featurized,
         skipped=skipped,
         rejected=len(rejects),
@@ -197,6 +210,9 @@ def run_featurize(
         config=config.to_dict(),
         labels=list(labels),
         rejects=rejects,
+        corpus=layout.name if layout else "",
+        label_map=found.label_map,
+        not_speech=len(found.skipped),
     )
     features.child(REJECTS_FILE).write(_rejects_csv(rejects))
     features.child(SUMMARY_FILE).write(summary.to_json())

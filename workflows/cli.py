@@ -72,6 +72,14 @@ def synth(
     typer.echo(f"synth: wrote {speakers * utterances * 6} utterances; manifest {manifest}")
 
 
+@app.command()
+def corpora() -> None:
+    """List the public corpora `featurize --corpus NAME` reads: layout, labels, source."""
+    from featurize.corpora import describe
+
+    typer.echo(describe())
+
+
 class FrequencyScale(str, Enum):
     linear = "linear"
     mel = "mel"
@@ -84,6 +92,14 @@ def featurize(
     manifest: Annotated[
         Path | None,
         typer.Option(help="CSV with path, speaker, emotion (paths relative to the CSV)."),
+    ] = None,
+    corpus_name: Annotated[
+        str | None,
+        typer.Option(
+            "--corpus",
+            help="A public corpus by name, its own file layout read (`attres-flow corpora` "
+            "lists them); labels mapped to shared names.",
+        ),
     ] = None,
     image_size: Annotated[int, typer.Option(min=8, help="Spectrogram image side.")] = 128,
     sample_rate: Annotated[int, typer.Option(help="Analysis sample rate, Hz.")] = 16000,
@@ -107,6 +123,7 @@ def featurize(
 ) -> None:
     """Featurize a corpus into Parquet spectrogram shards with Ray Data (resumable)."""
     from featurize.config import FeatureConfig
+    from featurize.corpora import layout
     from featurize.corpus import CorpusError
     from featurize.pipeline import NothingFeaturizedError, run_featurize
     from featurize.raysession import SharedPathError
@@ -126,10 +143,17 @@ def featurize(
         )
     except ValueError as err:
         fail(f"feature settings: {err}")
+    if corpus_name is not None and manifest is not None:
+        fail("give --corpus or --manifest, not both")
+    try:
+        named = layout(corpus_name) if corpus_name is not None else None
+    except ValueError as err:
+        fail(f"--corpus: {err}")
     try:
         summary = run_featurize(
-            corpus, out, config, manifest=manifest, address=address, shard_rows=shard_rows
-        )
+            corpus, out, config, manifest=manifest, address=address, shard_rows=shard_rows,
+            layout=named,
+        )  # fmt: skip
     except (CorpusError, FeatureStoreError, NothingFeaturizedError, SharedPathError) as err:
         fail(str(err))
     for line in summary.lines():
@@ -232,7 +256,11 @@ def train_all_command(
         int, typer.Option(min=0, max=2, help="Extra input channels: time deltas of order 1..2.")
     ] = 0,
     protocol: Annotated[
-        Protocol, typer.Option(help="paper: random 80/20; loso: leave one speaker out; kfold.")
+        Protocol,
+        typer.Option(
+            help="paper: random 80/20; loso: leave one speaker out; kfold; speaker-kfold: "
+            "--k folds of whole speakers, stratified by emotion."
+        ),
     ] = Protocol.paper,
     k: Annotated[int, typer.Option(min=2, help="Folds of the kfold protocol.")] = 5,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,

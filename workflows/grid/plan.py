@@ -48,6 +48,11 @@ def plan_grid(
     n_speakers = len(np.unique(data.speakers))
     if protocol is Protocol.loso and n_speakers < 2:
         raise GridError(f"protocol loso needs at least 2 speakers; {features} has {n_speakers}")
+    if protocol is Protocol.speaker_kfold and n_speakers < cfg.k:
+        raise GridError(
+            f"protocol speaker-kfold with --k {cfg.k} needs {cfg.k} speakers; {features} has "
+            f"{n_speakers} (use a smaller --k, or loso)"
+        )
     if cfg.validation_speaker and n_speakers < 3:
         raise GridError(
             f"--validation-speaker needs at least 3 speakers (one tested, one validated, one "

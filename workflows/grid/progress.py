@@ -11,8 +11,8 @@ last report is its record's WA. From those alone, no extra pass over the data, i
 
 The estimate adds up the epochs left of every unfinished trial, each at the measured seconds
 per epoch of its model (a model not yet measured: the mean of those measured), and divides
-by the trials that run at once. Data-parallel trials report their epochs to Ray Train, not
-here: they show as started and finished only.
+by the trials that run at once (never below the longest trial's rest). Data-parallel
+trials report their epochs to Ray Train, not here: they show as started and finished only.
 """
 
 from __future__ import annotations
@@ -59,10 +59,11 @@ def seconds_left(trials: list[TrialState], slots: int) -> float | None:
         return None
     pace = {model: sum(v) / len(v) for model, v in measured.items()}
     fallback = sum(pace.values()) / len(pace)
-    work = sum(
-        (t.epochs - t.epoch) * pace.get(t.spec.model, fallback) for t in trials if not t.done
-    )
-    return work / max(1, slots)
+    left = [(t.epochs - t.epoch) * pace.get(t.spec.model, fallback) for t in trials if not t.done]
+    if not left:
+        return 0.0
+    # shared by the trials that run at once, but never less than the longest trial's rest
+    return max(sum(left) / min(max(1, slots), len(left)), max(left))
 
 
 def duration(seconds: float) -> str:

@@ -19,13 +19,15 @@ VERDICT_PAIRS = 3
 
 
 def pair_unit(protocol: str) -> str:
-    """What two models are paired by: the held-out speaker (fold) under loso, else the seed.
+    """What two models are paired by: the held-out speaker(s) (fold) under loso and
+    speaker-kfold, else the seed.
 
-    A loso fold is the same speaker for every seed and model, so one seed already gives
-    one pair per speaker (also under ``loso-validation``); the folds of ``paper`` and
-    ``kfold`` are drawn per seed, so there a seed (its folds averaged) is the unit.
+    A loso or speaker-kfold fold holds the same speakers for every seed and model, so one
+    seed already gives one pair per fold (also under ``loso-validation``); the folds of
+    ``paper`` and ``kfold`` are drawn per seed, so there a seed (its folds averaged) is the
+    unit.
     """
-    return "fold" if protocol.startswith("loso") else "seed"
+    return "fold" if protocol.startswith(("loso", "speaker-kfold")) else "seed"
 
 
 def paired_scores(

@@ -27,6 +27,7 @@ def test_the_estimate_counts_every_unfinished_epoch_at_its_models_pace():
     assert seconds_left([running, waiting, unknown, done], slots=1) == (6 + 10 + 10) * 4.0
     assert seconds_left([running, waiting, unknown, done], slots=2) == (6 + 10 + 10) * 2.0
     assert seconds_left([waiting], slots=1) is None  # nothing measured yet
+    assert seconds_left([running, done], slots=2) == 6 * 4.0  # one trial left runs alone
     assert (duration(42), duration(720), duration(7500)) == ("42 s", "12 min", "2 h 05 min")
 
 

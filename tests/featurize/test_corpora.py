@@ -1,0 +1,126 @@
+"""Named corpora: each convention read from fake corpora with the real names, and refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from attres.splits import Protocol, make_split, protocol_folds
+from featurize.corpora import LAYOUTS, VOCABULARY, layout
+from featurize.corpus import CorpusError, discover
+from workflows.cli import app
+from workflows.results.compare import pair_unit
+
+
+def corpus(root: Path, files: list[str]) -> Path:
+    """Half a second of a tone at 16 kHz under each relative path."""
+    tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(8000) / 16000).astype(np.float32)
+    for rel in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(root / rel, tone, 16000)
+    return root
+
+
+CASES = {  # corpus: (files, {source: (speaker, shared label)} of the ones that fit, unfit)
+    "emodb": (["03a01Fa.wav", "16b10Wb.wav", "03a01Xa.wav", "notes.wav"],
+              {"03a01Fa.wav": ("03", "happiness"), "16b10Wb.wav": ("16", "anger")}, 2),
+    "ravdess": (["Actor_12/03-01-06-01-02-01-12.wav", "Actor_01/03-01-02-02-01-02-01.wav",
+                 "Actor_01/03-02-03-01-01-01-01.wav", "Actor_01/01-01-03-01-01-01-01.wav",
+                 "Actor_01/03-01-03-01.wav"],
+                {"Actor_12/03-01-06-01-02-01-12.wav": ("actor12", "fear"),
+                 "Actor_01/03-01-02-02-01-02-01.wav": ("actor01", "calm")}, 1),
+    "crema-d": (["1001_DFA_ANG_XX.wav", "1091_TIE_NEU_LO.wav", "1001_DFA_XYZ_XX.wav"],
+                {"1001_DFA_ANG_XX.wav": ("1001", "anger"),
+                 "1091_TIE_NEU_LO.wav": ("1091", "neutral")}, 1),
+    "tess": (["OAF_angry/OAF_back_angry.wav", "YAF_pleasant_surprised/YAF_bar_ps.wav",
+              "OAF_angry/readme.wav"],
+             {"OAF_angry/OAF_back_angry.wav": ("OAF", "anger"),
+              "YAF_pleasant_surprised/YAF_bar_ps.wav": ("YAF", "surprise")}, 1),
+    "savee": (["DC/a01.wav", "JK_su15.wav", "XX/a01.wav"],
+              {"DC/a01.wav": ("DC", "anger"), "JK_su15.wav": ("JK", "surprise")}, 1),
+    "emovo": (["f1/dis-f1-b1.wav", "m3/gio-m3-l4.wav", "f1/bad-name.wav"],
+              {"f1/dis-f1-b1.wav": ("f1", "disgust"), "m3/gio-m3-l4.wav": ("m3", "happiness")}, 1),
+    "esd": (["0011/Angry/0011_000351.wav", "0020/Surprise/0020_001500.wav",
+             "0011/Angry/0012_000001.wav"],
+            {"0011/Angry/0011_000351.wav": ("0011", "anger"),
+             "0020/Surprise/0020_001500.wav": ("0020", "surprise")}, 1),
+    "urdu": (["Angry/SM1_F1_A01.wav", "Sad/SF2_F3_S09.wav", "Bored/SM1_F1_B01.wav"],
+             {"Angry/SM1_F1_A01.wav": ("SM1", "anger"), "Sad/SF2_F3_S09.wav": ("SF2", "sadness")},
+             1),
+    "casia": (["liuchanhg/angry/201.wav", "wangzhe/surprise/250.wav", "stray.wav"],
+              {"liuchanhg/angry/201.wav": ("liuchanhg", "anger"),
+               "wangzhe/surprise/250.wav": ("wangzhe", "surprise")}, 1),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_convention_reads_speakers_and_labels_and_names_what_does_not_fit(name, tmp_path):
+    files, fits, unfit = CASES[name]
+    found = discover(corpus(tmp_path, files), layout=layout(name))
+    read = {u.source: (u.speaker, u.emotion) for u in found.utterances}
+    assert read == fits
+    assert len(found.rejects) == unfit and all(
+        f"the {name} convention" in r for _, r in found.rejects
+    )
+    assert set(found.label_map.values()) <= set(VOCABULARY)
+    assert {found.label_map[k] for k in found.label_map} == {e for _, e in fits.values()}
+
+
+def test_ravdess_counts_song_and_video_apart_from_what_does_not_fit(tmp_path):
+    files, _, _ = CASES["ravdess"]
+    found = discover(corpus(tmp_path, files), layout=layout("ravdess"))
+    assert sorted(reason.split(" ")[0] for _, reason in found.skipped) == ["song", "video"]
+
+
+def test_a_folder_of_another_corpus_is_refused_saying_what_was_expected(tmp_path):
+    corpus(tmp_path, ["03a01Fa.wav"])  # EmoDB, read as CREMA-D
+    with pytest.raises(CorpusError, match=r"crema-d convention \(1001_DFA_ANG_XX"):
+        discover(tmp_path, layout=layout("crema-d"))
+    with pytest.raises(ValueError, match="unknown corpus 'iemocap'; known: casia, emodb"):
+        layout("iemocap")
+
+
+def test_every_layout_maps_into_the_shared_vocabulary():
+    for item in LAYOUTS.values():
+        assert set(item.labels.values()) <= set(VOCABULARY), item.name
+
+
+def test_speaker_kfold_holds_out_whole_speakers_the_same_for_every_seed():
+    speakers = np.repeat([f"s{i}" for i in range(10)], 12)
+    labels = np.tile(np.arange(6), 20)
+    k = protocol_folds(Protocol.speaker_kfold, speakers, 4)
+    splits = [make_split(Protocol.speaker_kfold, labels, speakers, 0, f, 4) for f in range(k)]
+    tested = np.concatenate([s.test for s in splits])
+    assert sorted(tested) == list(range(len(labels)))  # every row tested exactly once
+    for split in splits:
+        assert not set(speakers[split.test]) & set(speakers[split.train])
+        assert set(labels[split.test]) == set(range(6))  # stratified by emotion
+    again = make_split(Protocol.speaker_kfold, labels, speakers, 7, 2, 4)
+    assert np.array_equal(again.test, splits[2].test)  # a fold is the same speakers
+    assert pair_unit("speaker-kfold") == "fold"
+    with pytest.raises(ValueError, match="needs 4 speakers, the data has 2"):
+        make_split(Protocol.speaker_kfold, labels, np.repeat(["a", "b"], 60), 0, 0, 4)
+
+
+def test_featurize_a_named_corpus_prints_and_keeps_its_label_mapping(ray_local, tmp_path):
+    names = [f"{spk}a0{i}{emo}a.wav" for spk in ("03", "08") for i in range(3) for emo in "WFN"]
+    root = corpus(tmp_path / "emodb", names + ["03a01Qa.wav"])
+    out = tmp_path / "features"
+    listing = CliRunner().invoke(app, ["corpora"])
+    assert listing.exit_code == 0 and "emodb: Berlin" in listing.stdout
+    args = ["featurize", str(root), "--out", str(out), "--corpus", "emodb", "--image-size", "16"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "emodb labels: F -> happiness, N -> neutral, W -> anger" in result.stdout
+    assert "rejected 03a01Qa.wav: not the emodb convention" in result.stdout
+    summary = json.loads((out / "_summary.json").read_text())
+    assert summary["label_map"] == {"F": "happiness", "N": "neutral", "W": "anger"}
+    labels = json.loads((out / "_features.json").read_text())["labels"]
+    assert labels == ["anger", "happiness", "neutral"]
+    refused = CliRunner().invoke(app, [*args, "--manifest", str(tmp_path / "m.csv")])
+    assert refused.exit_code == 2 and "not both" in refused.output
