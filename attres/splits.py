@@ -19,6 +19,8 @@ class Protocol(str, Enum):
     # k folds of whole speakers, stratified by emotion, the same for every seed (as loso's
     # folds are): for corpora with many speakers, where loso would make too many folds
     speaker_kfold = "speaker-kfold"
+    # train on one corpus, test on another, on the labels they share (workflows.grid.plan)
+    cross_corpus = "cross-corpus"
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Split:
 
 def protocol_folds(protocol: Protocol, speakers: np.ndarray, k: int = 5) -> int:
     """Number of folds a protocol has on this data."""
-    if protocol is Protocol.paper:
+    if protocol in (Protocol.paper, Protocol.cross_corpus):
         return 1
     if protocol is Protocol.loso:
         return len(np.unique(speakers))

@@ -292,6 +292,13 @@ def train_all_command(
             help="Checkpoint/Tune storage, a folder or URI every node reaches; default RUNS."
         ),
     ] = None,
+    test_features: Annotated[
+        str | None,
+        typer.Option(
+            help="Cross-corpus: test on these FEATURES (another corpus), on the classes both "
+            "have; the protocol is then cross-corpus."
+        ),
+    ] = None,
     address: Address = None,
     verbose: Annotated[bool, typer.Option(help="Show Ray's own logs and status tables.")] = False,
     quiet: Quiet = False,
@@ -304,6 +311,9 @@ def train_all_command(
     from workflows.grid.train_all import train_all
 
     names = parse_models(models)
+    cross = protocol is Protocol.cross_corpus or test_features is not None
+    if cross and (test_features is None or protocol not in (Protocol.paper, Protocol.cross_corpus)):
+        fail("cross-corpus is --test-features OTHER (with no other --protocol)")
     try:
         cfg = TrainConfig(
             epochs=epochs,
@@ -317,7 +327,7 @@ def train_all_command(
             validation_speaker=validation_speaker,
             normalize=normalize.value,
             deltas=deltas,
-            protocol=protocol.value,
+            protocol=protocol.value if test_features is None else Protocol.cross_corpus.value,
             k=k,
             cpus_per_trial=cpus_per_trial,
             gpus_per_trial=gpus_per_trial,
@@ -341,6 +351,7 @@ def train_all_command(
             max_concurrent=max_concurrent,
             verbose=verbose,
             display="quiet" if quiet else "auto",
+            test_features=test_features,
         )
     except (FeatureStoreError, GridError, SharedPathError) as err:
         fail(str(err))

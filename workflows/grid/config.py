@@ -151,8 +151,13 @@ class TrialSpec:
     storage: str  # location of checkpoints and Tune's state (default: RUNS)
     train: TrainConfig
     train_rows: tuple[int, ...] = field(repr=False)  # rows of the features, sorted by id
-    test_rows: tuple[int, ...] = field(repr=False)
+    test_rows: tuple[int, ...] = field(repr=False)  # rows of the test features, if any
     n_folds: int = 1  # folds of the protocol on these features, run or not
+    # cross-corpus: the FEATURES tested on (test_rows are its rows), its fingerprint, and
+    # the classes both share, which the labels of both are mapped onto
+    test_features: str = ""
+    test_fingerprint: str = ""
+    classes: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -165,6 +170,8 @@ class TrialSpec:
         fingerprint, the settings that change results): another run sharing the storage
         neither resumes from this trial's checkpoints nor deletes them."""
         owner = {"runs": self.runs, "features": self.fingerprint}
+        if self.test_features:
+            owner["test_features"] = self.test_fingerprint
         owner["settings"] = self.train.result_settings()
         digest = hashlib.sha1(json.dumps(owner, sort_keys=True).encode()).hexdigest()
         return f"{self.name}-{digest[:12]}"
@@ -177,4 +184,5 @@ class TrialSpec:
         data = dict(data)
         data["train"] = TrainConfig.from_dict(data["train"])
         data["train_rows"], data["test_rows"] = tuple(data["train_rows"]), tuple(data["test_rows"])
+        data["classes"] = tuple(data.get("classes", ()))
         return cls(**data)

@@ -27,17 +27,18 @@ class TrialData:
         return hashlib.sha1("\n".join(self.test_ids.tolist()).encode()).hexdigest()[:16]
 
 
-def features_for(spec: TrialSpec) -> FeatureSet:
-    """The trial's features, from this process's cache when they are still the same."""
-    cached = _FEATURES.get(spec.features)
-    if cached is None or cached[0] != spec.fingerprint:
-        fingerprint = content_fingerprint(spec.features)
-        if fingerprint != spec.fingerprint:
+def features_for(location: str, planned: str) -> FeatureSet:
+    """Features the grid was planned on (fingerprint ``planned``), from this process's cache
+    when they are still the same."""
+    cached = _FEATURES.get(location)
+    if cached is None or cached[0] != planned:
+        fingerprint = content_fingerprint(location)
+        if fingerprint != planned:
             raise RuntimeError(
-                f"{spec.features} changed after the grid was planned (fingerprint "
-                f"{fingerprint}, planned on {spec.fingerprint}); re-run train-all"
+                f"{location} changed after the grid was planned (fingerprint "
+                f"{fingerprint}, planned on {planned}); re-run train-all"
             )
-        _FEATURES[spec.features] = cached = (fingerprint, load_features(spec.features))
+        _FEATURES[location] = cached = (fingerprint, load_features(location))
     return cached[1]
 
 
@@ -58,11 +59,25 @@ def trial_data(spec: TrialSpec) -> TrialData:
     by the statistics of their rows in this split, training and evaluation parts alike. The
     speed-perturbed copies of a speaker count as a voice of their own (Kaldi gives them
     speaker ids of their own too): their formants moved, and a tested voice has no copies."""
-    features = features_for(spec)
+    features = features_for(spec.features, spec.fingerprint)
     train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
+    inputs = spec.train.inputs()
+    if spec.test_features:  # cross-corpus: each corpus's voices scaled within their corpus
+        other = features_for(spec.test_features, spec.test_fingerprint)
+        x_train = inputs.apply(features.spectrograms[train], voices(features, train))
+        x_test = inputs.apply(other.spectrograms[test], voices(other, test))
+        y_train, y_test = relabel(features, train, spec.classes), relabel(other, test, spec.classes)
+        split = SplitData(x_train, y_train, x_test, y_test, spec.classes)
+        return TrialData(split, other.utterance_ids[test], features.config.to_dict())
     rows = np.concatenate([train, test])
-    x = spec.train.inputs().apply(features.spectrograms[rows], voices(features, rows))
+    x = inputs.apply(features.spectrograms[rows], voices(features, rows))
     y = features.labels[rows]
     n = len(train)
     split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)
     return TrialData(split, features.utterance_ids[test], features.config.to_dict())
+
+
+def relabel(features: FeatureSet, rows: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """(N,) int64 labels of ``rows`` as indices into ``classes`` (names both corpora share)."""
+    names = np.asarray(features.label_names)[features.labels[rows]]
+    return np.asarray([classes.index(name) for name in names], dtype=np.int64)

@@ -122,3 +122,81 @@ def with_copies(train: np.ndarray, data: FeatureSet) -> np.ndarray:
     copies = np.flatnonzero(~data.recorded)
     mine = copies[np.isin(data.origins[copies], data.utterance_ids[train])]
     return np.sort(np.concatenate([train, mine])) if len(mine) else train
+
+
+def plan_cross_corpus(
+    data: FeatureSet,
+    test_data: FeatureSet,
+    features: str,
+    test_features: str,
+    fingerprints: tuple[str, str],
+    runs: str,
+    models: list[str],
+    seeds: list[int],
+    cfg: TrainConfig,
+    storage: str | None = None,
+) -> list[TrialSpec]:
+    """Train on ``features``, test on ``test_features``, on the classes both have: one fold,
+    each seed its own training run; saves the split's ids in RUNS (the test ids are the
+    other corpus's)."""
+    names = list(dict.fromkeys(model_info(m).name for m in models))  # raises on unknown names
+    if cfg.validating:
+        raise GridError("cross-corpus runs take no --validation yet: they test on the other corpus")
+    if data.config != test_data.config:
+        raise GridError(
+            f"{features} and {test_features} were featurized with other settings "
+            f"({data.config.to_dict()} against {test_data.config.to_dict()}); featurize both "
+            "the same way"
+        )
+    classes = shared_classes(data, test_data)
+    if len(classes) < 2:
+        raise GridError(
+            f"{features} ({', '.join(data.label_names)}) and {test_features} "
+            f"({', '.join(test_data.label_names)}) share {len(classes)} class(es); "
+            "cross-corpus needs 2 (featurize both with --corpus NAME for shared label names)"
+        )
+    train = np.flatnonzero(np.isin(np.asarray(data.label_names)[data.labels], classes))
+    train = train[data.recorded[train]]
+    test = np.flatnonzero(np.isin(np.asarray(test_data.label_names)[test_data.labels], classes))
+    test = test[test_data.recorded[test]]  # a copy is never tested
+    specs = []
+    fit = with_copies(train, data)
+    for seed in dict.fromkeys(seeds):
+        split = f"cross-s{seed}-f0"
+        record = {
+            "split": split,
+            "evaluated_on": "test",
+            "train_features": features,
+            "test_features": test_features,
+            "classes": list(classes),
+            "train": data.utterance_ids[fit].tolist(),
+            "test": test_data.utterance_ids[test].tolist(),
+        }
+        Location(runs).child("splits", f"{split}.json").write(json.dumps(record))
+        for name in names:
+            specs.append(
+                TrialSpec(
+                    model=name,
+                    slug=model_info(name).slug,
+                    seed=seed,
+                    fold=0,
+                    split=split,
+                    features=features,
+                    fingerprint=fingerprints[0],
+                    runs=runs,
+                    storage=storage or runs,
+                    train=cfg.for_model(model_info(name).recipe),
+                    train_rows=tuple(fit.tolist()),
+                    test_rows=tuple(test.tolist()),
+                    n_folds=1,
+                    test_features=test_features,
+                    test_fingerprint=fingerprints[1],
+                    classes=classes,
+                )
+            )
+    return specs
+
+
+def shared_classes(data: FeatureSet, other: FeatureSet) -> tuple[str, ...]:
+    """The label names both feature sets have, sorted."""
+    return tuple(sorted(set(data.label_names) & set(other.label_names)))

@@ -27,7 +27,7 @@ from attres.models import create_model, model_kind
 from featurize.location import Location
 from featurize.store import content_fingerprint, load_features
 from workflows.grid.config import TrainConfig, TrialSpec
-from workflows.grid.plan import GridError, plan_grid
+from workflows.grid.plan import GridError, plan_cross_corpus, plan_grid, shared_classes
 from workflows.grid.progress import GridProgress, trial_name
 from workflows.grid.trial import run_trial
 from workflows.runs import (
@@ -69,6 +69,11 @@ def check_runs_belong(runs: str, cfg: TrainConfig, features_used: dict[str, Any]
             )
     used_file = Location(runs).child(FEATURES_USED)
     used = None if used_file.create(json.dumps(features_used)) else read_json(used_file)
+    if used is not None and used.get("test_fingerprint") != features_used.get("test_fingerprint"):
+        raise GridError(
+            f"{runs} holds runs tested on other features ({used.get('test_features')}); "
+            "use another --out"
+        )
     if used is not None and used["fingerprint"] != features_used["fingerprint"]:
         raise GridError(
             f"{runs} holds runs trained on other features ({used['features']}, fingerprint "
@@ -126,11 +131,13 @@ def train_all(
     verbose: bool = False,
     progress: Callable[[str], None] = print,
     display: str = "auto",
+    test_features: str | None = None,
 ) -> GridSummary:
     """Run every missing trial of the grid concurrently on Ray; returns what happened.
 
     ``display`` is how the running trials show (``workflows.grid.progress``): "auto" (live
-    on a terminal, else lines), "live", "lines" or "quiet"."""
+    on a terminal, else lines), "live", "lines" or "quiet". With ``test_features`` the grid
+    is cross-corpus: trained on ``features``, tested on those, on the classes both have."""
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     start = time.perf_counter()
@@ -143,9 +150,28 @@ def train_all(
         "feature_config": data.config.to_dict(),
         "labels": list(data.label_names),
     }
-    check_runs_belong(runs, cfg, features_used)
     fingerprint = features_used["fingerprint"]
-    specs = plan_grid(data, features, fingerprint, runs, models, seeds, cfg, storage, folds)
+    if test_features is None:
+        check_runs_belong(runs, cfg, features_used)
+        specs = plan_grid(data, features, fingerprint, runs, models, seeds, cfg, storage, folds)
+    else:
+        test_features = Location(test_features)
+        other = load_features(test_features)
+        classes = shared_classes(data, other)
+        features_used.update(
+            test_features=test_features,
+            test_fingerprint=content_fingerprint(test_features),
+            classes=list(classes),
+        )
+        check_runs_belong(runs, cfg, features_used)
+        fingerprints = (fingerprint, features_used["test_fingerprint"])
+        specs = plan_cross_corpus(
+            data, other, features, test_features, fingerprints, runs, models, seeds, cfg, storage
+        )
+        progress(
+            f"train-all: cross-corpus, trained on {features}, tested on {test_features}, "
+            f"on the {len(classes)} classes both have: {', '.join(classes)}"
+        )
     runs.child(FEATURES_USED).write(json.dumps(features_used, indent=2))
     done = finished_trials(runs)
     todo = [s for s in specs if s.name not in done]
