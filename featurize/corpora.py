@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 # The shared emotion names every corpus's labels map to.
 VOCABULARY = (
@@ -48,9 +48,16 @@ class Layout:
     convention: str  # the file names it reads, e.g. "03a01Fa.wav"
     labels: dict[str, str]  # own label -> shared name
     read: Callable[[PurePosixPath], Reading]  # a path relative to the corpus root
+    # a corpus whose labels live in files of their own: the reader made from its root
+    reader_for: Callable[[Path], Callable[[PurePosixPath], Reading]] | None = None
 
     def shared(self, label: str) -> str:
         return self.labels[label]
+
+    def reader(self, root: Path) -> Callable[[PurePosixPath], Reading]:
+        """How to read the files under ``root``."""
+        read = self.read if self.reader_for is None else self.reader_for(root)
+        return _checked(read, self.labels)
 
 
 def _by_pattern(pattern: str, speaker: str, label: str, where: str = "name") -> Callable:
@@ -135,10 +142,48 @@ def _labels(mapping: str) -> dict[str, str]:
     return dict(pair.split("=") for pair in mapping.split())
 
 
-def _layout(name: str, about: str, convention: str, labels: str, read: Callable) -> Layout:
+def _layout(
+    name: str, about: str, convention: str, labels: str, read: Callable, reader_for=None
+) -> Layout:
     table = _labels(labels)
     assert set(table.values()) <= set(VOCABULARY), name
-    return Layout(name, about, convention, table, _checked(read, table))
+    return Layout(name, about, convention, table, read, reader_for)
+
+
+IEMOCAP_LINE = re.compile(r"\[[\d.]+ - [\d.]+\]\t(Ses\d{2}[FM]_\S+)\t(\w+)\t")
+IEMOCAP_FOUR = {"ang": "ang", "hap": "hap", "exc": "hap", "sad": "sad", "neu": "neu"}
+
+
+def _iemocap_reader(four: bool) -> Callable[[Path], Callable[[PurePosixPath], Reading]]:
+    """IEMOCAP's released folders: labels from ``SessionN/dialog/EmoEvaluation/*.txt`` (the
+    evaluators' majority per sentence), audio in ``SessionN/sentences/wav/<dialog>/``;
+    the speaker is the session and the gender of the sentence's speaker (Ses01F). ``four``:
+    the usual 4-class set, excited merged into happy, the other labels skipped."""
+
+    def reader_for(root: Path) -> Callable[[PurePosixPath], Reading]:
+        labels = {}
+        for table in sorted(root.glob("Session*/dialog/EmoEvaluation/*.txt")):
+            for match in IEMOCAP_LINE.finditer(table.read_text(errors="replace")):
+                labels[match.group(1)] = match.group(2)
+
+        def read(rel: PurePosixPath) -> Reading:
+            if "sentences" not in rel.parts:
+                return Skipped("not a sentence (IEMOCAP's whole dialogs are not read)")
+            label = labels.get(rel.stem)
+            if label is None:
+                return Unfit("no label in SessionN/dialog/EmoEvaluation")
+            if label in ("xxx", "oth"):
+                return Unfit(f"evaluators gave no majority emotion ({label})")
+            if four:
+                if label not in IEMOCAP_FOUR:
+                    return Skipped(f"{label} is not one of the 4-class set")
+                label = IEMOCAP_FOUR[label]
+            speaker = rel.stem[: len("Ses01")] + rel.stem.rsplit("_", 1)[1][0]  # Ses01 + F|M
+            return Parsed(speaker, label)
+
+        return read
+
+    return reader_for
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -214,6 +259,26 @@ LAYOUTS: dict[str, Layout] = {
             "Angry/SM1_F1_A01.wav (emotion folder, speaker the first token)",
             "Angry=anger Happy=happiness Neutral=neutral Sad=sadness",
             _urdu,
+        ),
+        _layout(
+            "iemocap",
+            "IEMOCAP (licensed); 10 speakers in 5 sessions, 10,039 sentences, 16 kHz; "
+            "sail.usc.edu/iemocap (the full label set; no-majority sentences rejected)",
+            "SessionN/sentences/wav/<dialog>/<sentence>.wav, labels in "
+            "SessionN/dialog/EmoEvaluation/<dialog>.txt",
+            "ang=anger hap=happiness exc=excitement sad=sadness neu=neutral fru=frustration "
+            "sur=surprise fea=fear dis=disgust",
+            lambda rel: Unfit("IEMOCAP is read with its label files"),
+            _iemocap_reader(four=False),
+        ),
+        _layout(
+            "iemocap4",
+            "IEMOCAP, the usual 4 classes: anger, happiness (excited merged in), sadness, "
+            "neutral; the other labels skipped and counted",
+            "as iemocap",
+            "ang=anger hap=happiness sad=sadness neu=neutral",
+            lambda rel: Unfit("IEMOCAP is read with its label files"),
+            _iemocap_reader(four=True),
         ),
     )
 }

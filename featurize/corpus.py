@@ -79,9 +79,10 @@ def _from_layout(corpus: Path, layout: Layout) -> Corpus:
     shared vocabulary; files that do not fit are rejected with the reason, files the corpus
     says are not emotional speech are skipped."""
     utterances, rejects, skipped, used = [], [], [], set()
+    reader = layout.reader(corpus)
     for path in sorted(p for p in corpus.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS):
         rel = path.relative_to(corpus)
-        read = layout.read(PurePosixPath(rel.as_posix()))
+        read = reader(PurePosixPath(rel.as_posix()))
         if isinstance(read, Unfit):
             rejects.append((rel.as_posix(), f"not the {layout.name} convention: {read.reason}"))
         elif isinstance(read, Parsed):

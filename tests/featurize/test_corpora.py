@@ -81,8 +81,8 @@ def test_a_folder_of_another_corpus_is_refused_saying_what_was_expected(tmp_path
     corpus(tmp_path, ["03a01Fa.wav"])  # EmoDB, read as CREMA-D
     with pytest.raises(CorpusError, match=r"crema-d convention \(1001_DFA_ANG_XX"):
         discover(tmp_path, layout=layout("crema-d"))
-    with pytest.raises(ValueError, match="unknown corpus 'iemocap'; known: casia, emodb"):
-        layout("iemocap")
+    with pytest.raises(ValueError, match="unknown corpus 'msp-podcast'; known: casia, emodb"):
+        layout("msp-podcast")
 
 
 def test_every_layout_maps_into_the_shared_vocabulary():
@@ -124,3 +124,43 @@ def test_featurize_a_named_corpus_prints_and_keeps_its_label_mapping(ray_local, 
     assert labels == ["anger", "happiness", "neutral"]
     refused = CliRunner().invoke(app, [*args, "--manifest", str(tmp_path / "m.csv")])
     assert refused.exit_code == 2 and "not both" in refused.output
+
+
+def iemocap(root: Path) -> Path:
+    """Two sentences of each kind in IEMOCAP's released layout, a whole dialog beside them."""
+    sentences = {"F000": "neu", "M001": "exc", "F002": "fru", "M003": "xxx"}
+    wav = "Session1/sentences/wav/Ses01F_impro01"
+    whole = "Session1/dialog/wav/Ses01F_impro01.wav"
+    unlabelled = f"{wav}/Ses01F_impro01_F099.wav"
+    corpus(root, [f"{wav}/Ses01F_impro01_{k}.wav" for k in sentences] + [unlabelled, whole])
+    table = root / "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
+    table.parent.mkdir(parents=True)
+    table.write_text(
+        "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+        + "".join(
+            f"[{i}.0 - {i}.5]\tSes01F_impro01_{k}\t{label}\t[2.5, 2.5, 2.5]\nC-E1:\tNeutral;\n"
+            for i, (k, label) in enumerate(sentences.items())
+        )
+    )
+    return root
+
+
+def test_iemocap_reads_its_label_files_and_the_four_class_set_merges_excited(tmp_path):
+    root = iemocap(tmp_path)
+    full = discover(root, layout=layout("iemocap"))
+    read = {u.utt_id: (u.speaker, u.emotion) for u in full.utterances}
+    assert read == {"Ses01F_impro01_F000": ("Ses01F", "neutral"),
+                    "Ses01F_impro01_M001": ("Ses01M", "excitement"),
+                    "Ses01F_impro01_F002": ("Ses01F", "frustration")}  # fmt: skip
+    reasons = dict(full.rejects)
+    assert (
+        "no majority emotion (xxx)"
+        in reasons["Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_M003.wav"]
+    )
+    assert "no label" in reasons["Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F099.wav"]
+    assert [p for p, _ in full.skipped] == ["Session1/dialog/wav/Ses01F_impro01.wav"]
+    four = discover(root, layout=layout("iemocap4"))
+    assert {u.utt_id: u.emotion for u in four.utterances} == {
+        "Ses01F_impro01_F000": "neutral", "Ses01F_impro01_M001": "happiness"
+    }  # fmt: skip
+    assert len(four.skipped) == 2  # the whole dialog, and frustration: not of the four
