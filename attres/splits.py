@@ -49,7 +49,8 @@ def make_split(
     k: int = 5,
     test_fraction: float = 0.2,
 ) -> Split:
-    """The ``fold``-th train/test split of ``protocol`` for ``seed``."""
+    """The ``fold``-th train/test split of ``protocol`` for ``seed`` (cross-corpus splits
+    are two corpora's, planned by ``workflows.grid.plan``)."""
     from sklearn.model_selection import StratifiedKFold, train_test_split  # (slow to import)
 
     index = np.arange(len(labels))
@@ -69,6 +70,8 @@ def make_split(
         held_out = names[fold]
         test = index[speakers == held_out]
         return Split(fold, f"loso-s{seed}-f{fold}", index[speakers != held_out], test)
+    if protocol is Protocol.cross_corpus:
+        raise ValueError("a cross-corpus split is of two corpora: see workflows.grid.plan")
     if protocol is Protocol.speaker_kfold:
         from sklearn.model_selection import StratifiedGroupKFold
 

@@ -115,17 +115,17 @@ def test_metrics_agree_with_scikit_learn():
     np.testing.assert_array_equal(got["confusion"], sk_confusion(y_true, y_pred, labels=range(6)))
 
 
-@pytest.mark.parametrize("protocol", list(Protocol))
+@pytest.mark.parametrize("protocol", [p for p in Protocol if p is not Protocol.cross_corpus])
 def test_splits_are_disjoint_and_cover_the_data(protocol):
     labels = np.repeat(np.arange(6), 20)
     speakers = np.tile(np.repeat(["a", "b", "c", "d"], 5), 6)
-    folds = protocol_folds(protocol, speakers, k=5)
+    folds = protocol_folds(protocol, speakers, k=4)
     tested = []
     for fold in range(folds):
-        split = make_split(protocol, labels, speakers, seed=3, fold=fold, k=5)
+        split = make_split(protocol, labels, speakers, seed=3, fold=fold, k=4)
         assert not set(split.train) & set(split.test)
         assert len(split.train) + len(split.test) == len(labels)
-        if protocol is Protocol.loso:
+        if protocol in (Protocol.loso, Protocol.speaker_kfold):
             assert not set(speakers[split.train]) & set(speakers[split.test])
         tested += list(split.test)
     if protocol is not Protocol.paper:
