@@ -8,7 +8,8 @@
   workers (DDP); rank 0 keeps the model and hands back the scores;
 * ``fit_sklearn``: the SVM, fitted in the trial's process.
 
-Networks run ``attres.loop.train_model`` and checkpoint to ``STORAGE/checkpoints/<trial>``.
+Networks run ``attres.loop.train_model`` and checkpoint to
+``STORAGE/checkpoints/<trial>-<run>`` (``TrialSpec.checkpoint_name``).
 """
 
 from __future__ import annotations

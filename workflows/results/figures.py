@@ -174,11 +174,11 @@ def draw_runs(points: list[ModelRuns]) -> bytes:
                 plt.Line2D([], [], marker="o", linestyle="", color=colours(k % 10)) for k in folds
             ]
             ax.legend(handles, [f"fold {k}" for k in folds], fontsize=7, loc="upper right",
-                      title="held-out speaker", title_fontsize=7)  # fmt: skip
-        by = "held-out speaker (one colour each)" if mine[0].unit == "fold" else "seed"
+                      title="held out", title_fontsize=7)  # fmt: skip
+        by = "held-out fold (a colour each)" if mine[0].unit == "fold" else "seed"
         ax.set_ylabel("WA %")
         ax.set_title(
-            f"Every run, protocol {protocol}: one dot per {by}; mean and 95 % interval in "
+            f"Every run, protocol {protocol}: one dot per {by};\nmean and 95 % interval in "
             "blue; the paper's figure in orange",
             fontsize=9,
         )
