@@ -60,7 +60,7 @@ class Layout:
         return _checked(read, self.labels)
 
 
-def _by_pattern(pattern: str, speaker: str, label: str, where: str = "name") -> Callable:
+def _by_pattern(pattern: str, speaker: int, label: int, where: str = "name") -> Callable:
     """A reader matching ``pattern`` on the file's stem (or its whole relative path)."""
     regex = re.compile(pattern)
 

@@ -169,7 +169,7 @@ class TrialSpec:
         """The trial's name and a hash of the run it belongs to (RUNS, the features'
         fingerprint, the settings that change results): another run sharing the storage
         neither resumes from this trial's checkpoints nor deletes them."""
-        owner = {"runs": self.runs, "features": self.fingerprint}
+        owner: dict[str, Any] = {"runs": self.runs, "features": self.fingerprint}
         if self.test_features:
             owner["test_features"] = self.test_fingerprint
         owner["settings"] = self.train.result_settings()

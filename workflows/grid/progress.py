@@ -92,7 +92,8 @@ class GridProgress(tune.Callback):
             mode = "live" if sys.stdout.isatty() else "lines"
         self.mode, self.slots, self.echo = mode, slots, echo
         self.trials = {s.name: TrialState(s, epochs(s)) for s in specs}
-        self.count, self.failed = 0, []
+        self.count = 0
+        self.failed: list[str] = []  # names of the trials that failed
         self.live: Any = None  # rich.live.Live while a live display is on
 
     def __getstate__(self) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def onnx_graph(trained: SavedModel) -> bytes:
         torch.onnx.export(
             wrapped,
             (example,),
-            graph,  # type: ignore[arg-type]  (the dynamo exporter takes a BytesIO too)
+            graph,  # type: ignore[arg-type]
             dynamo=True,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
