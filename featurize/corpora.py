@@ -172,8 +172,8 @@ def _iemocap_reader(four: bool) -> Callable[[Path], Callable[[PurePosixPath], Re
             label = labels.get(rel.stem)
             if label is None:
                 return Unfit("no label in SessionN/dialog/EmoEvaluation")
-            if label in ("xxx", "oth"):
-                return Unfit(f"evaluators gave no majority emotion ({label})")
+            if label in ("xxx", "oth"):  # a quarter of IEMOCAP: part of it, not an emotion
+                return Skipped(f"evaluators gave no majority emotion ({label})")
             if four:
                 if label not in IEMOCAP_FOUR:
                     return Skipped(f"{label} is not one of the 4-class set")

@@ -11,6 +11,9 @@ from featurize.audio import AUDIO_EXTENSIONS
 from featurize.corpora import Layout, Parsed, Unfit
 
 SHOWN = 5  # duplicates named in an error message; the rest are counted
+# A named corpus with more than this share of files outside its convention is refused (a
+# mix of corpora, or the wrong --corpus); below it the strays are rejected and listed.
+MIXED_SHARE = 0.1
 
 
 class CorpusError(ValueError):
@@ -76,8 +79,9 @@ def discover(corpus: Path, manifest: Path | None = None, layout: Layout | None =
 
 def _from_layout(corpus: Path, layout: Layout) -> Corpus:
     """Every audio file under ``corpus`` read by ``layout``: its speaker, and its label in the
-    shared vocabulary; files that do not fit are rejected with the reason, files the corpus
-    says are not emotional speech are skipped."""
+    shared vocabulary; a few files that do not fit are rejected with the reason (more than
+    ``MIXED_SHARE`` of them: refused), files the corpus says are not emotional speech are
+    skipped."""
     utterances, rejects, skipped, used = [], [], [], set()
     reader = layout.reader(corpus)
     for path in sorted(p for p in corpus.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS):
@@ -97,6 +101,13 @@ def _from_layout(corpus: Path, layout: Layout) -> Corpus:
             f"no audio file under {corpus} follows the {layout.name} convention "
             f"({layout.convention}); {len(rejects)} did not fit"
             + (f", e.g. {rejects[0][0]}: {rejects[0][1]}" if rejects else "")
+        )
+    if len(rejects) > MIXED_SHARE * (len(rejects) + len(utterances)):
+        examples = "; ".join(f"{path}: {reason}" for path, reason in rejects[:SHOWN])
+        raise CorpusError(
+            f"{corpus}: {len(rejects)} of {len(rejects) + len(utterances)} audio files do not "
+            f"follow the {layout.name} convention ({layout.convention}): a mix of corpora, or "
+            f"another --corpus; refused rather than half-read ({examples})"
         )
     _refuse_duplicates(utterances, corpus)
     label_map = {own: layout.shared(own) for own in sorted(used)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from attres.splits import Protocol, make_split, protocol_folds
-from featurize.corpora import LAYOUTS, VOCABULARY, layout
+from featurize.corpora import LAYOUTS, VOCABULARY, Parsed, Unfit, layout
 from featurize.corpus import CorpusError, discover
 from workflows.cli import app
 from workflows.results.compare import pair_unit
@@ -61,20 +61,35 @@ CASES = {  # corpus: (files, {source: (speaker, shared label)} of the ones that 
 @pytest.mark.parametrize("name", list(CASES))
 def test_each_convention_reads_speakers_and_labels_and_names_what_does_not_fit(name, tmp_path):
     files, fits, unfit = CASES[name]
-    found = discover(corpus(tmp_path, files), layout=layout(name))
-    read = {u.source: (u.speaker, u.emotion) for u in found.utterances}
-    assert read == fits
-    assert len(found.rejects) == unfit and all(
-        f"the {name} convention" in r for _, r in found.rejects
-    )
-    assert set(found.label_map.values()) <= set(VOCABULARY)
-    assert {found.label_map[k] for k in found.label_map} == {e for _, e in fits.values()}
+    read = layout(name).reader(corpus(tmp_path / "all", files))
+    got = {f: read(PurePosixPath(f)) for f in files}
+    parsed = {f: (r.speaker, layout(name).shared(r.label)) for f, r in got.items()
+              if isinstance(r, Parsed)}  # fmt: skip
+    assert parsed == fits
+    unfits = [r.reason for r in got.values() if isinstance(r, Unfit)]
+    assert len(unfits) == unfit and set(layout(name).labels.values()) <= set(VOCABULARY)
+    # as a corpus folder: what fits is read, its labels mapped
+    found = discover(corpus(tmp_path / "fit", list(fits)), layout=layout(name))
+    assert {u.source: (u.speaker, u.emotion) for u in found.utterances} == fits
+    assert set(found.label_map.values()) == {e for _, e in fits.values()}
 
 
 def test_ravdess_counts_song_and_video_apart_from_what_does_not_fit(tmp_path):
-    files, _, _ = CASES["ravdess"]
-    found = discover(corpus(tmp_path, files), layout=layout("ravdess"))
+    files, fits, _ = CASES["ravdess"]
+    speech = [f for f in files if f in fits]
+    found = discover(corpus(tmp_path, speech + files[2:4]), layout=layout("ravdess"))
     assert sorted(reason.split(" ")[0] for _, reason in found.skipped) == ["song", "video"]
+    assert len(found.utterances) == 2 and found.rejects == ()
+
+
+def test_a_mix_of_conventions_is_refused_not_half_read(tmp_path):
+    emodb = [f"03a0{i}Wa.wav" for i in range(9)] + ["03a01Qa.wav"]  # one stray in ten: read
+    found = discover(corpus(tmp_path / "one", emodb), layout=layout("emodb"))
+    assert len(found.utterances) == 9 and [p for p, _ in found.rejects] == ["03a01Qa.wav"]
+    assert "the emodb convention" in found.rejects[0][1]
+    mixed = emodb[:9] + [f"10{i:02d}_DFA_ANG_XX.wav" for i in range(3)]  # EmoDB and CREMA-D
+    with pytest.raises(CorpusError, match=r"3 of 12 audio files do not follow the emodb"):
+        discover(corpus(tmp_path / "mixed", mixed), layout=layout("emodb"))
 
 
 def test_a_folder_of_another_corpus_is_refused_saying_what_was_expected(tmp_path):
@@ -129,6 +144,7 @@ def test_featurize_a_named_corpus_prints_and_keeps_its_label_mapping(ray_local, 
 def iemocap(root: Path) -> Path:
     """Two sentences of each kind in IEMOCAP's released layout, a whole dialog beside them."""
     sentences = {"F000": "neu", "M001": "exc", "F002": "fru", "M003": "xxx"}
+    sentences |= {f"M{i:03d}": "sad" for i in range(10, 18)}  # enough that one stray is one
     wav = "Session1/sentences/wav/Ses01F_impro01"
     whole = "Session1/dialog/wav/Ses01F_impro01.wav"
     unlabelled = f"{wav}/Ses01F_impro01_F099.wav"
@@ -149,18 +165,19 @@ def test_iemocap_reads_its_label_files_and_the_four_class_set_merges_excited(tmp
     root = iemocap(tmp_path)
     full = discover(root, layout=layout("iemocap"))
     read = {u.utt_id: (u.speaker, u.emotion) for u in full.utterances}
-    assert read == {"Ses01F_impro01_F000": ("Ses01F", "neutral"),
-                    "Ses01F_impro01_M001": ("Ses01M", "excitement"),
-                    "Ses01F_impro01_F002": ("Ses01F", "frustration")}  # fmt: skip
-    reasons = dict(full.rejects)
-    assert (
-        "no majority emotion (xxx)"
-        in reasons["Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_M003.wav"]
-    )
-    assert "no label" in reasons["Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F099.wav"]
-    assert [p for p, _ in full.skipped] == ["Session1/dialog/wav/Ses01F_impro01.wav"]
+    assert read["Ses01F_impro01_F000"] == ("Ses01F", "neutral")
+    assert read["Ses01F_impro01_M001"] == ("Ses01M", "excitement")
+    assert read["Ses01F_impro01_F002"] == ("Ses01F", "frustration")
+    assert len(read) == 3 + 8  # and the eight sad ones
+    wav = "Session1/sentences/wav/Ses01F_impro01"
+    assert [(p, "no label" in r) for p, r in full.rejects] == [
+        (f"{wav}/Ses01F_impro01_F099.wav", True)
+    ]
+    skipped = dict(full.skipped)
+    assert "no majority emotion (xxx)" in skipped[f"{wav}/Ses01F_impro01_M003.wav"]
+    assert "Session1/dialog/wav/Ses01F_impro01.wav" in skipped
     four = discover(root, layout=layout("iemocap4"))
-    assert {u.utt_id: u.emotion for u in four.utterances} == {
-        "Ses01F_impro01_F000": "neutral", "Ses01F_impro01_M001": "happiness"
-    }  # fmt: skip
-    assert len(four.skipped) == 2  # the whole dialog, and frustration: not of the four
+    emotions = {u.utt_id: u.emotion for u in four.utterances}
+    assert emotions["Ses01F_impro01_M001"] == "happiness"  # excited, merged
+    assert "Ses01F_impro01_F002" not in emotions  # frustration: not of the four
+    assert len(four.skipped) == 3  # the whole dialog, no majority, frustration
