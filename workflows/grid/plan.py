@@ -6,6 +6,7 @@ Pure: no Ray, no training. The splits are saved as utterance ids under RUNS/spli
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 
@@ -83,24 +84,11 @@ def plan_grid(
                 "test": data.utterance_ids[test].tolist(),
             }
             Location(runs).child("splits", f"{split_name}.json").write(json.dumps(record))
-            for name in names:
-                specs.append(
-                    TrialSpec(
-                        model=name,
-                        slug=model_info(name).slug,
-                        seed=seed,
-                        fold=fold,
-                        split=split_name,
-                        features=features,
-                        fingerprint=fingerprint,
-                        runs=runs,
-                        storage=storage or runs,
-                        train=cfg.for_model(model_info(name).recipe),
-                        train_rows=tuple(train.tolist()),
-                        test_rows=tuple(test.tolist()),
-                        n_folds=n_folds,
-                    )
-                )
+            specs += trial_specs(
+                names, cfg, seed=seed, fold=fold, split=split_name, features=features,
+                fingerprint=fingerprint, runs=runs, storage=storage or runs,
+                train_rows=tuple(train.tolist()), test_rows=tuple(test.tolist()), n_folds=n_folds,
+            )  # fmt: skip
     return specs
 
 
@@ -173,28 +161,26 @@ def plan_cross_corpus(
             "test": test_data.utterance_ids[test].tolist(),
         }
         Location(runs).child("splits", f"{split}.json").write(json.dumps(record))
-        for name in names:
-            specs.append(
-                TrialSpec(
-                    model=name,
-                    slug=model_info(name).slug,
-                    seed=seed,
-                    fold=0,
-                    split=split,
-                    features=features,
-                    fingerprint=fingerprints[0],
-                    runs=runs,
-                    storage=storage or runs,
-                    train=cfg.for_model(model_info(name).recipe),
-                    train_rows=tuple(fit.tolist()),
-                    test_rows=tuple(test.tolist()),
-                    n_folds=1,
-                    test_features=test_features,
-                    test_fingerprint=fingerprints[1],
-                    classes=classes,
-                )
-            )
+        specs += trial_specs(
+            names, cfg, seed=seed, fold=0, split=split, features=features,
+            fingerprint=fingerprints[0], runs=runs, storage=storage or runs,
+            train_rows=tuple(fit.tolist()), test_rows=tuple(test.tolist()), n_folds=1,
+            test_features=test_features, test_fingerprint=fingerprints[1], classes=classes,
+        )  # fmt: skip
     return specs
+
+
+def trial_specs(names: list[str], cfg: TrainConfig, **split: Any) -> list[TrialSpec]:
+    """One trial per model on one split: each model with its registered recipe applied."""
+    return [
+        TrialSpec(
+            model=name,
+            slug=model_info(name).slug,
+            train=cfg.for_model(model_info(name).recipe),
+            **split,
+        )
+        for name in names
+    ]
 
 
 def shared_classes(data: FeatureSet, other: FeatureSet) -> tuple[str, ...]:
