@@ -76,18 +76,16 @@ class Location(str):
             f.write(blob)
             f.flush()
             os.fsync(f.fileno())
-        try:
-            if not exclusive:
-                os.replace(tmp, path)
-                return True
-            try:
-                os.link(tmp, path)  # fails if the name exists, whoever made it
-            except FileExistsError:
-                return False
+        if not exclusive:
+            os.replace(tmp, path)
             return True
+        try:
+            os.link(tmp, path)  # fails if the name exists, whoever made it
+        except FileExistsError:
+            return False
         finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            os.remove(tmp)
+        return True
 
     def read(self) -> bytes:
         """The whole file; FileNotFoundError if there is none."""

@@ -422,7 +422,15 @@ def tables(
 
     try:
         messages = summarize(
-            runs, format.value, tuple(compare or ()), claims, cost, publish, plots, plot, runs_plot
+            runs,
+            format.value,
+            compare=tuple(compare or ()),
+            claims=claims,
+            cost=cost,
+            publish_to=publish,
+            plots=plots,
+            claims_plot=plot,
+            runs_plot=runs_plot,
         )
     except ResultsError as err:
         fail(str(err))
