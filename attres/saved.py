@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from attres.inputs import InputSettings
-from attres.models import create_model, model_kind, resolve_name
+from attres.models import create_model, model_info, model_kind, resolve_name
 from attres.train import Standardizer
 
 Scale = float | tuple[float, ...]  # one value, or one per channel with delta channels
@@ -109,6 +109,20 @@ class SavedModel:
     def kind(self) -> str:
         return model_kind(self.meta.model)
 
+    @property
+    def functionals(self) -> tuple[str, ...]:
+        """The openSMILE sets the model reads, side by side; () for a spectrogram model."""
+        return model_info(self.meta.model).features
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """One input's shape: (C, H, W) of an image, or (D, 1, 1) of D functionals (a network
+        of them keeps one mean and std per functional)."""
+        if self.functionals:
+            return (len(np.atleast_1d(self.meta.mean)), 1, 1)
+        size = self.meta.feature_config["image_size"]
+        return (self.meta.inputs.channels, size, size)
+
     def standardize(self, images: np.ndarray, speakers: np.ndarray | None = None) -> np.ndarray:
         """(N, 1, H, W) log-power images -> the network's (N, C, H, W) input, as in training.
 
@@ -126,13 +140,17 @@ class SavedModel:
     def probabilities(
         self, images: np.ndarray, speakers: np.ndarray | None = None, batch_size: int = 64
     ) -> np.ndarray:
-        """(N, 1, H, W) raw spectrograms of ``speakers`` -> (N, classes) class probabilities,
-        the network run ``batch_size`` images at a time.
+        """(N, 1, H, W) raw spectrograms (or (N, D, 1, 1) functionals, for a model of them)
+        of ``speakers`` -> (N, classes) class probabilities, the network run ``batch_size``
+        inputs at a time.
 
-        Networks give their softmax. The SVM has no calibrated probabilities: it gives its
-        vote, one-hot on the class it predicts, so its argmax is exactly its prediction.
+        Networks give their softmax, a logistic regression its probabilities. The SVMs have
+        no calibrated probabilities: each gives its vote, one-hot on the class it predicts,
+        so its argmax is exactly its prediction.
         """
         x = self.standardize(images, speakers)
+        if self.kind == "sklearn" and hasattr(self.model, "predict_proba"):
+            return np.asarray(self.model.predict_proba(x), dtype=np.float64)
         if self.kind == "sklearn":
             predicted = np.asarray(self.model.predict(x), dtype=np.int64)
             return np.eye(len(self.meta.label_names), dtype=np.float64)[predicted]
@@ -179,7 +197,11 @@ def load_torch(data: bytes, source: str) -> SavedModel:
     if not isinstance(saved, dict) or "state_dict" not in saved:
         raise SavedModelError(f"{source} is not a model saved by attres-flow")
     meta = ModelMeta.from_dict(saved)
-    model = create_model(meta.model, len(meta.label_names), in_chans=meta.inputs.channels)
+    # a network of functionals has one input channel per functional, one mean and std each
+    channels = len(np.atleast_1d(meta.mean)) if model_info(meta.model).features else None
+    model = create_model(
+        meta.model, len(meta.label_names), in_chans=channels or meta.inputs.channels
+    )
     try:
         model.load_state_dict(saved["state_dict"])
     except RuntimeError as err:  # missing, unexpected or reshaped weights
@@ -199,17 +221,23 @@ def load_torch(data: bytes, source: str) -> SavedModel:
 
 
 def _sklearn_trusted() -> list[str]:
-    """Every type in the SVM's pipeline (attres/models/svm.py); skops refuses anything else."""
+    """Every type in the pipelines of the SVM (attres/models/svm.py) and of the linear models
+    over functionals (attres/models/functionals.py); skops refuses anything else."""
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
     from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
     from sklearn.preprocessing import (  # type: ignore[import-untyped]
         FunctionTransformer,
         StandardScaler,
     )
-    from sklearn.svm import SVC  # type: ignore[import-untyped]
+    from sklearn.svm import SVC, LinearSVC  # type: ignore[import-untyped]
 
+    from attres.models.functionals import vectors
     from attres.models.svm import average_pool
 
-    types = (average_pool, Pipeline, FunctionTransformer, StandardScaler, SVC)
+    types = (
+        average_pool, vectors, Pipeline, FunctionTransformer, StandardScaler, SVC, LinearSVC,
+        LogisticRegression,
+    )  # fmt: skip
     return [f"{t.__module__}.{t.__qualname__}" for t in types]
 
 

@@ -25,10 +25,20 @@ from featurize.audio import BadAudioError, decode_audio, to_mono_at_rate
 from featurize.config import FeatureConfig
 from featurize.corpora import Layout
 from featurize.corpus import Utterance, discover
+from featurize.functionals import Extractor, FunctionalsError, check_sets
 from featurize.location import Location
 from featurize.raysession import SharedPathError
 from featurize.spectrogram import TooShortError, spectrogram_image
-from featurize.store import REJECTS_FILE, SUMMARY_FILE, existing_ids, prepare_store, write_shard
+from featurize.store import (
+    REJECTS_FILE,
+    SUMMARY_FILE,
+    existing_ids,
+    functionals_ids,
+    prepare_functionals,
+    prepare_store,
+    write_functionals_shard,
+    write_shard,
+)
 
 SHARD_ROWS = 256  # default rows per Parquet shard (16 MiB of 128x128 float32)
 
@@ -51,13 +61,20 @@ def perturb_speed(signal: np.ndarray, speed: float) -> np.ndarray:
 
 
 def featurize_file(
-    utt: dict[str, str], config: FeatureConfig, labels: tuple[str, ...]
+    utt: dict[str, str],
+    config: FeatureConfig,
+    labels: tuple[str, ...],
+    extractor: Extractor | None = None,
 ) -> list[dict] | dict:
     """One utterance -> its rows (one, plus one per ``config.speeds`` factor), or
     ``{"reject": reason}``. The per-file unit of work.
 
-    A file that cannot be decoded is a reject; one that is missing here although the driver
-    listed it means this node does not see the corpus, which fails the run.
+    A row holds the spectrogram unless ``utt["has_spectrogram"]`` says it is already stored,
+    and a vector for each openSMILE set of ``extractor`` that ``utt["sets"]`` (comma-separated)
+    still lacks. A file that cannot
+    be decoded, or that openSMILE cannot describe, is a reject; one that is missing here
+    although the driver listed it means this node does not see the corpus, which fails the
+    run.
     """
     try:
         with open(utt["path"], "rb") as f:
@@ -72,10 +89,14 @@ def featurize_file(
     try:
         samples, rate = decode_audio(data)
         signal = to_mono_at_rate(samples, rate, config.sample_rate)
-        images = {1.0: spectrogram_image(signal, config)}
-        for speed in config.speeds:
-            images[speed] = spectrogram_image(perturb_speed(signal, speed), config)
-    except (BadAudioError, TooShortError, OSError) as err:
+        signals = {1.0: signal, **{s: perturb_speed(signal, s) for s in config.speeds}}
+        made: dict[float, dict[str, Any]] = {speed: {} for speed in signals}
+        for speed, played in signals.items():
+            if utt.get("has_spectrogram") != "yes":
+                made[speed]["spectrogram"] = spectrogram_image(played, config)
+            if extractor is not None and utt.get("sets"):
+                made[speed].update(extractor(played, config.sample_rate, utt["sets"].split(",")))
+    except (BadAudioError, TooShortError, FunctionalsError, OSError) as err:
         return {"reject": str(err)}
     except Exception as err:  # a decoder bug must not take the other files down with it
         return {"reject": f"unexpected {type(err).__name__}: {err}"}
@@ -96,33 +117,49 @@ def featurize_file(
             **row,
             **({"utterance_id": f"{row['utterance_id']}~speed{speed:g}"} if speed != 1 else {}),
             "duration_s": row["duration_s"] / speed,
-            "spectrogram": image,
+            **features,
         }
-        for speed, image in images.items()
+        for speed, features in made.items()
     ]
 
 
 class FeaturizeBlocks:
-    """Ray Data map_batches callable: featurize a block, write its good rows as one shard.
+    """Ray Data map_batches callable: featurize a block, write its good rows as one shard
+    (and one shard per functionals set).
 
     A class, so Ray Data runs it in a pool of long-lived actors: each imports the audio and
-    image libraries once, and the next blocks wait queued at the actor instead of being
-    dispatched one at a time after each finishes.
+    image libraries (and builds openSMILE) once, and the next blocks wait queued at the
+    actor instead of being dispatched one at a time after each finishes.
     """
 
-    def __init__(self, config: FeatureConfig, labels: tuple[str, ...], features: str) -> None:
+    def __init__(
+        self,
+        config: FeatureConfig,
+        labels: tuple[str, ...],
+        features: str,
+        sets: tuple[str, ...] = (),
+    ) -> None:
         import cv2
 
         cv2.setNumThreads(1)  # one actor per CPU already; cv2's own pool would oversubscribe
         self.config, self.labels, self.features = config, labels, features
+        self.extractor = Extractor(sets) if sets else None
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         keys = list(batch)
         utts = [{k: str(batch[k][i]) for k in keys} for i in range(len(batch["source"]))]
-        results = [featurize_file(u, self.config, self.labels) for u in utts]
+        results = [featurize_file(u, self.config, self.labels, self.extractor) for u in utts]
         rows = [row for r in results if isinstance(r, list) for row in r]
-        if rows:
-            write_shard(self.features, rows, self.config, self.labels)
+        images = [row for row in rows if "spectrogram" in row]
+        if images:
+            write_shard(self.features, images, self.config, self.labels)
+        for name in self.extractor.sets if self.extractor else ():
+            mine = [row for row in rows if name in row]
+            if mine:
+                vectors = np.stack([row[name] for row in mine])
+                ids = [row["utterance_id"] for row in mine]
+                names = self.extractor.names(name)
+                write_functionals_shard(self.features, name, ids, vectors, names)
         return {
             "source": np.array([u["source"] for u in utts]),
             "reject": np.array([r["reject"] if isinstance(r, dict) else "" for r in results]),
@@ -143,6 +180,7 @@ class FeaturizeSummary:
     corpus: str = ""  # a named corpus (--corpus), or "" for the CASIA layout or a manifest
     label_map: dict[str, str] = field(default_factory=dict)  # its own labels -> shared names
     not_speech: int = 0  # files its convention says are no emotional speech (RAVDESS song)
+    functionals: list[str] = field(default_factory=list)  # openSMILE sets asked for
 
     def lines(self) -> list[str]:
         """What a person reads of it: the counts, a named corpus's labels, then each rejected
@@ -152,10 +190,11 @@ class FeaturizeSummary:
             f"{self.skipped} skipped (already done), {self.rejected} rejected "
             f"in {self.elapsed_s:.1f} s -> {self.features}"
         )
-        named = []
+        sets = ", ".join(self.functionals)
+        named = [f"  with openSMILE functionals: {sets}"] if self.functionals else []
         if self.corpus:
             mapping = ", ".join(f"{own} -> {shared}" for own, shared in self.label_map.items())
-            named = [f"  {self.corpus} labels: {mapping}"]
+            named.append(f"  {self.corpus} labels: {mapping}")
             if self.not_speech:
                 named.append(f"  {self.not_speech} files not emotional speech, not read")
         return [counts, *named, *(f"  rejected {path}: {reason}" for path, reason in self.rejects)]
@@ -175,20 +214,30 @@ def run_featurize(
     shard_rows: int = SHARD_ROWS,
     progress: Callable[[str], None] = print,
     layout: Layout | None = None,
+    functionals: tuple[str, ...] = (),
 ) -> FeaturizeSummary:
     """Featurize every utterance of ``corpus`` (read by a named corpus's ``layout``, else as
-    ``discover`` says) not already in ``features``; resumable."""
+    ``discover`` says) not already in ``features``, with the openSMILE ``functionals`` sets
+    ("egemaps", "compare") beside its spectrogram; resumable, and an utterance featurized
+    before gains a set without its spectrogram being made again."""
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     corpus, features = Path(corpus).resolve(), Location(features)
     manifest = Path(manifest).resolve() if manifest else None
     config = config or FeatureConfig()
+    sets = check_sets(functionals)
     start = time.perf_counter()
     found = discover(corpus, manifest, layout)
     labels = found.labels
     prepare_store(features, config, labels)
+    prepare_functionals(features, sets, config.sample_rate)
     done = existing_ids(features)
-    todo = [u for u in found.utterances if u.utterance_id not in done]
+    have = {name: functionals_ids(features, name) for name in sets}
+    todo = [
+        u
+        for u in found.utterances
+        if u.utterance_id not in done or any(u.utterance_id not in ids for ids in have.values())
+    ]
     skipped = len(found.utterances) - len(todo)
     rejects = list(found.rejects)
     if todo:
@@ -198,7 +247,9 @@ def run_featurize(
             f"featurize: {len(todo)} files to do, {skipped} already in {features}, "
             f"{int(ray.available_resources().get('CPU', 0))} CPUs"
         )
-        rejects += _featurize_on_ray(todo, config, labels, features, shard_rows, progress)
+        rejects += _featurize_on_ray(
+            todo, done, have, config, labels, sets, features, shard_rows, progress
+        )
     featurized = len(todo) - (len(rejects) - len(found.rejects))
     summary = FeaturizeSummary(
         features=features,
@@ -213,6 +264,7 @@ def run_featurize(
         corpus=layout.name if layout else "",
         label_map=found.label_map,
         not_speech=len(found.skipped),
+        functionals=list(sets),
     )
     features.child(REJECTS_FILE).write(_rejects_csv(rejects))
     features.child(SUMMARY_FILE).write(summary.to_json())
@@ -225,8 +277,11 @@ def run_featurize(
 
 def _featurize_on_ray(
     todo: list[Utterance],
+    done: set[str],
+    have: dict[str, set[str]],
     config: FeatureConfig,
     labels: tuple[str, ...],
+    sets: tuple[str, ...],
     features: str,
     shard_rows: int,
     progress: Callable[[str], None],
@@ -242,11 +297,21 @@ def _featurize_on_ray(
     # Whole rounds of at most shard_rows per block, so no actor is left alone at the end.
     blocks = min(len(todo), actors * math.ceil(len(todo) / (actors * shard_rows)))
     fields = ("path", "source", "speaker", "emotion", "utt_id", "utterance_id")
-    items = [{name: getattr(u, name) for name in fields} for u in todo]
+    items = [
+        {**{name: getattr(u, name) for name in fields},
+         "has_spectrogram": "yes" if u.utterance_id in done else "no",
+         "sets": ",".join(name for name in sets if u.utterance_id not in have[name])}
+        for u in todo
+    ]  # fmt: skip
     # from_items, not from_arrow: the latter runs a remote task per block for its metadata
     ds = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
         FeaturizeBlocks,
-        fn_constructor_kwargs={"config": config, "labels": labels, "features": features},
+        fn_constructor_kwargs={
+            "config": config,
+            "labels": labels,
+            "features": features,
+            "sets": sets,
+        },  # fmt: skip
         compute=ray.data.ActorPoolStrategy(size=actors),
         batch_size=None,
         batch_format="numpy",

@@ -7,6 +7,12 @@ Layout (Arrow's dataset discovery skips names starting with ``_``, so
     FEATURES/part-<hash>.parquet   one shard per featurize task, written atomically
     FEATURES/_rejects.csv       path, reason of every file that could not be featurized
     FEATURES/_summary.json      counts, config and elapsed seconds of the last run
+    FEATURES/_functionals/<set>/_set.json          an openSMILE set's settings (--functionals)
+    FEATURES/_functionals/<set>/part-<hash>.parquet   its vectors: utterance_id, values
+
+A functionals family is keyed by utterance id, so a corpus featurized before gains a set
+without its images being made again; the content fingerprint covers the audio and the
+spectrogram settings only, so it does not change when a set is added.
 
 FEATURES is a local folder or any URI pyarrow understands (``s3://``, ``gs://``).
 """
@@ -31,7 +37,10 @@ META_FILE = "_features.json"
 REJECTS_FILE = "_rejects.csv"
 SUMMARY_FILE = "_summary.json"
 SHARD_PREFIX = "part-"
+FUNCTIONALS_DIR = "_functionals"
+SET_FILE = "_set.json"
 CONFIG_KEY = b"attres.feature_config"
+FUNCTIONALS_KEY = b"attres.functionals"  # the set, openSMILE's version, the feature names
 LABELS_KEY = b"attres.labels"
 STALE_TMP_S = 3600.0  # a temporary file this old is no write in flight
 
@@ -222,3 +231,105 @@ def content_fingerprint(features: str) -> str:
     ):
         digest.update(f"{uid}\t{sha1}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def functionals_location(features: str, name: str) -> Location:
+    return Location(features).child(FUNCTIONALS_DIR).child(name)
+
+
+def prepare_functionals(features: str, sets: tuple[str, ...], sample_rate: int) -> None:
+    """Create each set's family or check that it was made by the same openSMILE at the same
+    rate (another version may compute other values under the same names)."""
+    from featurize.functionals import SETS, opensmile_version
+
+    for name in sets:
+        family = functionals_location(features, name)
+        fs, root = family.filesystem()
+        fs.create_dir(root, recursive=True)
+        wanted = {
+            "set": name,
+            "opensmile_feature_set": SETS[name][0],
+            "opensmile": opensmile_version(),
+            "sample_rate": sample_rate,
+        }
+        meta = family.child(SET_FILE)
+        if not meta.exists():
+            meta.write(json.dumps(wanted, indent=2))
+            continue
+        found = json.loads(meta.read())
+        if found != wanted:
+            raise FeatureStoreError(
+                f"{family} holds {name} functionals made differently (existing {found}, "
+                f"requested {wanted}); use another --out folder or the same openSMILE"
+            )
+
+
+def functionals_ids(features: str, name: str) -> set[str]:
+    """utterance_ids that already have the set's vector."""
+    fs, root = functionals_location(features, name).filesystem()
+    ids: set[str] = set()
+    for path in shard_paths(fs, root):
+        ids.update(pq.read_table(path, columns=["utterance_id"], filesystem=fs)[0].to_pylist())
+    return ids
+
+
+def write_functionals_shard(
+    features: str, name: str, ids: list[str], values: np.ndarray, names: list[str]
+) -> str:
+    """(N, D) vectors of ``ids`` as one shard of the set's family, written atomically."""
+    from featurize.functionals import opensmile_version
+
+    n, d = values.shape
+    meta = {"set": name, "opensmile": opensmile_version(), "names": names}
+    schema = pa.schema(
+        [("utterance_id", pa.string()), ("values", pa.list_(pa.float32(), d))],
+        metadata={FUNCTIONALS_KEY: json.dumps(meta)},
+    )
+    flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
+    table = pa.Table.from_arrays(
+        [pa.array(ids, type=pa.string()), pa.FixedSizeListArray.from_arrays(flat, d)],
+        schema=schema,
+    )
+    digest = hashlib.sha1("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+    shard = f"{SHARD_PREFIX}{digest}.parquet"
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer, compression="snappy", use_dictionary=["utterance_id"])
+    functionals_location(features, name).child(shard).write(buffer.getvalue().to_pybytes())
+    return shard
+
+
+@dataclass(frozen=True)
+class Functionals:
+    """One set's vectors for given utterances, in their order."""
+
+    name: str
+    values: np.ndarray  # (N, D) float32
+    names: list[str]  # D feature names, as openSMILE calls them
+    opensmile: str  # the version that computed them
+
+
+def load_functionals(features: str, name: str, ids: np.ndarray) -> Functionals:
+    """The set's vectors of ``ids``; FeatureStoreError naming the option to run when the set
+    is missing, or how many utterances lack it."""
+    fs, root = functionals_location(features, name).filesystem()
+    paths = shard_paths(fs, root)
+    if not paths:
+        raise FeatureStoreError(
+            f"{features} has no {name} functionals: featurize it with `attres-flow featurize "
+            f"CORPUS --out {features} --functionals {name}` (its spectrograms are kept)"
+        )
+    table = pq.read_table(paths, filesystem=fs)
+    meta = json.loads(pq.read_schema(paths[0], filesystem=fs).metadata[FUNCTIONALS_KEY])
+    position = {uid: i for i, uid in enumerate(table.column("utterance_id").to_pylist())}
+    missing = [uid for uid in ids if uid not in position]
+    if missing:
+        raise FeatureStoreError(
+            f"{features}: {len(missing)} utterance(s) have a spectrogram but no {name} "
+            f"functionals ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); "
+            f"run `attres-flow featurize CORPUS --out {features} --functionals {name}` again "
+            f"(reasons for files openSMILE refused are in {REJECTS_FILE})"
+        )
+    d = len(meta["names"])
+    values = table.column("values").combine_chunks().flatten().to_numpy().reshape(-1, d)
+    take = np.fromiter((position[uid] for uid in ids), dtype=np.int64, count=len(ids))
+    return Functionals(name, values[take], meta["names"], meta["opensmile"])

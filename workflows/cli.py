@@ -118,6 +118,14 @@ def featurize(
             "training row each; train-all tests on the recordings as they are."
         ),
     ] = "",
+    functionals: Annotated[
+        str,
+        typer.Option(
+            help="openSMILE functionals beside each spectrogram: egemaps (88), compare "
+            "(6,373), or both comma-separated; a featurized corpus gains them without its "
+            "spectrograms being made again."
+        ),
+    ] = "",
     shard_rows: Annotated[int, typer.Option(min=1, help="Rows per Parquet shard (at most).")] = 256,
     address: Address = None,
 ) -> None:
@@ -125,6 +133,7 @@ def featurize(
     from featurize.config import FeatureConfig
     from featurize.corpora import layout
     from featurize.corpus import CorpusError
+    from featurize.functionals import check_sets
     from featurize.pipeline import NothingFeaturizedError, run_featurize
     from featurize.raysession import SharedPathError
     from featurize.store import FeatureStoreError
@@ -150,9 +159,13 @@ def featurize(
     except ValueError as err:
         fail(f"--corpus: {err}")
     try:
+        sets = check_sets(tuple(s.strip() for s in functionals.split(",") if s.strip()))
+    except ValueError as err:
+        fail(f"--functionals: {err}")
+    try:
         summary = run_featurize(
             corpus, out, config, manifest=manifest, address=address, shard_rows=shard_rows,
-            layout=named,
+            layout=named, functionals=sets,
         )  # fmt: skip
     except (CorpusError, FeatureStoreError, NothingFeaturizedError, SharedPathError) as err:
         fail(str(err))
@@ -436,6 +449,44 @@ def tables(
         fail(str(err))
     for message in messages:
         typer.echo(message.text, err=message.note)
+
+
+@app.command()
+def fuse(
+    runs: Annotated[str, typer.Argument(help="RUNS holding the test trials of both models.")],
+    models: Annotated[
+        str,
+        typer.Option(help="NETWORK,OTHER: the two models fused, e.g. att-Res+,openSMILE-linear."),
+    ],
+    validation: Annotated[
+        str,
+        typer.Option(
+            help="RUNS of the same models trained with --validation-speaker (loso) or "
+            "--validation (paper): each fold's weight is chosen there, never on a test row."
+        ),
+    ],
+) -> None:
+    """Late fusion: w * NETWORK + (1 - w) * OTHER class probabilities, from the trials' saved
+    predictions, w chosen per fold on validation trials; the fused trials join RUNS."""
+    from workflows.results.fusion import FusionError, fuse_runs
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if len(names) != 2:
+        fail(f"--models takes two models, NETWORK,OTHER; got {models!r}")
+    try:
+        fused = fuse_runs(runs, validation, names[0], names[1])
+    except (FusionError, ValueError) as err:
+        fail(str(err))
+    for r in fused:
+        assert r.fusion is not None
+        w = r.fusion["weight"]
+        validated = r.fusion["validation_ua"][str(w)]
+        typer.echo(
+            f"{r.model} {r.protocol} seed {r.seed} fold {r.fold}: weight {w:g} on "
+            f"{r.fusion['models'][0]} (validation UA {100 * validated:.1f} %), "
+            f"test UA {100 * r.ua:.1f} %"
+        )
+    typer.echo(f"fuse: {len(fused)} fused trials written to {runs}/trials")
 
 
 class PredictFormat(str, Enum):

@@ -13,6 +13,9 @@ Schema 1 is every record written before the version was kept. Its records may la
 ``test_probabilities`` (such a trial takes no part in seed ensembles),
 ``resumed_from_epoch`` and ``earlier_attempts_s`` (not recorded: such a wall time counts
 the last attempt only), ``scale_mean`` and ``scale_std``.
+
+Schema 3 added ``selection`` and ``fusion``, which no earlier model had: a schema-2 record
+reads with both None.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA = 2
+SCHEMA = 3
 
 
 class RecordError(ValueError):
@@ -67,6 +70,12 @@ class TrialRecord:
     # None: the model keeps no training state (the SVM), or not recorded (schema 1)
     resumed_from_epoch: int | None = None
     earlier_attempts_s: float | None = None
+    # a model that chooses its own settings on the training split (openSMILE-linear):
+    # every option tried, with its validation figures and whether it was chosen
+    selection: list[dict[str, Any]] | None = None
+    # a late fusion (``workflows.results.fusion``): the trials fused, the weight and how it
+    # was chosen
+    fusion: dict[str, Any] | None = None
     schema: int = SCHEMA
 
     @property
@@ -89,6 +98,7 @@ class TrialRecord:
             )
         if version == 1:
             data = _from_schema_1(data)
+        data["schema"] = SCHEMA  # 2 -> 3: only optional keys added
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -4,7 +4,7 @@ Importing this package registers every built-in model; everything else asks for 
 name through the functions below, never by importing a model file.
 """
 
-from attres.models import attres, baselines, svm  # noqa: F401  (each registers its models)
+from attres.models import attres, baselines, functionals, svm  # noqa: F401  (each registers its models)
 from attres.models._registry import (
     PAPER_MODELS,
     ModelInfo,
@@ -14,6 +14,7 @@ from attres.models._registry import (
     model_kind,
     register_model,
     resolve_name,
+    slug_of,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "model_kind",
     "register_model",
     "resolve_name",
+    "slug_of",
 ]

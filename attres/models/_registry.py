@@ -49,6 +49,14 @@ class ModelInfo:
     kind: Kind  # "torch": an nn.Module returning logits; "sklearn": fit / predict
     builder: Callable[..., Any]
     recipe: dict[str, Any] = field(default_factory=dict)  # training overrides, e.g. att-Res+
+    # what it reads: () the spectrogram, else openSMILE functionals sets ("egemaps", ...),
+    # each a (D, 1, 1) input, several side by side as (sum of D, 1, 1)
+    features: tuple[str, ...] = ()
+
+    @property
+    def reads(self) -> str:
+        """What the model reads, in words: "spectrogram" or "egemaps+compare functionals"."""
+        return f"{'+'.join(self.features)} functionals" if self.features else "spectrogram"
 
 
 _MODELS: dict[str, ModelInfo] = {}  # canonical name -> entry
@@ -72,11 +80,13 @@ def register_model(
     slug: str | None = None,
     aliases: tuple[str, ...] = (),
     recipe: dict[str, Any] | None = None,
+    features: tuple[str, ...] = (),
 ) -> Callable[[Builder], Builder]:
     """Decorator registering ``builder(num_classes, in_chans=1, **kwargs)`` under ``name``.
 
     ``recipe``: training settings this entry always uses (names of
     ``workflows.grid.config.TrainConfig`` fields), so an improved recipe is a model of its own.
+    ``features``: the openSMILE functionals sets it reads instead of the spectrogram.
 
     A name, slug or alias that already resolves to a model is refused (ValueError).
     """
@@ -89,7 +99,7 @@ def register_model(
         taken = [k for k in keys if k in _KEYS]
         if taken:
             raise ValueError(f"cannot register model {name!r}: {taken} already registered")
-        _MODELS[name] = ModelInfo(name, slug, kind, builder, dict(recipe or {}))
+        _MODELS[name] = ModelInfo(name, slug, kind, builder, dict(recipe or {}), features)
         _KEYS.update(dict.fromkeys(keys, name))
         return builder
 
@@ -108,6 +118,12 @@ def resolve_name(name: str) -> str:
     if canonical is None:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     return canonical
+
+
+def slug_of(name: str) -> str:
+    """A model's slug; for a name outside the registry (a fusion of two models), its slugify."""
+    canonical = _KEYS.get(_key(name))
+    return _MODELS[canonical].slug if canonical else slugify(name)
 
 
 def model_info(name: str) -> ModelInfo:

@@ -65,7 +65,7 @@ class SpectrogramSVM:
             raise ValueError(f"expected X of shape (N, {self.in_chans}, H, W), got {X.shape}")
         return X
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> SpectrogramSVM:
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> SpectrogramSVM:
         self.pipeline.fit(self._check(X), np.asarray(y))
         return self
 

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from attres.loop import SplitData
-from featurize.store import FeatureSet, content_fingerprint, load_features
+from attres.models import model_info
+from featurize.store import FeatureSet, content_fingerprint, load_features, load_functionals
 from workflows.grid.config import TrialSpec
 
 # Features read by this process, by location: a reused trial actor reads them once.
 _FEATURES: dict[str, tuple[str, FeatureSet]] = {}
+_FUNCTIONALS: dict[tuple[str, str, str], np.ndarray] = {}  # (location, fingerprint, set)
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class TrialData:
     split: SplitData  # the inputs (``TrainConfig.inputs`` applied) and labels
     test_ids: np.ndarray  # (N_test,) utterance ids of the evaluated rows
     feature_config: dict  # the features' FeatureConfig, as saved with the model
+    train_groups: np.ndarray  # (N_train,) the voice of each training row
+    parts: tuple[tuple[str, int], ...] = ()  # functionals sets in the input's channels, lengths
 
     @property
     def test_ids_sha1(self) -> str:
@@ -42,6 +46,25 @@ def features_for(location: str, planned: str) -> FeatureSet:
     return cached[1]
 
 
+def model_inputs(
+    location: str, planned: str, sets: tuple[str, ...], rows: np.ndarray
+) -> tuple[np.ndarray, tuple[tuple[str, int], ...]]:
+    """What a model reads of ``rows``: the (N, 1, H, W) spectrograms, or for a model of
+    openSMILE ``sets`` their functionals side by side as (N, D, 1, 1), with each set's
+    length."""
+    features = features_for(location, planned)
+    if not sets:
+        return features.spectrograms[rows], ()
+    parts = []
+    for name in sets:
+        key = (location, planned, name)
+        if key not in _FUNCTIONALS:
+            _FUNCTIONALS[key] = load_functionals(location, name, features.utterance_ids).values
+        parts.append(_FUNCTIONALS[key][rows])
+    x = np.concatenate(parts, axis=1)[:, :, None, None]
+    return x, tuple((name, part.shape[1]) for name, part in zip(sets, parts, strict=True))
+
+
 def voices(features: FeatureSet, rows: np.ndarray) -> np.ndarray:
     """(N,) the voice of each row: its speaker, or for a speed-perturbed copy its speaker with
     the factor ("spk01~speed0.9"), a voice of its own, as Kaldi gives such copies."""
@@ -62,19 +85,28 @@ def trial_data(spec: TrialSpec) -> TrialData:
     features = features_for(spec.features, spec.fingerprint)
     train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
     inputs = spec.train.inputs()
+    sets = model_info(spec.model).features
     if spec.test_features:  # cross-corpus: each corpus's voices scaled within their corpus
         other = features_for(spec.test_features, spec.test_fingerprint)
-        x_train = inputs.apply(features.spectrograms[train], voices(features, train))
-        x_test = inputs.apply(other.spectrograms[test], voices(other, test))
+        x_train, parts = model_inputs(spec.features, spec.fingerprint, sets, train)
+        x_test, _ = model_inputs(spec.test_features, spec.test_fingerprint, sets, test)
+        x_train = inputs.apply(x_train, voices(features, train))
+        x_test = inputs.apply(x_test, voices(other, test))
         y_train, y_test = relabel(features, train, spec.classes), relabel(other, test, spec.classes)
         split = SplitData(x_train, y_train, x_test, y_test, spec.classes)
-        return TrialData(split, other.utterance_ids[test], features.config.to_dict())
+        return TrialData(
+            split, other.utterance_ids[test], features.config.to_dict(), voices(features, train),
+            parts,
+        )  # fmt: skip
     rows = np.concatenate([train, test])
-    x = inputs.apply(features.spectrograms[rows], voices(features, rows))
+    raw, parts = model_inputs(spec.features, spec.fingerprint, sets, rows)
+    groups = voices(features, rows)
+    x = inputs.apply(raw, groups)
     y = features.labels[rows]
     n = len(train)
     split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)
-    return TrialData(split, features.utterance_ids[test], features.config.to_dict())
+    ids, config = features.utterance_ids[test], features.config.to_dict()
+    return TrialData(split, ids, config, groups[:n], parts)
 
 
 def relabel(features: FeatureSet, rows: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:

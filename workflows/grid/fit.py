@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attres.loop import Replica, train_model
-from attres.models import create_model, model_kind
+from attres.models import create_model, model_info, model_kind
 from attres.saved import ModelMeta
 from attres.train import Standardizer
 from featurize.location import Location
@@ -181,22 +181,39 @@ def train_data_parallel(spec: TrialSpec, data: TrialData) -> Fitted:
 
 
 def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:
-    """Fit and test a scikit-learn model (the SVM) on the trial's split."""
+    """Fit and test a scikit-learn model (the SVM, the models over functionals) on the
+    trial's split; a model that chooses its own settings sees the training rows' voices."""
+    import numpy as np
+
     from attres.metrics import classification_metrics
 
     split = data.split
     num_classes = len(split.label_names)
-    model = create_model(spec.model, num_classes=num_classes, in_chans=split.x_train.shape[1])
+    several = {"parts": data.parts} if len(model_info(spec.model).features) > 1 else {}
+    model = create_model(
+        spec.model, num_classes=num_classes, in_chans=split.x_train.shape[1], **several
+    )
     start = time.perf_counter()
-    model.fit(split.x_train, split.y_train)
+    model.fit(split.x_train, split.y_train, groups=data.train_groups)
     train_s = time.perf_counter() - start
+    predicted = model.predict(split.x_test)
     scores = {
-        **classification_metrics(split.y_test, model.predict(split.x_test), num_classes),
+        **classification_metrics(split.y_test, predicted, num_classes),
         "train_s": train_s,
         "samples_per_s": len(split.y_train) / max(train_s, 1e-9),
         "device": "cpu",
         "label_names": list(split.label_names),
         "n_train": len(split.y_train),
         "n_test": len(split.y_test),
+        # for seed ensembles and fusion: probabilities where the model has them, else votes
+        "test_labels": split.y_test.tolist(),
+        "test_probabilities": (
+            model.pipeline.predict_proba(split.x_test)
+            if hasattr(model.pipeline, "predict_proba")
+            else np.eye(num_classes)[predicted]
+        )
+        .round(5)
+        .tolist(),
+        **({"selection": model.selection_} if hasattr(model, "selection_") else {}),
     }
-    return Fitted(scores, model, Standardizer(0.0, 1.0))  # the SVM reads raw spectrograms
+    return Fitted(scores, model, Standardizer(0.0, 1.0))  # scaled inside its pipeline

@@ -20,7 +20,7 @@ from attres.splits import (
     validation_split,
 )
 from featurize.location import Location
-from featurize.store import FeatureSet
+from featurize.store import FeatureSet, FeatureStoreError, load_functionals
 from workflows.grid.config import TrainConfig, TrialSpec
 
 
@@ -45,6 +45,7 @@ def plan_grid(
     ``folds`` keeps only those folds of the protocol (all by default).
     """
     names = list(dict.fromkeys(model_info(m).name for m in models))  # raises on unknown names
+    require_functionals(names, data, features)
     protocol = Protocol(cfg.protocol)
     n_speakers = len(np.unique(data.speakers))
     if protocol is Protocol.loso and n_speakers < 2:
@@ -92,6 +93,17 @@ def plan_grid(
     return specs
 
 
+def require_functionals(names: list[str], data: FeatureSet, features: str) -> None:
+    """Refuse, before any trial starts, a model of openSMILE functionals on FEATURES that
+    lack its sets (the error names the ``--functionals`` option to featurize with)."""
+    for name in names:
+        for functionals in model_info(name).features:
+            try:
+                load_functionals(features, functionals, data.utterance_ids)
+            except FeatureStoreError as err:
+                raise GridError(f"model {name} reads {functionals} functionals: {err}") from None
+
+
 def evaluated_split(split: Split, data: FeatureSet, cfg: TrainConfig, seed: int) -> Split:
     """What a trial trains and scores on: the protocol's split, or with a validation option
     a part of its training side held out and scored (its test side then unread)."""
@@ -128,6 +140,8 @@ def plan_cross_corpus(
     each seed its own training run; saves the split's ids in RUNS (the test ids are the
     other corpus's)."""
     names = list(dict.fromkeys(model_info(m).name for m in models))  # raises on unknown names
+    require_functionals(names, data, features)
+    require_functionals(names, test_data, test_features)
     if cfg.validating:
         raise GridError("cross-corpus runs take no --validation yet: they test on the other corpus")
     if data.config != test_data.config:

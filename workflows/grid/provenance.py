@@ -38,10 +38,29 @@ def code_version() -> str:
 
 
 def provenance(spec: TrialSpec) -> dict[str, Any]:
+    import json
+
     import ray
     import torch
 
+    from attres.models import model_info
+    from featurize.store import SET_FILE, functionals_location
+
+    sets = model_info(spec.model).features
     return {
+        # a model of functionals: each set's settings (openSMILE's version among them)
+        **(
+            {
+                "functionals": {
+                    name: json.loads(
+                        functionals_location(spec.features, name).child(SET_FILE).read()
+                    )
+                    for name in sets
+                }
+            }
+            if sets
+            else {}
+        ),  # fmt: skip
         "git_commit": git_commit(),
         "train_config": spec.train.to_dict(),
         "features": spec.features,

@@ -23,7 +23,7 @@ import ray
 from ray import tune
 
 from attres.flops import count_flops
-from attres.models import create_model, model_kind
+from attres.models import create_model, model_info, model_kind
 from featurize.location import Location
 from featurize.store import content_fingerprint, load_features
 from workflows.grid.config import TrainConfig, TrialSpec
@@ -85,10 +85,11 @@ def check_runs_belong(runs: str, cfg: TrainConfig, features_used: dict[str, Any]
 
 def longest_first(specs: list[TrialSpec], image_shape: tuple[int, ...]) -> list[TrialSpec]:
     """The grid ordered by each model's FLOPs per example, largest first, so the longest
-    trials do not start last and leave the other slots idle at the end."""
+    trials do not start last and leave the other slots idle at the end (models of
+    functionals, a few thousand FLOPs, count as none)."""
     flops = {}
     for name in {s.model for s in specs}:
-        if model_kind(name) == "torch":
+        if model_kind(name) == "torch" and not model_info(name).features:
             flops[name] = count_flops(create_model(name, num_classes=2), image_shape)
         else:
             flops[name] = 0

@@ -27,7 +27,7 @@ class ClaimPoint:
     mean: float | None  # paired mean difference, WA points
     ci: tuple[float, float] | None  # its 95 % interval
     pi: tuple[float, float] | None  # where one more run's difference would fall, 95 %
-    paper: float  # the paper's difference (one run, CASIA 80/20)
+    paper: float | None  # the paper's difference (one run, CASIA 80/20); None: not its claim
     verdict: str
 
 
@@ -67,7 +67,8 @@ def draw_claims(points: list[ClaimPoint]) -> bytes:
                 ax.plot(p.ci, [y, y], color="#08519c", linewidth=2.2)
             if p.mean is not None:
                 ax.plot(p.mean, y, "o", color="#08519c")
-            ax.plot(p.paper, y, "D", color="#d94801", markersize=6)
+            if p.paper is not None:
+                ax.plot(p.paper, y, "D", color="#d94801", markersize=6)
             short = p.verdict.split(":")[0]  # the table beside it has the whole verdict
             ax.annotate(short, (1.02, y), xycoords=("axes fraction", "data"), fontsize=8,
                         va="center")  # fmt: skip

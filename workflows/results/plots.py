@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from attres.models import model_info
+from attres.models import slug_of
 from featurize.location import Location
 from workflows.record import TrialRecord
 
@@ -37,7 +37,7 @@ def write_plots(records: list[TrialRecord], out_dir: Path) -> list[Path]:
         ax.set_ylabel("true")
         ax.set_title(f"{model} ({protocol}, {len(runs)} runs)", fontsize=9)
         fig.tight_layout()
-        path = out_dir / f"confusion-{protocol}-{model_info(model).slug}.png"
+        path = out_dir / f"confusion-{protocol}-{slug_of(model)}.png"
         _save(fig, path)
         written.append(path)
     curved = [r for r in records if r.curves.get("train_loss")]

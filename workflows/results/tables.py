@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from attres.models import list_models
 from workflows.record import TrialRecord
 from workflows.results.text import csv_table, number, text_table
 
@@ -77,9 +78,12 @@ def is_casia(records: list[TrialRecord]) -> bool:
 
 
 def model_order(records: list[TrialRecord]) -> list[str]:
-    """The paper's models in table order, then the others that have runs."""
+    """The paper's models in table order, then the others that have runs: the registry's in
+    its order, then fusions (``workflows.results.fusion``) by name."""
     paper = list(dict.fromkeys(m for rows in PAPER_TABLES.values() for m, _ in rows))
-    return paper + sorted({r.model for r in records} - set(paper))
+    others = {r.model for r in records} - set(paper)
+    registered = [m for m in list_models() if m in others]
+    return paper + registered + sorted(others - set(registered))
 
 
 def table_rows(records: list[TrialRecord]) -> list[dict[str, Any]]:

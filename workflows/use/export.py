@@ -57,9 +57,8 @@ def onnx_graph(trained: SavedModel) -> bytes:
     """The network with a softmax on top as an ONNX graph of input (1, C, H, W)."""
     import torch
 
-    size = trained.meta.feature_config["image_size"]
     wrapped = torch.nn.Sequential(trained.model, torch.nn.Softmax(dim=1)).eval()
-    example = torch.zeros(1, trained.meta.inputs.channels, size, size)
+    example = torch.zeros(1, *trained.input_shape)
     try:
         import onnxscript  # noqa: F401  (the dynamo exporter's dependency)
     except ImportError as err:
@@ -80,9 +79,23 @@ def onnx_graph(trained: SavedModel) -> bytes:
     return graph.getvalue()
 
 
-def input_meaning(inputs: InputSettings, per_channel: bool = False) -> str:
-    """How to make the graph's input from a log-power image, in words; ``per_channel``:
-    the model's standardizer has a mean and std per channel."""
+def input_meaning(
+    inputs: InputSettings, per_channel: bool = False, functionals: tuple[str, ...] = ()
+) -> str:
+    """How to make the graph's input from a log-power image (or a clip's openSMILE
+    ``functionals``), in words; ``per_channel``: the model's standardizer has a mean and std
+    per channel."""
+    if functionals:
+        steps = [
+            f"the clip's openSMILE {' and '.join(functionals)} functionals side by side as "
+            "channels of one pixel (featurize.functionals.Extractor, 16 kHz mono)"
+        ]
+        if inputs.normalize == "speaker":
+            steps.append(
+                "each speaker's functionals z-scored over that speaker's recordings "
+                "(attres.inputs.speaker_standardize)"
+            )
+        return "; ".join([*steps, "then (x - mean) / std per channel"])
     steps = []
     if inputs.deltas:
         steps.append(
@@ -120,7 +133,6 @@ def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = 
             f"{meta.model} is a scikit-learn model, not a network; only the torch "
             "models export to ONNX (its saved pipeline is RUNS/models/<trial>.skops)"
         )
-    size = meta.feature_config["image_size"]
     graph = onnx_graph(trained)
     record = next(r for r in model_records(runs, model) if r.trial == trial)
     sidecar = {
@@ -135,8 +147,10 @@ def export_onnx(runs: str, model: str, seed: int, out: Path, fold: int | None = 
         "inputs": dataclasses.asdict(meta.inputs),
         "input": {
             "name": INPUT_NAME,
-            "shape": [1, meta.inputs.channels, size, size],
-            "meaning": input_meaning(meta.inputs, isinstance(meta.mean, tuple)),
+            "shape": [1, *trained.input_shape],
+            "meaning": input_meaning(
+                meta.inputs, not isinstance(meta.mean, float), trained.functionals
+            ),
         },
         "output": {
             "name": OUTPUT_NAME,

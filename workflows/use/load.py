@@ -18,6 +18,7 @@ import numpy as np
 from attres.saved import SavedModel, SavedModelError
 from featurize.audio import AUDIO_EXTENSIONS, BadAudioError, decode_audio, to_mono_at_rate
 from featurize.config import FeatureConfig
+from featurize.functionals import Extractor, FunctionalsError
 from featurize.spectrogram import TooShortError, spectrogram_image
 from workflows.runs import has_model, load_model, model_records
 
@@ -127,26 +128,41 @@ def spectrogram_of_file(path: Path, config: FeatureConfig) -> np.ndarray:
     return _featurize(path, config)[0]
 
 
-def _featurize(path: Path, config: FeatureConfig) -> tuple[np.ndarray, float]:
+def _featurize(
+    path: Path, config: FeatureConfig, extractor: Extractor | None = None
+) -> tuple[np.ndarray, float]:
     samples, rate = decode_audio(Path(path).read_bytes())
     signal = to_mono_at_rate(samples, rate, config.sample_rate)
-    return spectrogram_image(signal, config), len(samples) / rate
+    if extractor is None:
+        return spectrogram_image(signal, config), len(samples) / rate
+    vectors = extractor(signal, config.sample_rate)
+    return np.concatenate([vectors[name] for name in extractor.sets]), len(samples) / rate
 
 
 @dataclass
 class Recordings:
-    images: dict[Path, np.ndarray]  # (H, W) log-power image of each readable file
+    # (H, W) log-power image of each readable file, or with openSMILE sets its (D,) vector
+    images: dict[Path, np.ndarray]
     seconds: dict[Path, float]  # its duration
     errors: dict[Path, str]  # why each other file could not be read
 
+    def batch(self, files: list[Path]) -> np.ndarray:
+        """The raw input of a model for ``files``: (N, 1, H, W) images or (N, D, 1, 1)."""
+        x = np.stack([self.images[f] for f in files])
+        return x[:, None] if x.ndim == 3 else x[:, :, None, None]
 
-def featurize_files(paths: list[Path], config: FeatureConfig) -> Recordings:
-    """Each recording under ``config``, or the reason it failed."""
+
+def featurize_files(
+    paths: list[Path], config: FeatureConfig, functionals: tuple[str, ...] = ()
+) -> Recordings:
+    """Each recording under ``config`` (as the openSMILE ``functionals`` sets, side by side,
+    if given), or the reason it failed."""
     done = Recordings({}, {}, {})
+    extractor = Extractor(functionals) if functionals else None
     for path in paths:
         try:
-            done.images[path], done.seconds[path] = _featurize(path, config)
-        except (BadAudioError, TooShortError, OSError) as err:
+            done.images[path], done.seconds[path] = _featurize(path, config, extractor)
+        except (BadAudioError, TooShortError, FunctionalsError, OSError) as err:
             done.errors[path] = str(err) or type(err).__name__
         except Exception as err:  # a decoder bug must not take the other files down
             done.errors[path] = f"unexpected {type(err).__name__}: {err}"

@@ -71,16 +71,16 @@ def predict_files(
     total = {f: np.zeros(len(labels)) for f in files}
     errors: dict[Path, str] = {}
     notes = [warning for t in trained for warning in t.warnings]
-    by_config: dict[FeatureConfig, list[SavedModel]] = {}
+    by_input: dict[tuple[FeatureConfig, tuple[str, ...]], list[SavedModel]] = {}
     for t in trained:
-        by_config.setdefault(feature_config(t), []).append(t)
-    for config, group in by_config.items():
-        done = featurize_files([f for f in files if f not in errors], config)
+        by_input.setdefault((feature_config(t), t.functionals), []).append(t)
+    for (config, functionals), group in by_input.items():
+        done = featurize_files([f for f in files if f not in errors], config, functionals)
         errors.update(done.errors)
         good = [f for f in files if f in done.images]
         if not good:
             continue
-        batch = np.stack([done.images[f] for f in good])[:, None]  # (N, 1, H, W)
+        batch = done.batch(good)
         who = speakers_for(group, good, speakers)
         if who is not None:
             notes += thin_speakers(who, [done.seconds[f] for f in good])

@@ -1,0 +1,189 @@
+"""Models over openSMILE functionals (eGeMAPS, ComParE): the field's standard baselines.
+
+A clip's functionals reach a model as a (D, 1, 1) tensor, D channels of one pixel, so the
+training loop, its per-channel standardizer and per-speaker scaling (``attres.inputs``)
+serve them unchanged. Per-speaker scaling is these models' recipe, as it is the field's:
+each speaker's functionals are z-scored by that speaker's own statistics, which for a
+held-out speaker come from their own unlabeled recordings.
+
+* ``<set>-LR`` and ``<set>-SVM``: a logistic regression or a linear SVM (C = 0.01), features
+  standardized on the training rows;
+* ``<set>-MLP``: a small network trained by the one training loop;
+* ``openSMILE-linear``: the set, the classifier and C chosen inside the training split by
+  leave-one-training-speaker-out, every option's validation UA kept (``selection_``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.model_selection import (  # type: ignore[import-untyped]
+    LeaveOneGroupOut,
+    StratifiedKFold,
+    cross_val_score,
+)
+from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-untyped]
+from sklearn.preprocessing import FunctionTransformer, StandardScaler  # type: ignore[import-untyped]
+from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
+from torch import nn
+
+from attres.models._registry import register_model
+
+SPEAKER_SCALED = {"normalize": "speaker"}  # the recipe of every model here
+CLASSIFIERS = ("lr", "svm")
+SEARCH_C = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # openSMILE-linear's choices of C
+
+
+def vectors(x: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """(N, D, 1, 1) functionals -> (N, D) columns ``start:stop`` (one set of several).
+
+    >>> vectors(np.arange(12.0).reshape(2, 6, 1, 1), 1, 3)
+    array([[1., 2.],
+           [7., 8.]])
+    """
+    return np.asarray(x).reshape(len(x), -1)[:, start:stop]
+
+
+def linear_pipeline(
+    classifier: str, C: float, columns: tuple[int, int | None] = (0, None)
+) -> Pipeline:
+    """Columns of the input -> standardized on the training rows -> a linear classifier."""
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {classifier!r}")
+    model = (
+        LogisticRegression(C=C, max_iter=5000)
+        if classifier == "lr"
+        else LinearSVC(C=C, max_iter=20000, random_state=0)
+    )
+    start, stop = columns
+    return make_pipeline(
+        FunctionTransformer(vectors, kw_args={"start": start, "stop": stop}),
+        StandardScaler(),
+        model,
+    )
+
+
+class FunctionalsLinear:
+    """A linear classifier on functionals; X has shape (N, D, 1, 1)."""
+
+    def __init__(
+        self, num_classes: int, in_chans: int, classifier: str = "lr", C: float = 0.01
+    ) -> None:
+        self.num_classes, self.in_chans = num_classes, in_chans
+        self.pipeline: Pipeline = linear_pipeline(classifier, C)
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> Any:
+        self.pipeline.fit(X, np.asarray(y))
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.pipeline.predict(X))
+
+
+class OpenSmileLinear:
+    """The set, classifier and C that score best by leave-one-speaker-out on the training
+    rows (``groups``: their speakers; fewer than two: stratified 3-fold), refitted on them.
+
+    ``parts``: (set name, length) of the sets in X's columns, in order. ``selection_`` lists
+    every option tried with its mean validation UA and the UA on each held-out group.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int,
+        parts: tuple[tuple[str, int], ...] = (),
+        C: tuple[float, ...] = SEARCH_C,
+    ) -> None:
+        if sum(length for _, length in parts) != in_chans:
+            raise ValueError(f"parts {parts} do not add up to the {in_chans} input columns")
+        self.num_classes, self.in_chans, self.parts, self.search_C = num_classes, in_chans, parts, C
+        self.selection_: list[dict[str, Any]] = []
+        self.pipeline: Pipeline | None = None
+
+    def options(self) -> list[dict[str, Any]]:
+        ends = np.cumsum([0, *(length for _, length in self.parts)])
+        return [
+            {"set": name, "classifier": clf, "C": c, "columns": (int(ends[i]), int(ends[i + 1]))}
+            for i, (name, _) in enumerate(self.parts)
+            for clf in CLASSIFIERS
+            for c in self.search_C
+        ]
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> Any:
+        y = np.asarray(y)
+        by_speaker = groups is not None and len(np.unique(groups)) >= 2
+        folds = min(3, int(np.bincount(y).min()))
+        if not by_speaker and folds < 2:
+            raise ValueError(
+                "openSMILE-linear chooses its settings on held-out training speakers (or, "
+                "with one speaker, 2 clips per class): the training split has neither"
+            )
+        cv = (
+            LeaveOneGroupOut()
+            if by_speaker
+            else StratifiedKFold(folds, shuffle=True, random_state=0)
+        )
+        self.selection_ = []
+        for option in self.options():
+            pipeline = linear_pipeline(option["classifier"], option["C"], option["columns"])
+            scores = cross_val_score(
+                pipeline, X, y, groups=groups if by_speaker else None, cv=cv,
+                scoring="balanced_accuracy",
+            )  # fmt: skip
+            self.selection_.append({
+                "set": option["set"], "classifier": option["classifier"], "C": option["C"],
+                "validation_ua": float(scores.mean()), "per_group": [float(s) for s in scores],
+                "validated_by": "speaker" if by_speaker else "3-fold",
+            })  # fmt: skip
+        best = max(range(len(self.selection_)), key=lambda i: self.selection_[i]["validation_ua"])
+        for i, row in enumerate(self.selection_):
+            row["chosen"] = i == best  # the first of equals: the grid runs from small C up
+        chosen = self.options()[best]
+        self.pipeline = linear_pipeline(chosen["classifier"], chosen["C"], chosen["columns"])
+        self.pipeline.fit(X, y)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.pipeline is None:
+            raise RuntimeError("fit first")
+        return np.asarray(self.pipeline.predict(X))
+
+
+class FunctionalsMLP(nn.Module):
+    """A small network on functionals: (B, D, 1, 1) -> two ReLU layers with dropout -> logits."""
+
+    def __init__(
+        self, num_classes: int, in_chans: int = 88, hidden: int = 256, dropout: float = 0.5
+    ) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),  # (B, D)
+            nn.Dropout(0.2),
+            nn.Linear(in_chans, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden // 2),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden // 2, num_classes),
+        )
+
+    def forward(self, x: Any) -> Any:
+        return self.net(x)
+
+
+for _set, _name in (("egemaps", "eGeMAPS"), ("compare", "ComParE")):
+    for _clf in CLASSIFIERS:
+        register_model(
+            f"{_name}-{_clf.upper()}", kind="sklearn", features=(_set,), recipe=SPEAKER_SCALED
+        )(lambda num_classes, in_chans=1, _c=_clf, **kw: FunctionalsLinear(
+            num_classes, in_chans, classifier=_c, **kw
+        ))  # fmt: skip
+    register_model(f"{_name}-MLP", features=(_set,), recipe=SPEAKER_SCALED)(FunctionalsMLP)
+
+register_model(
+    "openSMILE-linear", kind="sklearn", features=("egemaps", "compare"), recipe=SPEAKER_SCALED
+)(OpenSmileLinear)

@@ -1,0 +1,82 @@
+"""The models over openSMILE functionals: shapes, the registry's view, and nested selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from attres.inputs import InputSettings
+from attres.models import create_model, model_info, model_kind
+from attres.models.functionals import SEARCH_C, OpenSmileLinear
+
+
+def separable(n_per_group: int = 20, groups: int = 3, seed: int = 0):
+    """Two sets side by side: columns 0-3 carry the class, columns 4-9 are noise; each group
+    (speaker) shifted by its own offset."""
+    rng = np.random.default_rng(seed)
+    y = np.tile(np.arange(2), n_per_group * groups // 2)
+    g = np.repeat(np.arange(groups), n_per_group)
+    x = rng.normal(size=(len(y), 10)) + g[:, None] * 5.0
+    x[:, :4] += 3.0 * y[:, None]
+    return x[:, :, None, None].astype(np.float32), y, g.astype(str)
+
+
+def test_the_registry_says_what_each_model_reads():
+    assert model_info("eGeMAPS-LR").features == ("egemaps",)
+    assert model_info("compare-mlp").features == ("compare",)
+    assert model_kind("ComParE-MLP") == "torch" and model_kind("ComParE-SVM") == "sklearn"
+    assert model_info("openSMILE-linear").features == ("egemaps", "compare")
+    assert model_info("att-Res").features == () and model_info("att-Res").reads == "spectrogram"
+    for name in ("eGeMAPS-LR", "eGeMAPS-SVM", "eGeMAPS-MLP", "openSMILE-linear"):
+        assert model_info(name).recipe["normalize"] == "speaker"  # the field's standard
+
+
+def test_the_mlp_takes_functionals_as_channels_of_one_pixel():
+    model = create_model("eGeMAPS-MLP", num_classes=6, in_chans=88)
+    assert model(torch.zeros(4, 88, 1, 1)).shape == (4, 6)
+
+
+def test_per_speaker_scaling_zscores_each_functional_within_a_speaker():
+    x, _, g = separable()
+    z = InputSettings(normalize="speaker").apply(x, g)
+    mine = z[g == "1"][:, :, 0, 0]
+    np.testing.assert_allclose(mine.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(mine.std(axis=0), 1, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["eGeMAPS-LR", "eGeMAPS-SVM"])
+def test_the_linear_models_learn_a_separable_set(name):
+    x, y, g = separable()
+    z = InputSettings(normalize="speaker").apply(x, g)
+    model = create_model(name, num_classes=2, in_chans=10).fit(z, y)
+    assert (model.predict(z) == y).mean() > 0.9
+
+
+def test_selection_validates_on_held_out_speakers_and_keeps_every_option():
+    x, y, g = separable()
+    z = InputSettings(normalize="speaker").apply(x, g)
+    model = OpenSmileLinear(2, 10, parts=(("noise", 6), ("signal", 4)))
+    # the second set's columns are 6-9: put the class there, the noise first
+    z = np.concatenate([z[:, 4:], z[:, :4]], axis=1)
+    model.fit(z, y, groups=g)
+    rows = model.selection_
+    assert len(rows) == 2 * 2 * len(SEARCH_C)  # sets x classifiers x C
+    assert all(len(r["per_group"]) == 3 and r["validated_by"] == "speaker" for r in rows)
+    chosen = [r for r in rows if r["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["set"] == "signal"
+    assert chosen[0]["validation_ua"] == max(r["validation_ua"] for r in rows)
+    noise = max(r["validation_ua"] for r in rows if r["set"] == "noise")
+    assert noise < 0.75 < chosen[0]["validation_ua"]
+    assert (model.predict(z) == y).mean() > 0.9
+
+
+def test_selection_without_speakers_falls_back_to_stratified_folds():
+    x, y, _ = separable()
+    model = OpenSmileLinear(2, 10, parts=(("all", 10),), C=(0.01,)).fit(x, y)
+    assert {r["validated_by"] for r in model.selection_} == {"3-fold"}
+
+
+def test_parts_must_cover_the_input():
+    with pytest.raises(ValueError, match="do not add up"):
+        OpenSmileLinear(2, 10, parts=(("egemaps", 88),))
