@@ -149,6 +149,8 @@ class SavedModel:
         so its argmax is exactly its prediction.
         """
         x = self.standardize(images, speakers)
+        if hasattr(self.model, "adapted_probabilities"):  # adapts to each speaker, unlabeled
+            return self.model.adapted_probabilities(x, speakers)
         if self.kind == "sklearn" and hasattr(self.model, "predict_proba"):
             return np.asarray(self.model.predict_proba(x), dtype=np.float64)
         if self.kind == "sklearn":
@@ -231,12 +233,12 @@ def _sklearn_trusted() -> list[str]:
     )
     from sklearn.svm import SVC, LinearSVC  # type: ignore[import-untyped]
 
-    from attres.models.functionals import vectors
+    from attres.models.functionals import SelfTrainedLinear, vectors
     from attres.models.svm import average_pool
 
     types = (
-        average_pool, vectors, Pipeline, FunctionTransformer, StandardScaler, SVC, LinearSVC,
-        LogisticRegression,
+        average_pool, vectors, SelfTrainedLinear, Pipeline, FunctionTransformer,
+        StandardScaler, SVC, LinearSVC, LogisticRegression,
     )  # fmt: skip
     return [f"{t.__module__}.{t.__qualname__}" for t in types]
 

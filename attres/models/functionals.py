@@ -10,7 +10,9 @@ held-out speaker come from their own unlabeled recordings.
   standardized on the training rows;
 * ``<set>-MLP``: a small network trained by the one training loop;
 * ``openSMILE-linear``: the set, the classifier and C chosen inside the training split by
-  leave-one-training-speaker-out, every option's validation UA kept (``selection_``).
+  leave-one-training-speaker-out, every option's validation UA kept (``selection_``);
+* ``eGeMAPS-LR-ST``: the logistic regression adapted to each new speaker by class-balanced
+  self-training on that speaker's own unlabeled clips (``SelfTrainedLinear``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.model_selection import (  # type: ignore[import-untyped]
     LeaveOneGroupOut,
@@ -152,6 +155,66 @@ class OpenSmileLinear:
         return np.asarray(self.pipeline.predict(X))
 
 
+class SelfTrainedLinear:
+    """A logistic regression adapted to each speaker it classifies, using no label of theirs.
+
+    Class-balanced self-training (Zou et al., ECCV 2018): fitted on the training rows, it
+    labels a speaker's clips, adds the most confident of them to its training rows (at most
+    ``fraction * round / rounds`` of the speaker's clips per predicted class over the
+    classes' count, so no emotion floods the rest) and refits; ``rounds`` times, from the
+    training rows each time. The cap per class assumes each emotion is present in a
+    speaker's recordings. It keeps the training rows (88 eGeMAPS functionals of each clip)
+    to adapt to speakers it has not met, so ``predict`` on new recordings adapts too.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int,
+        C: float = 0.01,
+        rounds: int = 5,
+        fraction: float = 1.0,
+    ) -> None:
+        self.num_classes, self.in_chans = num_classes, in_chans
+        self.C, self.rounds, self.fraction = C, rounds, fraction
+        self.base: Pipeline = linear_pipeline("lr", C)
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> Any:
+        self.x_train_, self.y_train_ = vectors(X).astype(np.float32), np.asarray(y)
+        self.base.fit(X, self.y_train_)
+        return self
+
+    def adapted_probabilities(self, X: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+        """(N, classes) probabilities, each speaker of ``groups`` (all one, if None) by the
+        model adapted to their clips."""
+        x = vectors(X)
+        groups = np.zeros(len(x)) if groups is None else np.asarray(groups)
+        out = np.zeros((len(x), self.num_classes))
+        for group in np.unique(groups):
+            rows = groups == group
+            out[rows] = self._adapted(x[rows]).predict_proba(x[rows])
+        return out
+
+    def _adapted(self, x: np.ndarray) -> Pipeline:
+        model = self.base
+        for round_ in range(1, self.rounds + 1):
+            probabilities = model.predict_proba(x)
+            predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+            k = int(self.fraction * round_ / self.rounds * len(x) / self.num_classes)
+            picked = np.concatenate([
+                np.flatnonzero(predicted == c)[np.argsort(-confidence[predicted == c])[:k]]
+                for c in range(self.num_classes)
+            ])  # fmt: skip
+            model = clone(self.base).fit(
+                np.concatenate([self.x_train_, x[picked]]),
+                np.concatenate([self.y_train_, predicted[picked]]),
+            )
+        return model
+
+    def predict(self, X: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+        return self.adapted_probabilities(X, groups).argmax(axis=1)
+
+
 class FunctionalsMLP(nn.Module):
     """A small network on functionals: (B, D, 1, 1) -> two ReLU layers with dropout -> logits."""
 
@@ -184,6 +247,9 @@ for _set, _name in (("egemaps", "eGeMAPS"), ("compare", "ComParE")):
         ))  # fmt: skip
     register_model(f"{_name}-MLP", features=(_set,), recipe=SPEAKER_SCALED)(FunctionalsMLP)
 
+register_model(
+    "eGeMAPS-LR-ST", kind="sklearn", features=("egemaps",), recipe=SPEAKER_SCALED
+)(SelfTrainedLinear)
 register_model(
     "openSMILE-linear", kind="sklearn", features=("egemaps", "compare"), recipe=SPEAKER_SCALED
 )(OpenSmileLinear)

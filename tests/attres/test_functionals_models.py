@@ -80,3 +80,28 @@ def test_selection_without_speakers_falls_back_to_stratified_folds():
 def test_parts_must_cover_the_input():
     with pytest.raises(ValueError, match="do not add up"):
         OpenSmileLinear(2, 10, parts=(("egemaps", 88),))
+
+
+def shifted_speaker(seed: int = 0):
+    """Two classes along column 0; the new speaker's classes sit shifted and closer."""
+    rng = np.random.default_rng(seed)
+    y = np.tile([0, 1], 100)
+    x_train = np.stack([2.0 * y - 1 + 0.4 * rng.normal(size=200), rng.normal(size=200)], 1)
+    y_new = np.tile([0, 1], 50)
+    x_new = np.stack([0.6 * (2.0 * y_new - 1) + 0.7 + 0.3 * rng.normal(size=100),
+                      rng.normal(size=100)], 1)  # fmt: skip
+    return x_train[:, :, None, None], y, x_new[:, :, None, None], y_new
+
+
+def test_self_training_adapts_to_a_new_speaker_without_their_labels():
+    x, y, x_new, y_new = shifted_speaker()
+    model = create_model("eGeMAPS-LR-ST", num_classes=2, in_chans=2, C=1.0).fit(x, y)
+    unadapted = (model.base.predict(x_new) == y_new).mean()
+    adapted = (model.predict(x_new) == y_new).mean()
+    assert unadapted < 0.8 and adapted > unadapted + 0.1
+    # each speaker adapts on their own clips: a second copy of the speaker changes nothing
+    both = np.concatenate([x_new, x_new])
+    groups = np.repeat(["a", "b"], len(x_new))
+    twice = model.adapted_probabilities(both, groups)
+    np.testing.assert_allclose(twice[: len(x_new)], twice[len(x_new) :])
+    np.testing.assert_allclose(twice[: len(x_new)], model.adapted_probabilities(x_new))

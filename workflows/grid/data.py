@@ -23,6 +23,7 @@ class TrialData:
     test_ids: np.ndarray  # (N_test,) utterance ids of the evaluated rows
     feature_config: dict  # the features' FeatureConfig, as saved with the model
     train_groups: np.ndarray  # (N_train,) the voice of each training row
+    test_groups: np.ndarray  # (N_test,) the voice of each evaluated row
     parts: tuple[tuple[str, int], ...] = ()  # functionals sets in the input's channels, lengths
 
     @property
@@ -96,7 +97,7 @@ def trial_data(spec: TrialSpec) -> TrialData:
         split = SplitData(x_train, y_train, x_test, y_test, spec.classes)
         return TrialData(
             split, other.utterance_ids[test], features.config.to_dict(), voices(features, train),
-            parts,
+            voices(other, test), parts,
         )  # fmt: skip
     rows = np.concatenate([train, test])
     raw, parts = model_inputs(spec.features, spec.fingerprint, sets, rows)
@@ -106,7 +107,7 @@ def trial_data(spec: TrialSpec) -> TrialData:
     n = len(train)
     split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)
     ids, config = features.utterance_ids[test], features.config.to_dict()
-    return TrialData(split, ids, config, groups[:n], parts)
+    return TrialData(split, ids, config, groups[:n], groups[n:], parts)
 
 
 def relabel(features: FeatureSet, rows: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:

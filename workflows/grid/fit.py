@@ -196,7 +196,14 @@ def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:
     start = time.perf_counter()
     model.fit(split.x_train, split.y_train, groups=data.train_groups)
     train_s = time.perf_counter() - start
-    predicted = model.predict(split.x_test)
+    # for seed ensembles and fusion: probabilities where the model has them, else votes
+    if hasattr(model, "adapted_probabilities"):  # adapts to each tested speaker, unlabeled
+        probabilities = model.adapted_probabilities(split.x_test, data.test_groups)
+    elif hasattr(model.pipeline, "predict_proba"):
+        probabilities = model.pipeline.predict_proba(split.x_test)
+    else:
+        probabilities = np.eye(num_classes)[model.predict(split.x_test)]
+    predicted = probabilities.argmax(axis=1)
     scores = {
         **classification_metrics(split.y_test, predicted, num_classes),
         "train_s": train_s,
@@ -205,15 +212,8 @@ def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:
         "label_names": list(split.label_names),
         "n_train": len(split.y_train),
         "n_test": len(split.y_test),
-        # for seed ensembles and fusion: probabilities where the model has them, else votes
         "test_labels": split.y_test.tolist(),
-        "test_probabilities": (
-            model.pipeline.predict_proba(split.x_test)
-            if hasattr(model.pipeline, "predict_proba")
-            else np.eye(num_classes)[predicted]
-        )
-        .round(5)
-        .tolist(),
+        "test_probabilities": probabilities.round(5).tolist(),
         **({"selection": model.selection_} if hasattr(model, "selection_") else {}),
     }
     return Fitted(scores, model, Standardizer(0.0, 1.0))  # scaled inside its pipeline

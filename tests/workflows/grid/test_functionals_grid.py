@@ -50,7 +50,14 @@ def grid(features, tmp_path_factory):
     """Test and validation-speaker runs of a network and the functionals models."""
     root = tmp_path_factory.mktemp("grids")
     test, val = str(root / "loso"), str(root / "val")
-    models = ["att-Res", "att-Res+", "eGeMAPS-LR", "eGeMAPS-MLP", "openSMILE-linear"]
+    models = [
+        "att-Res",
+        "att-Res+",
+        "eGeMAPS-LR",
+        "eGeMAPS-LR-ST",
+        "eGeMAPS-MLP",
+        "openSMILE-linear",
+    ]
     assert train_all(features, test, models, [0], LOSO, **QUIET).failed == []
     validating = TrainConfig(epochs=2, protocol="loso", validation_speaker=True)
     summary = train_all(features, val, ["att-Res+", "openSMILE-linear"], [0], validating, **QUIET)
@@ -70,7 +77,7 @@ def test_a_functionals_model_on_features_without_them_is_refused_before_any_tria
 def test_functionals_trials_keep_predictions_and_what_they_read(grid):
     test, _ = grid
     records = {r.trial: r for r in load_records(test)}
-    assert len(records) == 5 * 4
+    assert len(records) == 6 * 4
     lr = records["egemaps-lr-loso-s0-f1"]
     assert lr.provenance["functionals"]["egemaps"]["opensmile"]
     assert lr.provenance["train_config"]["normalize"] == "speaker"  # the models' recipe
@@ -143,6 +150,12 @@ def test_predict_and_export_use_the_functionals_of_new_recordings(grid, corpus, 
     predictions = json.loads(result.stdout)["files"]
     assert len(predictions) == 3
     assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-6 for p in predictions)
+    # the self-trained model adapts to the speaker of the files given, from its saved file
+    result = runner.invoke(
+        app, ["predict", test, *map(str, files), "--model", "eGeMAPS-LR-ST", "--speaker", "spk01"]
+    )
+    assert result.exit_code == 0, result.output
+    assert all(f.name in result.output for f in files)
     out = tmp_path / "mlp.onnx"
     result = runner.invoke(
         app, ["export", test, "--model", "eGeMAPS-MLP", "--seed", "0", "--fold", "0",
