@@ -1,7 +1,7 @@
 """Benchmark: the Ray Data featurize pipeline against a single-process loop over the same files.
 
     python benchmarks/bench_featurize.py CORPUS [--image-size 128] [--skip-loop] [--address A]
-                                         [--timeline]
+                                         [--timeline] [--functionals egemaps[,compare]]
 
 Times ``run_featurize`` end to end into a fresh output folder, with the start of a local
 Ray instance timed apart (``--address`` joins a running cluster instead: nothing to
@@ -17,6 +17,9 @@ Reports files/s, the ratios, and the peak memory of the driver and every Ray pro
 below it: PSS (shared pages split between the processes that map them) and summed RSS
 (shared pages counted once per process, an upper bound). With ``--address`` the
 cluster's processes are not below the driver and are not counted.
+
+``--functionals`` adds openSMILE's sets to both (``featurize --functionals``), the loop's
+extractor built once off the clock, as each actor builds its own.
 
 ``--timeline`` has each featurize actor log, per block, when it ran and the CPU time its
 thread took, and prints per actor: when it was constructed and began its first block
@@ -39,6 +42,7 @@ from pathlib import Path
 import featurize.pipeline
 from featurize.config import FeatureConfig
 from featurize.corpus import discover
+from featurize.functionals import Extractor, check_sets
 from featurize.pipeline import FeaturizeBlocks, featurize_file, run_featurize
 from featurize.raysession import ensure_ray
 
@@ -99,25 +103,35 @@ class PeakMemory:
         self._thread.join()
 
 
-def featurize_all(utts: list[dict], config: FeatureConfig, labels: tuple[str, ...]) -> None:
+EXTRACTORS: dict[tuple[str, ...], Extractor] = {}  # one per process, as one per actor
+
+
+def featurize_all(
+    utts: list[dict], config: FeatureConfig, labels: tuple[str, ...], sets: tuple[str, ...] = ()
+) -> None:
     import cv2
 
     from workflows.grid.runtime import configure_allocator  # imports torch: after the pipeline
 
     cv2.setNumThreads(1)  # as in the pipeline's actors
     configure_allocator()
+    if sets and sets not in EXTRACTORS:
+        EXTRACTORS[sets] = Extractor(sets)
+    extractor = EXTRACTORS.get(sets)
     for utt in utts:
-        featurize_file(utt, config, labels)
+        featurize_file({**utt, "sets": ",".join(sets)}, config, labels, extractor)
 
 
-def _pool_worker(utts, config, labels, barrier) -> None:
-    featurize_all(utts[:1], config, labels)  # imports and first-call costs, off the clock
+def _pool_worker(utts, config, labels, sets, barrier) -> None:
+    featurize_all(utts[:1], config, labels, sets)  # imports and first-call costs, off the clock
     barrier.wait()
-    featurize_all(utts, config, labels)
+    featurize_all(utts, config, labels, sets)
     barrier.wait()
 
 
-def pool_seconds(utts: list[dict], config: FeatureConfig, labels: tuple[str, ...]) -> float:
+def pool_seconds(
+    utts: list[dict], config: FeatureConfig, labels: tuple[str, ...], sets: tuple[str, ...] = ()
+) -> float:
     """Wall seconds of featurize_file over utts split across one process per CPU.
 
     The clock runs from every process being started and warmed to every one being done.
@@ -126,7 +140,7 @@ def pool_seconds(utts: list[dict], config: FeatureConfig, labels: tuple[str, ...
     processes = os.cpu_count() or 1
     barrier = ctx.Barrier(processes + 1)
     workers = [
-        ctx.Process(target=_pool_worker, args=(utts[i::processes], config, labels, barrier))
+        ctx.Process(target=_pool_worker, args=(utts[i::processes], config, labels, sets, barrier))
         for i in range(processes)
     ]
     for worker in workers:
@@ -181,11 +195,16 @@ def main() -> None:
     parser.add_argument("--skip-loop", action="store_true", help="time only the pipeline")
     parser.add_argument("--address", help="join this running Ray cluster (e.g. auto)")
     parser.add_argument("--timeline", action="store_true", help="per-actor block timings")
+    parser.add_argument("--functionals", default="", help="openSMILE sets, e.g. egemaps")
     args = parser.parse_args()
+    sets = check_sets(tuple(s for s in args.functionals.split(",") if s))
     config = FeatureConfig(image_size=args.image_size)
     corpus = discover(args.corpus)
     n = len(corpus.utterances)
-    print(f"corpus {args.corpus}: {n} files; {os.cpu_count()} CPUs; load {os.getloadavg()}")
+    print(
+        f"corpus {args.corpus}: {n} files; {os.cpu_count()} CPUs; load {os.getloadavg()}; "
+        f"functionals: {', '.join(sets) or 'none'}"
+    )
 
     out = Path(tempfile.mkdtemp(prefix="bench-featurize-"))
     if args.timeline:
@@ -199,7 +218,11 @@ def main() -> None:
             ray_s = time.perf_counter() - start
             ray_up = time.time()
             summary = run_featurize(
-                args.corpus, str(out / "features"), config, progress=lambda _: None
+                args.corpus,
+                str(out / "features"),
+                config,
+                progress=lambda _: None,
+                functionals=sets,
             )
             total_s = time.perf_counter() - start
         assert summary.featurized + summary.rejected == n
@@ -222,11 +245,11 @@ def main() -> None:
 
         ray.shutdown()
         utts = [{**u.__dict__, "utterance_id": u.utterance_id} for u in corpus.utterances]
-        featurize_all(utts[:1], config, corpus.labels)  # imports, as the pool's processes do
+        featurize_all(utts[:1], config, corpus.labels, sets)  # imports, as the pool's do
         start = time.perf_counter()
-        featurize_all(utts, config, corpus.labels)
+        featurize_all(utts, config, corpus.labels, sets)
         loop_s = time.perf_counter() - start
-        pool_s = pool_seconds(utts, config, corpus.labels)
+        pool_s = pool_seconds(utts, config, corpus.labels, sets)
         print(f"single loop  : {loop_s:7.2f} s  {n / loop_s:8.1f} files/s  (no writes)")
         print(
             f"per-CPU procs: {pool_s:7.2f} s  {n / pool_s:8.1f} files/s  "

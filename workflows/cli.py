@@ -477,7 +477,7 @@ def fuse(
         fused = fuse_runs(runs, validation, names[0], names[1])
     except (FusionError, ValueError) as err:
         fail(str(err))
-    for r in fused:
+    for r in fused.records:
         assert r.fusion is not None
         w = r.fusion["weight"]
         validated = r.fusion["validation_ua"][str(w)]
@@ -486,7 +486,9 @@ def fuse(
             f"{r.fusion['models'][0]} (validation UA {100 * validated:.1f} %), "
             f"test UA {100 * r.ua:.1f} %"
         )
-    typer.echo(f"fuse: {len(fused)} fused trials written to {runs}/trials")
+    for trial in fused.unvalidated:
+        typer.echo(f"fuse: {trial} left out: no validation trials of both models for it")
+    typer.echo(f"fuse: {len(fused.records)} fused trials written to {runs}/trials")
 
 
 class PredictFormat(str, Enum):

@@ -87,17 +87,24 @@ def choose_weight(validation: list[Pair], weights: tuple[float, ...] = WEIGHTS) 
     return {"weight": best, "validation_ua": {str(w): s for w, s in scores.items()}}
 
 
+@dataclass
+class Fused:
+    records: list[TrialRecord]  # the fused trials
+    unvalidated: list[str]  # test trials of the network left out: no validation trials
+
+
 def fuse(
     records: list[TrialRecord],
     validation: list[TrialRecord],
     network: str,
     other: str,
     weights: tuple[float, ...] = WEIGHTS,
-) -> list[TrialRecord]:
+) -> Fused:
     """The fused trials of ``network`` and ``other`` under each test protocol of ``records``,
-    each fold's weight chosen on that fold's ``validation`` records (FusionError if a fold has
-    none)."""
-    fused = []
+    each fold's weight chosen on that fold's ``validation`` records; a trial whose fold (or,
+    under the paper's protocol, seed) has no validation trials of both is left out and
+    named."""
+    fused, unvalidated = [], []
     for protocol in sorted({r.protocol for r in records if r.evaluated_on == "test"}):
         tested = pairs(records, network, other, protocol)
         validated = pairs(validation, network, other, f"{protocol}-validation")
@@ -112,19 +119,15 @@ def fuse(
                     if v.network.fold == fold and (seed is None or v.network.seed == seed)
                 ]  # fmt: skip
                 if not mine:
-                    raise FusionError(
-                        f"no validation trials of both {network} and {other} for "
-                        f"{pair.network.trial} under {protocol}-validation: train them with "
-                        "--validation-speaker (loso) or --validation (paper) into the "
-                        "validation RUNS"
-                    )
+                    unvalidated.append(pair.network.trial)
+                    continue
                 key = -1 if seed is None else seed
                 if key not in chosen:
                     chosen[key] = {**choose_weight(mine, weights), "validation_trials": sorted(
                         t for v in mine for t in (v.network.trial, v.other.trial)
                     )}  # fmt: skip
                 fused.append(fused_record(pair, chosen[key], network, other))
-    return fused
+    return Fused(fused, unvalidated)
 
 
 def fused_record(pair: Pair, choice: dict, network: str, other: str) -> TrialRecord:
@@ -160,7 +163,7 @@ def fused_record(pair: Pair, choice: dict, network: str, other: str) -> TrialRec
 
 def fuse_runs(
     runs: str, validation_runs: str, network: str, other: str, weights: tuple[float, ...] = WEIGHTS
-) -> list[TrialRecord]:
+) -> Fused:
     """Fuse the trials of two models of ``runs``, weights chosen on ``validation_runs``, and
     write the fused trials' records beside them (a re-run writes the same records again)."""
     from attres.models import resolve_name
@@ -168,10 +171,14 @@ def fuse_runs(
 
     network, other = resolve_name(network), resolve_name(other)
     fused = fuse(load_records(runs), load_records(validation_runs), network, other, weights)
-    if not fused:
-        raise FusionError(
-            f"{runs} has no test trials of both {network} and {other} that scored the same rows"
+    if not fused.records:
+        why = (
+            f"none has validation trials of both in {validation_runs}: train them there with "
+            "--validation-speaker (loso) or --validation (paper)"
+            if fused.unvalidated
+            else "none scored the same rows"
         )
-    for record in fused:
+        raise FusionError(f"{runs}: no test trials of {network} and {other} to fuse; {why}")
+    for record in fused.records:
         write_record(runs, record)
     return fused

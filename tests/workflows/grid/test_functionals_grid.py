@@ -104,7 +104,7 @@ def test_selection_reads_only_the_training_speakers(grid):
 
 def test_fusion_weights_come_from_validation_speakers(grid):
     test, val = grid
-    fused = fuse_runs(test, val, "att-Res+", "openSMILE-linear")
+    fused = fuse_runs(test, val, "att-Res+", "openSMILE-linear").records
     assert [r.fold for r in fused] == [0, 1, 2, 3]
     records = {r.trial: r for r in load_records(test)}
     validation = {r.trial: r for r in load_records(val)}
@@ -127,6 +127,19 @@ def test_fusion_without_validation_trials_is_refused(grid, tmp_path):
     (empty / "trials").mkdir(parents=True)
     with pytest.raises(FusionError, match="--validation-speaker"):
         fuse_runs(test, str(empty), "att-Res+", "openSMILE-linear")
+
+
+def test_folds_without_validation_trials_are_left_out_and_named(grid, tmp_path):
+    import shutil
+
+    test, val = grid
+    partial = tmp_path / "partial"
+    (partial / "trials").mkdir(parents=True)
+    for trial in Path(val, "trials").glob("*-f[01]-valspk.json"):
+        shutil.copy(trial, partial / "trials")
+    fused = fuse_runs(test, str(partial), "att-Res+", "openSMILE-linear")
+    assert [r.fold for r in fused.records] == [0, 1]
+    assert fused.unvalidated == ["att-res-plus-loso-s0-f2", "att-res-plus-loso-s0-f3"]
 
 
 def test_the_claim_beyond_the_paper_is_checked(grid):
