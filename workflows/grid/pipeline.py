@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from attres.models import model_info
 from featurize.config import FeatureConfig
 from featurize.pipeline import FeaturizeSummary, run_featurize
 from workflows.grid.config import TrainConfig
@@ -36,10 +37,14 @@ def featurize_and_train(
     before_training: Callable[[FeaturizeSummary], None] = lambda featurized: None,
     display: str = "auto",
 ) -> ChainResult:
-    """Featurize ``corpus`` into ``work/features`` and train into ``work/runs``;
-    ``before_training`` sees the featurize summary between the two."""
+    """Featurize ``corpus`` into ``work/features`` (with the openSMILE sets the models read)
+    and train into ``work/runs``; ``before_training`` sees the featurize summary between
+    the two."""
     features, runs = str(work / "features"), str(work / "runs")
-    featurized = run_featurize(corpus, features, feature_config, address=address, progress=progress)
+    sets = tuple(dict.fromkeys(s for m in models for s in model_info(m).features))
+    featurized = run_featurize(
+        corpus, features, feature_config, address=address, progress=progress, functionals=sets
+    )
     before_training(featurized)
     grid = train_all(
         features, runs, models, seeds, train_config, address=address, progress=progress,
