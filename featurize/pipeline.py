@@ -70,11 +70,10 @@ def featurize_file(
     ``{"reject": reason}``. The per-file unit of work.
 
     A row holds the spectrogram unless ``utt["has_spectrogram"]`` says it is already stored,
-    and a vector for each openSMILE set of ``extractor`` that ``utt["sets"]`` (comma-separated)
-    still lacks. A file that cannot
-    be decoded, or that openSMILE cannot describe, is a reject; one that is missing here
-    although the driver listed it means this node does not see the corpus, which fails the
-    run.
+    and a vector for each openSMILE set of ``extractor`` that ``utt["sets"]``
+    (comma-separated) still lacks. A file that cannot be decoded, or that openSMILE cannot
+    describe, is a reject; one that is missing here although the driver listed it means
+    this node does not see the corpus, which fails the run.
     """
     try:
         with open(utt["path"], "rb") as f:

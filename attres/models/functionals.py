@@ -247,9 +247,9 @@ for _set, _name in (("egemaps", "eGeMAPS"), ("compare", "ComParE")):
         ))  # fmt: skip
     register_model(f"{_name}-MLP", features=(_set,), recipe=SPEAKER_SCALED)(FunctionalsMLP)
 
-register_model(
-    "eGeMAPS-LR-ST", kind="sklearn", features=("egemaps",), recipe=SPEAKER_SCALED
-)(SelfTrainedLinear)
+register_model("eGeMAPS-LR-ST", kind="sklearn", features=("egemaps",), recipe=SPEAKER_SCALED)(
+    SelfTrainedLinear
+)
 register_model(
     "openSMILE-linear", kind="sklearn", features=("egemaps", "compare"), recipe=SPEAKER_SCALED
 )(OpenSmileLinear)

@@ -91,14 +91,12 @@ def trial_data(spec: TrialSpec) -> TrialData:
         other = features_for(spec.test_features, spec.test_fingerprint)
         x_train, parts = model_inputs(spec.features, spec.fingerprint, sets, train)
         x_test, _ = model_inputs(spec.test_features, spec.test_fingerprint, sets, test)
-        x_train = inputs.apply(x_train, voices(features, train))
-        x_test = inputs.apply(x_test, voices(other, test))
+        train_voices, test_voices = voices(features, train), voices(other, test)
+        x_train, x_test = inputs.apply(x_train, train_voices), inputs.apply(x_test, test_voices)
         y_train, y_test = relabel(features, train, spec.classes), relabel(other, test, spec.classes)
         split = SplitData(x_train, y_train, x_test, y_test, spec.classes)
-        return TrialData(
-            split, other.utterance_ids[test], features.config.to_dict(), voices(features, train),
-            voices(other, test), parts,
-        )  # fmt: skip
+        ids, config = other.utterance_ids[test], features.config.to_dict()
+        return TrialData(split, ids, config, train_voices, test_voices, parts)
     rows = np.concatenate([train, test])
     raw, parts = model_inputs(spec.features, spec.fingerprint, sets, rows)
     groups = voices(features, rows)
