@@ -96,7 +96,12 @@ def prepare_store(features: str, config: FeatureConfig, labels: tuple[str, ...])
         raise FeatureStoreError(f"{features} holds Parquet shards but no {META_FILE}")
     else:
         meta.write(json.dumps(wanted, indent=2))
-    # Left by a run that was killed; a younger one may be another run's shard in flight.
+    remove_stale_tmp(fs, root)
+
+
+def remove_stale_tmp(fs: pafs.FileSystem, root: str) -> None:
+    """Delete temporary files left by a run that was killed; a younger one may be another
+    run's shard in flight."""
     stale = time.time() - STALE_TMP_S
     for info in fs.get_file_info(pafs.FileSelector(root)):
         if info.base_name.startswith(TMP_PREFIX) and info.mtime.timestamp() < stale:
@@ -137,17 +142,25 @@ def write_shard(
     arrays = [pa.array(columns[name], type=schema.field(name).type) for name in columns]
     arrays.append(pa.FixedSizeListArray.from_arrays(inner, h))
     table = pa.Table.from_arrays(arrays, schema=schema)
-    digest = hashlib.sha1("\n".join(sorted(columns["utterance_id"])).encode()).hexdigest()[:16]
-    name = f"{SHARD_PREFIX}{digest}.parquet"
+    return put_shard(Location(features), table, large="spectrogram")
+
+
+def put_shard(folder: Location, table: pa.Table, large: str) -> str:
+    """Write ``table`` as the shard of its utterance ids into ``folder`` (atomically);
+    returns its name, the same for the same ids, so a re-made shard replaces itself.
+
+    Floats barely compress (zstd made CASIA's spectrogram shards 7 % smaller for much more
+    CPU), and dictionaries and min/max statistics over thousands of floats a row are wasted
+    work: both only for the small columns, not for the ``large`` one.
+    """
+    ids = "\n".join(sorted(table.column("utterance_id").to_pylist()))
+    name = f"{SHARD_PREFIX}{hashlib.sha1(ids.encode()).hexdigest()[:16]}.parquet"
+    small = [column for column in table.column_names if column != large]
     buffer = pa.BufferOutputStream()
-    # Log power in float32 barely compresses (zstd made CASIA's shards 7 % smaller for
-    # much more CPU), and dictionaries and min/max statistics over 16k floats a row are
-    # wasted work: both only for the small columns.
-    small = [name for name in schema.names if name != "spectrogram"]
     pq.write_table(
         table, buffer, compression="snappy", use_dictionary=small, write_statistics=small
     )
-    Location(features).child(name).write(buffer.getvalue().to_pybytes())
+    folder.child(name).write(buffer.getvalue().to_pybytes())
     return name
 
 
@@ -255,13 +268,19 @@ def prepare_functionals(features: str, sets: tuple[str, ...], sample_rate: int) 
         meta = family.child(SET_FILE)
         if not meta.exists():
             meta.write(json.dumps(wanted, indent=2))
-            continue
-        found = json.loads(meta.read())
-        if found != wanted:
+        elif (found := json.loads(meta.read())) != wanted:
             raise FeatureStoreError(
                 f"{family} holds {name} functionals made differently (existing {found}, "
                 f"requested {wanted}); use another --out folder or the same openSMILE"
             )
+        remove_stale_tmp(fs, root)
+
+
+def functionals_settings(features: str, sets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Each set's settings as featurize saved them (its ``_set.json``: openSMILE's version,
+    the rate)."""
+    return {name: json.loads(functionals_location(features, name).child(SET_FILE).read())
+            for name in sets}  # fmt: skip
 
 
 def functionals_ids(features: str, name: str) -> set[str]:
@@ -290,12 +309,7 @@ def write_functionals_shard(
         [pa.array(ids, type=pa.string()), pa.FixedSizeListArray.from_arrays(flat, d)],
         schema=schema,
     )
-    digest = hashlib.sha1("\n".join(sorted(ids)).encode()).hexdigest()[:16]
-    shard = f"{SHARD_PREFIX}{digest}.parquet"
-    buffer = pa.BufferOutputStream()
-    pq.write_table(table, buffer, compression="snappy", use_dictionary=["utterance_id"])
-    functionals_location(features, name).child(shard).write(buffer.getvalue().to_pybytes())
-    return shard
+    return put_shard(functionals_location(features, name), table, large="values")
 
 
 @dataclass(frozen=True)
@@ -326,8 +340,9 @@ def load_functionals(features: str, name: str, ids: np.ndarray) -> Functionals:
         raise FeatureStoreError(
             f"{features}: {len(missing)} utterance(s) have a spectrogram but no {name} "
             f"functionals ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); "
-            f"run `attres-flow featurize CORPUS --out {features} --functionals {name}` again "
-            f"(reasons for files openSMILE refused are in {REJECTS_FILE})"
+            f"run `attres-flow featurize CORPUS --out {features} --functionals {name}` again; "
+            f"if openSMILE refused them (reasons in {REJECTS_FILE}), featurize into a fresh "
+            "folder with --functionals from the start, which leaves them out for every model"
         )
     d = len(meta["names"])
     values = table.column("values").combine_chunks().flatten().to_numpy().reshape(-1, d)

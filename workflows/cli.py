@@ -488,6 +488,8 @@ def fuse(
         )
     for trial in fused.unvalidated:
         typer.echo(f"fuse: {trial} left out: no validation trials of both models for it")
+    for trial in fused.unpaired:
+        typer.echo(f"fuse: {trial} left out: {names[1]} has no trial on its rows")
     typer.echo(f"fuse: {len(fused.records)} fused trials written to {runs}/trials")
 
 

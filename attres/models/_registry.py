@@ -120,8 +120,15 @@ def resolve_name(name: str) -> str:
     return canonical
 
 
+FUSION = " & "  # joins the names of two fused models: "att-Res+ & eGeMAPS-LR-ST"
+
+
 def slug_of(name: str) -> str:
-    """A model's slug; for a name outside the registry (a fusion of two models), its slugify."""
+    """A model's slug; for a fusion of two models, their slugs joined by "-and-"
+    ("att-res-plus-and-egemaps-lr-st"); for any other name outside the registry, its
+    slugify."""
+    if FUSION in name:
+        return "-and-".join(slug_of(part) for part in name.split(FUSION))
     canonical = _KEYS.get(_key(name))
     return _MODELS[canonical].slug if canonical else slugify(name)
 

@@ -34,7 +34,9 @@ from torch import nn
 
 from attres.models._registry import register_model
 
-SPEAKER_SCALED = {"normalize": "speaker"}  # the recipe of every model here
+# the recipe of every model here: per-speaker scaling, and none of the image options (delta
+# channels, spectrogram masks, mixup) whatever the grid's settings
+SPEAKER_SCALED = {"normalize": "speaker", "deltas": 0, "spec_masks": 0, "mixup": 0.0}
 CLASSIFIERS = ("lr", "svm")
 SEARCH_C = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # openSMILE-linear's choices of C
 
@@ -72,7 +74,7 @@ class FunctionalsLinear:
     """A linear classifier on functionals; X has shape (N, D, 1, 1)."""
 
     def __init__(
-        self, num_classes: int, in_chans: int, classifier: str = "lr", C: float = 0.01
+        self, num_classes: int, in_chans: int = 1, classifier: str = "lr", C: float = 0.01
     ) -> None:
         self.num_classes, self.in_chans = num_classes, in_chans
         self.pipeline: Pipeline = linear_pipeline(classifier, C)
@@ -89,17 +91,19 @@ class OpenSmileLinear:
     """The set, classifier and C that score best by leave-one-speaker-out on the training
     rows (``groups``: their speakers; fewer than two: stratified 3-fold), refitted on them.
 
-    ``parts``: (set name, length) of the sets in X's columns, in order. ``selection_`` lists
-    every option tried with its mean validation UA and the UA on each held-out group.
+    ``parts``: (set name, length) of the sets in X's columns, in order (default: one set of
+    all of them). ``selection_`` lists every option tried with its mean validation UA and
+    the UA on each held-out group.
     """
 
     def __init__(
         self,
         num_classes: int,
-        in_chans: int,
-        parts: tuple[tuple[str, int], ...] = (),
+        in_chans: int = 1,
+        parts: tuple[tuple[str, int], ...] | None = None,
         C: tuple[float, ...] = SEARCH_C,
     ) -> None:
+        parts = (("functionals", in_chans),) if parts is None else parts
         if sum(length for _, length in parts) != in_chans:
             raise ValueError(f"parts {parts} do not add up to the {in_chans} input columns")
         self.num_classes, self.in_chans, self.parts, self.search_C = num_classes, in_chans, parts, C
@@ -170,7 +174,7 @@ class SelfTrainedLinear:
     def __init__(
         self,
         num_classes: int,
-        in_chans: int,
+        in_chans: int = 1,
         C: float = 0.01,
         rounds: int = 5,
         fraction: float = 1.0,
@@ -219,7 +223,7 @@ class FunctionalsMLP(nn.Module):
     """A small network on functionals: (B, D, 1, 1) -> two ReLU layers with dropout -> logits."""
 
     def __init__(
-        self, num_classes: int, in_chans: int = 88, hidden: int = 256, dropout: float = 0.5
+        self, num_classes: int, in_chans: int = 1, hidden: int = 256, dropout: float = 0.5
     ) -> None:
         super().__init__()
         self.net = nn.Sequential(

@@ -22,7 +22,9 @@ class TrialData:
     split: SplitData  # the inputs (``TrainConfig.inputs`` applied) and labels
     test_ids: np.ndarray  # (N_test,) utterance ids of the evaluated rows
     feature_config: dict  # the features' FeatureConfig, as saved with the model
-    train_groups: np.ndarray  # (N_train,) the voice of each training row
+    # (N_train,) the speaker of each training row (a speed-perturbed copy's too), whom a
+    # model choosing its settings holds out together
+    train_speakers: np.ndarray
     test_groups: np.ndarray  # (N_test,) the voice of each evaluated row
     parts: tuple[tuple[str, int], ...] = ()  # functionals sets in the input's channels, lengths
 
@@ -91,12 +93,13 @@ def trial_data(spec: TrialSpec) -> TrialData:
         other = features_for(spec.test_features, spec.test_fingerprint)
         x_train, parts = model_inputs(spec.features, spec.fingerprint, sets, train)
         x_test, _ = model_inputs(spec.test_features, spec.test_fingerprint, sets, test)
-        train_voices, test_voices = voices(features, train), voices(other, test)
-        x_train, x_test = inputs.apply(x_train, train_voices), inputs.apply(x_test, test_voices)
+        test_voices = voices(other, test)
+        x_train = inputs.apply(x_train, voices(features, train))
+        x_test = inputs.apply(x_test, test_voices)
         y_train, y_test = relabel(features, train, spec.classes), relabel(other, test, spec.classes)
         split = SplitData(x_train, y_train, x_test, y_test, spec.classes)
         ids, config = other.utterance_ids[test], features.config.to_dict()
-        return TrialData(split, ids, config, train_voices, test_voices, parts)
+        return TrialData(split, ids, config, features.speakers[train], test_voices, parts)
     rows = np.concatenate([train, test])
     raw, parts = model_inputs(spec.features, spec.fingerprint, sets, rows)
     groups = voices(features, rows)
@@ -105,7 +108,7 @@ def trial_data(spec: TrialSpec) -> TrialData:
     n = len(train)
     split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)
     ids, config = features.utterance_ids[test], features.config.to_dict()
-    return TrialData(split, ids, config, groups[:n], groups[n:], parts)
+    return TrialData(split, ids, config, features.speakers[train], groups[n:], parts)
 
 
 def relabel(features: FeatureSet, rows: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:

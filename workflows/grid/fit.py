@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from attres.loop import Replica, train_model
 from attres.models import create_model, model_info, model_kind
 from attres.saved import ModelMeta
@@ -182,9 +184,7 @@ def train_data_parallel(spec: TrialSpec, data: TrialData) -> Fitted:
 
 def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:
     """Fit and test a scikit-learn model (the SVM, the models over functionals) on the
-    trial's split; a model that chooses its own settings sees the training rows' voices."""
-    import numpy as np
-
+    trial's split; a model that chooses its own settings sees the training rows' speakers."""
     from attres.metrics import classification_metrics
 
     split = data.split
@@ -194,7 +194,7 @@ def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:
         spec.model, num_classes=num_classes, in_chans=split.x_train.shape[1], **several
     )
     start = time.perf_counter()
-    model.fit(split.x_train, split.y_train, groups=data.train_groups)
+    model.fit(split.x_train, split.y_train, groups=data.train_speakers)
     train_s = time.perf_counter() - start
     # for seed ensembles and fusion: probabilities where the model has them, else votes
     if hasattr(model, "adapted_probabilities"):  # adapts to each tested speaker, unlabeled

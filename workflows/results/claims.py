@@ -95,7 +95,7 @@ def claim_rows(records: list[TrialRecord]) -> list[dict[str, Any]]:
                 paper_diff=paper_diff,
                 size_tested=size_tested,
                 # a claim beyond the paper says "above": only its sign is tested
-                verdict=claim_verdict(row, paper_diff or 1.0, size_tested),
+                verdict=claim_verdict(row, 1.0 if paper_diff is None else paper_diff, size_tested),
             )
             rows.append(row)
     return rows

@@ -14,12 +14,15 @@ the same way on every seed, as a logistic regression on a fixed split, has seed 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from attres.metrics import classification_metrics
 from attres.models import slug_of
+from attres.models._registry import FUSION
+from workflows.grid.config import TrainConfig
 from workflows.grid.provenance import git_commit
 from workflows.record import TrialRecord
 
@@ -31,7 +34,16 @@ class FusionError(ValueError):
 
 
 def fusion_name(network: str, other: str) -> str:
-    return f"{network} & {other}"
+    return f"{network}{FUSION}{other}"
+
+
+def recipe(record: TrialRecord) -> tuple:
+    """What makes a validation trial the same model as a test trial: the model, the
+    features and the settings that change figures, but for where it was evaluated."""
+    config = TrainConfig.from_dict(record.provenance["train_config"])
+    tested = dataclasses.replace(config, validation=0.0, validation_speaker=False)
+    settings = tuple(sorted(tested.result_settings().items()))
+    return record.model, record.provenance.get("features_fingerprint"), settings
 
 
 @dataclass(frozen=True)
@@ -51,8 +63,15 @@ class Pair:
         return float(classification_metrics(labels, predicted, classes)["ua"])
 
 
-def pairs(records: list[TrialRecord], network: str, other: str, protocol: str) -> list[Pair]:
-    """Each record of ``network`` under ``protocol`` with its partner of ``other``."""
+def pairs(
+    records: list[TrialRecord],
+    network: str,
+    other: str,
+    protocol: str,
+    unpaired: list[str] | None = None,
+) -> list[Pair]:
+    """Each record of ``network`` under ``protocol`` with its partner of ``other``; the
+    trials without one are appended to ``unpaired``."""
     mine = sorted(
         (r for r in records if r.model == network and r.protocol == protocol),
         key=lambda r: (r.fold, r.seed),
@@ -71,6 +90,8 @@ def pairs(records: list[TrialRecord], network: str, other: str, protocol: str) -
             key=lambda r: (r.seed != record.seed, r.seed),
         )
         if not same_rows or same_rows[0].test_probabilities is None:
+            if unpaired is not None:
+                unpaired.append(record.trial)
             continue
         partner = same_rows[0]
         if partner.test_labels != record.test_labels or partner.label_names != record.label_names:
@@ -91,6 +112,7 @@ def choose_weight(validation: list[Pair], weights: tuple[float, ...] = WEIGHTS) 
 class Fused:
     records: list[TrialRecord]  # the fused trials
     unvalidated: list[str]  # test trials of the network left out: no validation trials
+    unpaired: list[str]  # and those left out: the other model did not score their rows
 
 
 def fuse(
@@ -103,11 +125,22 @@ def fuse(
     """The fused trials of ``network`` and ``other`` under each test protocol of ``records``,
     each fold's weight chosen on that fold's ``validation`` records; a trial whose fold (or,
     under the paper's protocol, seed) has no validation trials of both is left out and
-    named."""
-    fused, unvalidated = [], []
+    named. Validation trials of another recipe (features, settings) than the test trials'
+    are refused (FusionError)."""
+    fused: list[TrialRecord] = []
+    unvalidated: list[str] = []
+    unpaired: list[str] = []
     for protocol in sorted({r.protocol for r in records if r.evaluated_on == "test"}):
-        tested = pairs(records, network, other, protocol)
+        tested = pairs(records, network, other, protocol, unpaired)
         validated = pairs(validation, network, other, f"{protocol}-validation")
+        for v in validated if tested else ():
+            for test, val in ((tested[0].network, v.network), (tested[0].other, v.other)):
+                if recipe(test) != recipe(val):
+                    raise FusionError(
+                        f"validation trial {val.trial} was trained differently from test "
+                        f"trial {test.trial} (features or settings): its weights would not "
+                        "be this model's"
+                    )
         for fold in sorted({p.network.fold for p in tested}):
             # under loso a fold is a held-out speaker; under the paper's protocol each seed
             # draws its own split, so a seed's validation rows are its own
@@ -127,7 +160,7 @@ def fuse(
                         t for v in mine for t in (v.network.trial, v.other.trial)
                     )}  # fmt: skip
                 fused.append(fused_record(pair, chosen[key], network, other))
-    return Fused(fused, unvalidated)
+    return Fused(fused, unvalidated, unpaired)
 
 
 def fused_record(pair: Pair, choice: dict, network: str, other: str) -> TrialRecord:
@@ -138,7 +171,7 @@ def fused_record(pair: Pair, choice: dict, network: str, other: str) -> TrialRec
     name = fusion_name(network, other)
     return TrialRecord(
         **scores,
-        trial=f"{slug_of(name)}-{a.split}",
+        trial=f"{slug_of(name)}-{a.split}",  # e.g. att-res-plus-and-egemaps-lr-st-loso-s0-f1
         model=name,
         protocol=a.protocol,
         seed=a.seed,
@@ -154,7 +187,8 @@ def fused_record(pair: Pair, choice: dict, network: str, other: str) -> TrialRec
         samples_per_s=0.0,
         wall_s=a.wall_s + b.wall_s,
         device=a.device,
-        provenance={"git_commit": git_commit(), "fused": [a.trial, b.trial]},
+        # the network's features and settings, with what fused them
+        provenance={**a.provenance, "git_commit": git_commit(), "fused": [a.trial, b.trial]},
         test_labels=a.test_labels,
         test_probabilities=probabilities.round(5).tolist(),
         fusion={"models": [network, other], "trials": [a.trial, b.trial], **choice},

@@ -102,7 +102,7 @@ def test_selection_reads_only_the_training_speakers(grid):
     assert split["held_out_speakers"][0] not in trained_on and len(trained_on) == 3
 
 
-def test_fusion_weights_come_from_validation_speakers(grid):
+def test_fusion_weights_come_from_validation_speakers(grid, tmp_path):
     test, val = grid
     fused = fuse_runs(test, val, "att-Res+", "openSMILE-linear").records
     assert [r.fold for r in fused] == [0, 1, 2, 3]
@@ -119,6 +119,11 @@ def test_fusion_weights_come_from_validation_speakers(grid):
         mix = w * np.asarray(a.test_probabilities) + (1 - w) * np.asarray(b.test_probabilities)
         np.testing.assert_allclose(r.test_probabilities, mix, atol=1e-4)
         assert r.test_ids_sha1 == a.test_ids_sha1 == b.test_ids_sha1
+    # a fusion of att-Res with the same partner would not take these trials' names
+    assert fused[0].trial == "att-res-plus-and-opensmile-linear-loso-s0-f0"
+    result = CliRunner().invoke(app, ["tables", test, "--claims", "--publish", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "att-Res+ & openSMILE-linear" in (tmp_path / "tables.md").read_text()
 
 
 def test_fusion_without_validation_trials_is_refused(grid, tmp_path):
