@@ -6,6 +6,7 @@ name through the functions below, never by importing a model file.
 
 from attres.models import attres, baselines, functionals, svm  # noqa: F401  (each registers its models)
 from attres.models._registry import (
+    FUSION,
     PAPER_MODELS,
     ModelInfo,
     create_model,
@@ -18,6 +19,7 @@ from attres.models._registry import (
 )
 
 __all__ = [
+    "FUSION",
     "PAPER_MODELS",
     "ModelInfo",
     "create_model",

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attres.metrics import classification_metrics
-from attres.models import slug_of
-from attres.models._registry import FUSION
+from attres.models import FUSION, slug_of
 from workflows.grid.config import TrainConfig
 from workflows.grid.provenance import git_commit
 from workflows.record import TrialRecord

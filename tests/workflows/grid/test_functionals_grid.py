@@ -147,6 +147,19 @@ def test_folds_without_validation_trials_are_left_out_and_named(grid, tmp_path):
     assert fused.unvalidated == ["att-res-plus-loso-s0-f2", "att-res-plus-loso-s0-f3"]
 
 
+def test_validation_trials_of_another_recipe_are_refused(grid, tmp_path):
+    test, val = grid
+    other = tmp_path / "other"
+    (other / "trials").mkdir(parents=True)
+    for trial in Path(val, "trials").glob("*.json"):
+        record = json.loads(trial.read_text())
+        if record["model"] == "att-Res+":
+            record["provenance"]["train_config"]["epochs"] = 3  # trained otherwise
+        (other / "trials" / trial.name).write_text(json.dumps(record))
+    with pytest.raises(FusionError, match="trained differently"):
+        fuse_runs(test, str(other), "att-Res+", "openSMILE-linear")
+
+
 def test_the_claim_beyond_the_paper_is_checked(grid):
     test, _ = grid
     rows = [r for r in claim_rows(load_records(test)) if r["paper_diff"] is None]
