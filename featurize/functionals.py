@@ -35,7 +35,7 @@ def check_sets(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def opensmile_version() -> str:
-    import opensmile
+    import opensmile  # type: ignore[import-untyped]
 
     return str(opensmile.__version__)
 
@@ -47,7 +47,7 @@ class Extractor:
     sets: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        import opensmile
+        import opensmile  # type: ignore[import-untyped]
 
         self._smiles: dict[str, Any] = {
             name: opensmile.Smile(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,9 @@ class Pair:
         labels = np.asarray(self.network.test_labels)
         predicted = self.probabilities(weight).argmax(axis=1)
         classes = len(self.network.label_names)
-        return float(classification_metrics(labels, predicted, classes)["ua"])
+        ua = classification_metrics(labels, predicted, classes)["ua"]
+        assert isinstance(ua, float)
+        return ua
 
 
 def pairs(
@@ -166,7 +169,9 @@ def fused_record(pair: Pair, choice: dict, network: str, other: str) -> TrialRec
     a, b = pair.network, pair.other
     probabilities = pair.probabilities(choice["weight"])
     labels = np.asarray(a.test_labels)
-    scores = classification_metrics(labels, probabilities.argmax(axis=1), len(a.label_names))
+    scores: dict[str, Any] = classification_metrics(
+        labels, probabilities.argmax(axis=1), len(a.label_names)
+    )
     name = fusion_name(network, other)
     return TrialRecord(
         **scores,
