@@ -192,7 +192,13 @@ def test_svm_pooling_is_an_average() -> None:
 def test_list_models_in_paper_order() -> None:
     functionals = [f"{s}-{m}" for s in ("eGeMAPS", "ComParE") for m in ("LR", "SVM", "MLP")]
     # later entries follow the paper's, in the order they were registered
-    assert list_models() == [*PAPER_ORDER, "att-Res+", *functionals, "openSMILE-linear"]
+    assert list_models() == [
+        *PAPER_ORDER,
+        "att-Res+",
+        *functionals,
+        "eGeMAPS-LR-ST",
+        "openSMILE-linear",
+    ]
     assert [model_kind(name) for name in PAPER_ORDER].count("sklearn") == 1
     assert model_kind("SVM") == "sklearn" and model_kind("att-Res") == "torch"
 
