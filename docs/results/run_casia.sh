@@ -37,20 +37,9 @@ ray start --head --num-cpus "$CPUS" --node-ip-address 127.0.0.1 --dashboard-host
 trap 'ray stop --force >/dev/null 2>&1 || true' EXIT
 export RAY_ADDRESS=127.0.0.1:6379
 
-# Copies casia/<stage>/{trials,splits}/*.json and train_config.json into $WORK/<stage>/, never
-# over a file already there (what `cp -n` does; coreutils 9.2 made `cp -n` exit 1 when it
-# skips a file, hence the test): train-all then counts those trials as finished.
-restore() {
-    local from=$DOCS/$1 to=$WORK/$1 file
-    [ -d "$from/trials" ] || return 0
-    mkdir -p "$to/trials" "$to/splits"
-    for file in "$from"/trials/*.json "$from"/splits/*.json "$from/train_config.json"; do
-        if [ -f "$file" ] && [ ! -e "$to/${file#"$from"/}" ]; then
-            cp "$file" "$to/${file#"$from"/}"
-        fi
-    done
-    echo "restore: $(ls "$to/trials" | wc -l) trials in $to/trials"
-}
+# Published trials of casia/<stage>/ copied into $WORK/<stage>/ (never over a file there).
+source "$(dirname "$0")/restore.sh"
+restore() { restore_published "$DOCS/$1" "$WORK/$1"; }
 
 for stage in $STAGES; do
     echo "== $stage $(date -u +%FT%TZ)"

@@ -31,16 +31,7 @@ PARTNERS="eGeMAPS-LR-ST eGeMAPS-MLP openSMILE-linear"
 declare -A PUBLISHED=([loso]=loso [paper]=paper [validation]=search/speaker-plus
     [paper-val]=val/paper)
 
-restore() {  # as run_casia.sh: published records make train-all count those trials done
-    local from=$DOCS/${PUBLISHED[$1]} to=$WORK/$1 file
-    [ -d "$from/trials" ] || return 0
-    mkdir -p "$to/trials" "$to/splits"
-    for file in "$from"/trials/*.json "$from"/splits/*.json "$from/train_config.json"; do
-        if [ -f "$file" ] && [ ! -e "$to/${file#"$from"/}" ]; then
-            cp "$file" "$to/${file#"$from"/}"
-        fi
-    done
-}
+source "$(dirname "$0")/restore.sh"
 
 for stage in $STAGES; do
     echo "== $stage $(date -u +%FT%TZ)"
@@ -49,7 +40,9 @@ for stage in $STAGES; do
         attres-flow featurize "$CASIA" --out "$FEATURES" --functionals egemaps,compare
         ;;
     restore)
-        for name in "${!PUBLISHED[@]}"; do restore "$name"; done
+        for name in "${!PUBLISHED[@]}"; do
+            restore_published "$DOCS/${PUBLISHED[$name]}" "$WORK/$name"
+        done
         ;;
     loso)
         L=("$FEATURES" --out "$WORK/loso" --protocol loso --quiet)
