@@ -57,6 +57,9 @@ class ModelMeta:
     inputs: InputSettings = InputSettings()  # delta channels and per-speaker scaling
     code_version: str = ""  # what saved it, e.g. "attres-flow 0.1.0, git 1a2b3c4"; "": unknown
     architecture: str = ""  # architecture_of(model) when saved; "": unknown
+    # a model of openSMILE functionals: each set's settings as featurized (openSMILE's
+    # version, the rate), so a use of it can tell when another openSMILE computes its input
+    functionals: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class ModelMeta:
             "inputs": dataclasses.asdict(self.inputs),
             "code_version": self.code_version,
             "architecture": self.architecture,
+            "functionals": dict(self.functionals),
         }
 
     @classmethod
@@ -87,6 +91,7 @@ class ModelMeta:
                 inputs=InputSettings(**data.get("inputs", {})),  # none before inputs existed
                 code_version=data.get("code_version", ""),  # none before versions were kept
                 architecture=data.get("architecture", ""),
+                functionals=dict(data.get("functionals", {})),  # none before functionals
             )
         except (KeyError, TypeError, ValueError) as err:
             raise SavedModelError(f"trial {trial}: unreadable model metadata: {err}") from err

@@ -27,6 +27,7 @@ from attres.models import create_model, model_info, model_kind
 from attres.saved import ModelMeta
 from attres.train import Standardizer
 from featurize.location import Location
+from featurize.store import functionals_settings
 from workflows.grid.checkpoints import FileCheckpoints, ReadOnlyCheckpoints
 from workflows.grid.config import TrialSpec
 from workflows.grid.data import TrialData, trial_data
@@ -59,6 +60,7 @@ def keep_model(spec: TrialSpec, data: TrialData, fitted: Fitted) -> None:
         feature_config=data.feature_config,
         inputs=spec.train.inputs(),
         code_version=code_version(),
+        functionals=functionals_settings(spec.features, model_info(spec.model).features),
     )
     save_model(spec.runs, meta, fitted.model, model_kind(spec.model))
 

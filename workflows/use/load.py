@@ -18,7 +18,7 @@ import numpy as np
 from attres.saved import SavedModel, SavedModelError
 from featurize.audio import AUDIO_EXTENSIONS, BadAudioError, decode_audio, to_mono_at_rate
 from featurize.config import FeatureConfig
-from featurize.functionals import Extractor, FunctionalsError
+from featurize.functionals import Extractor, FunctionalsError, opensmile_version
 from featurize.spectrogram import TooShortError, spectrogram_image
 from workflows.runs import has_model, load_model, model_records
 
@@ -169,6 +169,20 @@ def featurize_files(
     return done
 
 
+def opensmile_changes(functionals: dict[str, dict]) -> list[str]:
+    """A warning per openSMILE set a model was trained on with another openSMILE than this
+    one: its functionals of new recordings may differ from those it learned."""
+    if not functionals:
+        return []
+    here = opensmile_version()
+    return [
+        f"{name} functionals were computed by openSMILE {settings['opensmile']} for training, "
+        f"by {here} here: they may differ"
+        for name, settings in functionals.items()
+        if settings.get("opensmile") != here
+    ]
+
+
 def load_model_trials(
     runs: str, model: str, seed: int | None = None, first_only: bool = False
 ) -> list[SavedModel]:
@@ -193,6 +207,8 @@ def load_model_trials(
         trained = [load_model(runs, trial) for trial in saved[: 1 if first_only else None]]
     except SavedModelError as err:
         raise UseError(str(err)) from err
+    for t in trained:
+        t.warnings.extend(opensmile_changes(t.meta.functionals))
     labels = {t.meta.label_names for t in trained}
     if len(labels) > 1:
         raise UseError(f"the trials of {which} disagree on the labels: {sorted(labels)}")

@@ -201,3 +201,22 @@ def test_featurize_cli_names_a_wrong_set(tmp_path, corpus):
         app, ["featurize", str(corpus), "--out", str(tmp_path / "f"), "--functionals", "gemaps"]
     )
     assert result.exit_code != 0 and "unknown functionals ['gemaps']" in result.output
+
+
+def test_predict_warns_when_another_opensmile_computes_the_input(grid, corpus, tmp_path):
+    import shutil
+
+    test, _ = grid
+    runs = tmp_path / "runs"
+    shutil.copytree(test, runs)
+    saved = runs / "models" / "egemaps-lr-loso-s0-f0.json"
+    meta = json.loads(saved.read_text())
+    assert meta["functionals"]["egemaps"]["opensmile"]  # what trained it
+    meta["functionals"]["egemaps"]["opensmile"] = "0.1"
+    saved.write_text(json.dumps(meta))
+    files = sorted((corpus / "spk01").rglob("*.wav"))[:2]
+    result = CliRunner().invoke(
+        app, ["predict", str(runs), *map(str, files), "--model", "eGeMAPS-LR", "--speaker", "spk01"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "computed by openSMILE 0.1 for training" in result.output
