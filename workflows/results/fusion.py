@@ -27,6 +27,7 @@ from workflows.grid.provenance import git_commit
 from workflows.record import TrialRecord
 
 WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))  # on the network
+SEED_FREE_FOLDS = ("loso", "speaker-kfold")  # protocols whose folds do not change by seed
 
 
 class FusionError(ValueError):
@@ -144,11 +145,12 @@ def fuse(
                         "be this model's"
                     )
         for fold in sorted({p.network.fold for p in tested}):
-            # under loso a fold is a held-out speaker; under the paper's protocol each seed
-            # draws its own split, so a seed's validation rows are its own
+            # under loso (and speaker-kfold) a fold holds the same speakers for every seed,
+            # so its seeds' validation trials weigh it together; under the paper's protocol
+            # each seed draws its own split, so a seed's validation rows are its own
             chosen: dict[int, dict] = {}
             for pair in (p for p in tested if p.network.fold == fold):
-                seed = pair.network.seed if protocol != "loso" else None
+                seed = None if protocol in SEED_FREE_FOLDS else pair.network.seed
                 mine = [
                     v for v in validated
                     if v.network.fold == fold and (seed is None or v.network.seed == seed)
