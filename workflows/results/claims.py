@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflows.record import TrialRecord
-from workflows.results.compare import VERDICT_PAIRS, compare, format_interval, unit_title
+from workflows.results.compare import VERDICT_PAIRS, compare, difference_cells, unit_title
 from workflows.results.tables import PAPER_TABLES, is_casia
 from workflows.results.text import csv_table, text_table
 
@@ -119,11 +119,7 @@ def render_claims(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
                 "beyond the paper"
                 if r["paper_diff"] is None
                 else f"{r['paper_diff']:+.1f}" + ("" if r["size_tested"] else " (CASIA, 80/20)"),
-                "missing" if r["mean_diff"] is None else f"{r['mean_diff']:+.1f}",
-                format_interval(r),
-                format_interval(r, "pi"),
-                str(r["n_pairs"]),
-                r["verdict"],
+                *difference_cells(r),
             ]
             for r in group
         ]

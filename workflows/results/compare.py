@@ -137,6 +137,14 @@ def format_interval(row: dict[str, Any], kind: str = "ci") -> str:
     return "" if low is None else f"[{low:+.1f}, {high:+.1f}]"
 
 
+def difference_cells(row: dict[str, Any]) -> list[str]:
+    """A paired comparison's cells: the mean difference, its two intervals, the pairs and
+    the verdict."""
+    mean = "missing" if row["mean_diff"] is None else f"{row['mean_diff']:+.1f}"
+    intervals = [format_interval(row), format_interval(row, "pi")]
+    return [mean, *intervals, str(row["n_pairs"]), row["verdict"]]
+
+
 def render_comparisons(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
     """Paired differences as markdown, LaTeX or CSV, one table per (reference, protocol).
 
@@ -154,16 +162,6 @@ def render_comparisons(rows: list[dict[str, Any]], fmt: str = "markdown") -> str
             "Model", f"WA - {ref}, points", "95 % interval", "One run, 95 %", f"{unit.title()}s",
             "Verdict",
         ]  # fmt: skip
-        body = [
-            [
-                r["model"],
-                "missing" if r["mean_diff"] is None else f"{r['mean_diff']:+.1f}",
-                format_interval(r),
-                format_interval(r, "pi"),
-                str(r["n_pairs"]),
-                r["verdict"],
-            ]
-            for r in group
-        ]
+        body = [[r["model"], *difference_cells(r)] for r in group]
         blocks.append(text_table(fmt, title, header, body))
     return "\n".join(blocks)
