@@ -18,14 +18,13 @@ choice made on every fold's validation.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 
-from workflows.grid.config import TrainConfig
 from workflows.record import TrialRecord
+from workflows.results.compare import recipe
 from workflows.results.tables import ensemble_rows
 from workflows.runs import load_records
 
@@ -65,15 +64,6 @@ def summary(search: Path) -> str:
                 f"{np.mean(list(per_fold.values())):.1f} | {len(seeds)} | {ensemble} |"
             )
     return "\n".join(lines)
-
-
-def recipe(record: TrialRecord) -> tuple:
-    """What makes two trials the same recipe: model, features and the settings that change
-    figures (as train-all compares them), but for the validation speaker only the search has."""
-    config = TrainConfig.from_dict(record.provenance["train_config"])
-    settings = dataclasses.replace(config, validation_speaker=False).result_settings()
-    fingerprint = record.provenance.get("features_fingerprint")
-    return record.model, fingerprint, tuple(sorted(settings.items()))
 
 
 def per_fold_choice(search: Path, *test: Path) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
+from workflows.grid.config import TrainConfig
 from workflows.record import TrialRecord
 from workflows.results.tables import complete_seeds, model_order, seed_means
 from workflows.results.text import csv_table, text_table
@@ -129,6 +131,16 @@ def paired_comparisons(records: list[TrialRecord], reference: str) -> list[dict[
 def unit_title(unit: str) -> str:
     """``fold`` as a reader knows it under loso: the held-out speaker."""
     return "held-out speaker (fold)" if unit == "fold" else unit
+
+
+def recipe(record: TrialRecord) -> tuple:
+    """What makes a trial evaluated on validation data the same model as one evaluated on
+    the test: the model, the features and the settings that change figures (as train-all
+    compares them), but for where it was evaluated."""
+    config = TrainConfig.from_dict(record.provenance["train_config"])
+    tested = dataclasses.replace(config, validation=0.0, validation_speaker=False)
+    settings = tuple(sorted(tested.result_settings().items()))
+    return record.model, record.provenance.get("features_fingerprint"), settings
 
 
 def format_interval(row: dict[str, Any], kind: str = "ci") -> str:

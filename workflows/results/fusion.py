@@ -14,7 +14,6 @@ the same way on every seed, as a logistic regression on a fixed split, has seed 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +21,9 @@ import numpy as np
 
 from attres.metrics import classification_metrics
 from attres.models import FUSION, slug_of
-from workflows.grid.config import TrainConfig
 from workflows.grid.provenance import git_commit
 from workflows.record import TrialRecord
+from workflows.results.compare import recipe
 
 WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))  # on the network
 SEED_FREE_FOLDS = ("loso", "speaker-kfold")  # protocols whose folds do not change by seed
@@ -36,15 +35,6 @@ class FusionError(ValueError):
 
 def fusion_name(network: str, other: str) -> str:
     return f"{network}{FUSION}{other}"
-
-
-def recipe(record: TrialRecord) -> tuple:
-    """What makes a validation trial the same model as a test trial: the model, the
-    features and the settings that change figures, but for where it was evaluated."""
-    config = TrainConfig.from_dict(record.provenance["train_config"])
-    tested = dataclasses.replace(config, validation=0.0, validation_speaker=False)
-    settings = tuple(sorted(tested.result_settings().items()))
-    return record.model, record.provenance.get("features_fingerprint"), settings
 
 
 @dataclass(frozen=True)
