@@ -322,20 +322,17 @@ class Functionals:
     opensmile: str  # the version that computed them
 
 
-def load_functionals(features: str, name: str, ids: np.ndarray) -> Functionals:
-    """The set's vectors of ``ids``; FeatureStoreError naming the option to run when the set
-    is missing, or how many utterances lack it."""
+def check_functionals(features: str, name: str, ids: np.ndarray) -> None:
+    """FeatureStoreError, naming the option to run, when the set is missing or some of
+    ``ids`` lack it; reads the ids only."""
     fs, root = functionals_location(features, name).filesystem()
-    paths = shard_paths(fs, root)
-    if not paths:
+    if not shard_paths(fs, root):
         raise FeatureStoreError(
             f"{features} has no {name} functionals: featurize it with `attres-flow featurize "
             f"CORPUS --out {features} --functionals {name}` (its spectrograms are kept)"
         )
-    table = pq.read_table(paths, filesystem=fs)
-    meta = json.loads(pq.read_schema(paths[0], filesystem=fs).metadata[FUNCTIONALS_KEY])
-    position = {uid: i for i, uid in enumerate(table.column("utterance_id").to_pylist())}
-    missing = [uid for uid in ids if uid not in position]
+    have = functionals_ids(features, name)
+    missing = [uid for uid in ids if uid not in have]
     if missing:
         raise FeatureStoreError(
             f"{features}: {len(missing)} utterance(s) have a spectrogram but no {name} "
@@ -344,6 +341,16 @@ def load_functionals(features: str, name: str, ids: np.ndarray) -> Functionals:
             f"if openSMILE refused them (reasons in {REJECTS_FILE}), featurize into a fresh "
             "folder with --functionals from the start, which leaves them out for every model"
         )
+
+
+def load_functionals(features: str, name: str, ids: np.ndarray) -> Functionals:
+    """The set's vectors of ``ids``, in their order (``check_functionals`` first)."""
+    check_functionals(features, name, ids)
+    fs, root = functionals_location(features, name).filesystem()
+    paths = shard_paths(fs, root)
+    table = pq.read_table(paths, filesystem=fs)
+    meta = json.loads(pq.read_schema(paths[0], filesystem=fs).metadata[FUNCTIONALS_KEY])
+    position = {uid: i for i, uid in enumerate(table.column("utterance_id").to_pylist())}
     d = len(meta["names"])
     values = table.column("values").combine_chunks().flatten().to_numpy().reshape(-1, d)
     take = np.fromiter((position[uid] for uid in ids), dtype=np.int64, count=len(ids))

@@ -20,7 +20,7 @@ from attres.splits import (
     validation_split,
 )
 from featurize.location import Location
-from featurize.store import FeatureSet, FeatureStoreError, load_functionals
+from featurize.store import FeatureSet, FeatureStoreError, check_functionals
 from workflows.grid.config import TrainConfig, TrialSpec
 
 
@@ -99,7 +99,7 @@ def require_functionals(names: list[str], data: FeatureSet, features: str) -> No
     for name in names:
         for functionals in model_info(name).features:
             try:
-                load_functionals(features, functionals, data.utterance_ids)
+                check_functionals(features, functionals, data.utterance_ids)
             except FeatureStoreError as err:
                 raise GridError(f"model {name} reads {functionals} functionals: {err}") from None
 
