@@ -36,7 +36,7 @@ from attres.models._registry import register_model
 
 # the recipe of every model here: per-speaker scaling, and none of the image options (delta
 # channels, spectrogram masks, mixup) whatever the grid's settings
-SPEAKER_SCALED = {"normalize": "speaker", "deltas": 0, "spec_masks": 0, "mixup": 0.0}
+FUNCTIONALS_RECIPE = {"normalize": "speaker", "deltas": 0, "spec_masks": 0, "mixup": 0.0}
 CLASSIFIERS = ("lr", "svm")
 SEARCH_C = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # openSMILE-linear's choices of C
 
@@ -245,15 +245,15 @@ class FunctionalsMLP(nn.Module):
 for _set, _name in (("egemaps", "eGeMAPS"), ("compare", "ComParE")):
     for _clf in CLASSIFIERS:
         register_model(
-            f"{_name}-{_clf.upper()}", kind="sklearn", features=(_set,), recipe=SPEAKER_SCALED
+            f"{_name}-{_clf.upper()}", kind="sklearn", features=(_set,), recipe=FUNCTIONALS_RECIPE
         )(lambda num_classes, in_chans=1, _c=_clf, **kw: FunctionalsLinear(
             num_classes, in_chans, classifier=_c, **kw
         ))  # fmt: skip
-    register_model(f"{_name}-MLP", features=(_set,), recipe=SPEAKER_SCALED)(FunctionalsMLP)
+    register_model(f"{_name}-MLP", features=(_set,), recipe=FUNCTIONALS_RECIPE)(FunctionalsMLP)
 
-register_model("eGeMAPS-LR-ST", kind="sklearn", features=("egemaps",), recipe=SPEAKER_SCALED)(
+register_model("eGeMAPS-LR-ST", kind="sklearn", features=("egemaps",), recipe=FUNCTIONALS_RECIPE)(
     SelfTrainedLinear
 )
 register_model(
-    "openSMILE-linear", kind="sklearn", features=("egemaps", "compare"), recipe=SPEAKER_SCALED
+    "openSMILE-linear", kind="sklearn", features=("egemaps", "compare"), recipe=FUNCTIONALS_RECIPE
 )(OpenSmileLinear)
