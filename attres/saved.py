@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 
 from attres.inputs import InputSettings
-from attres.models import create_model, model_info, model_kind, resolve_name
+from attres.models import (
+    class_probabilities,
+    create_model,
+    model_info,
+    model_kind,
+    resolve_name,
+)
 from attres.train import Standardizer
 
 Scale = float | tuple[float, ...]  # one value, or one per channel with delta channels
@@ -157,7 +163,7 @@ class SavedModel:
         if hasattr(self.model, "adapted_probabilities"):  # adapts to each speaker, unlabeled
             return self.model.adapted_probabilities(x, speakers)
         if self.kind == "sklearn" and hasattr(self.model, "predict_proba"):
-            return np.asarray(self.model.predict_proba(x), dtype=np.float64)
+            return class_probabilities(self.model, x, len(self.meta.label_names))
         if self.kind == "sklearn":
             predicted = np.asarray(self.model.predict(x), dtype=np.int64)
             return np.eye(len(self.meta.label_names), dtype=np.float64)[predicted]

@@ -17,8 +17,10 @@ from attres.models._registry import (
     resolve_name,
     slug_of,
 )
+from attres.models.functionals import class_probabilities
 
 __all__ = [
+    "class_probabilities",
     "FUSION",
     "PAPER_MODELS",
     "ModelInfo",

@@ -51,6 +51,20 @@ def vectors(x: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarra
     return np.asarray(x).reshape(len(x), -1)[:, start:stop]
 
 
+def class_probabilities(estimator: Any, X: np.ndarray, num_classes: int) -> np.ndarray:
+    """(N, num_classes) probabilities of a fitted scikit-learn classifier: its
+    ``predict_proba`` has a column per class seen in training (``classes_``), scattered here
+    to the class indices, a class the training rows lacked getting 0.
+
+    >>> lr = LogisticRegression().fit([[0.0], [1.0], [2.0]], [0, 2, 2])
+    >>> class_probabilities(lr, [[0.0]], 3).round(2).shape
+    (1, 3)
+    """
+    out = np.zeros((len(X), num_classes))
+    out[:, np.asarray(estimator.classes_, dtype=np.int64)] = estimator.predict_proba(X)
+    return out
+
+
 def linear_pipeline(
     classifier: str, C: float, columns: tuple[int, int | None] = (0, None)
 ) -> Pipeline:
@@ -196,13 +210,13 @@ class SelfTrainedLinear:
         out = np.zeros((len(x), self.num_classes))
         for group in np.unique(groups):
             rows = groups == group
-            out[rows] = self._adapted(x[rows]).predict_proba(x[rows])
+            out[rows] = class_probabilities(self._adapted(x[rows]), x[rows], self.num_classes)
         return out
 
     def _adapted(self, x: np.ndarray) -> Pipeline:
         model = self.base
         for round_ in range(1, self.rounds + 1):
-            probabilities = model.predict_proba(x)
+            probabilities = class_probabilities(model, x, self.num_classes)
             predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
             k = int(self.fraction * round_ / self.rounds * len(x) / self.num_classes)
             picked = np.concatenate([

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from attres.inputs import InputSettings
-from attres.models import create_model, model_info, model_kind
+from attres.models import class_probabilities, create_model, model_info, model_kind
 from attres.models.functionals import SEARCH_C, OpenSmileLinear
 
 
@@ -105,3 +105,18 @@ def test_self_training_adapts_to_a_new_speaker_without_their_labels():
     twice = model.adapted_probabilities(both, groups)
     np.testing.assert_allclose(twice[: len(x_new)], twice[len(x_new) :])
     np.testing.assert_allclose(twice[: len(x_new)], model.adapted_probabilities(x_new))
+
+
+@pytest.mark.parametrize("name", ["eGeMAPS-LR", "eGeMAPS-LR-ST"])
+def test_probabilities_keep_their_class_when_training_lacks_one(name):
+    """A fold whose training side has no clip of class 1 (of 3): each column is its class."""
+    x, y, g = separable(groups=2)
+    y = np.where(y == 1, 2, 0)  # classes 0 and 2 only
+    x = InputSettings(normalize="speaker").apply(x, g)
+    model = create_model(name, num_classes=3, in_chans=10).fit(x, y)
+    if hasattr(model, "adapted_probabilities"):
+        p = model.adapted_probabilities(x, g)
+    else:
+        p = class_probabilities(model.pipeline, x, 3)
+    assert p.shape == (len(x), 3) and np.all(p[:, 1] == 0)
+    assert (p.argmax(axis=1) == y).mean() > 0.9  # class 2 stays class 2, not 1

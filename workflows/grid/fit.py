@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from attres.loop import Replica, train_model
-from attres.models import create_model, model_info, model_kind
+from attres.models import class_probabilities, create_model, model_info, model_kind
 from attres.saved import ModelMeta
 from attres.train import Standardizer
 from featurize.location import Location
@@ -202,7 +202,7 @@ def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:
     if hasattr(model, "adapted_probabilities"):  # adapts to each tested speaker, unlabeled
         probabilities = model.adapted_probabilities(split.x_test, data.test_groups)
     elif hasattr(model.pipeline, "predict_proba"):
-        probabilities = model.pipeline.predict_proba(split.x_test)
+        probabilities = class_probabilities(model.pipeline, split.x_test, num_classes)
     else:
         probabilities = np.eye(num_classes)[model.predict(split.x_test)]
     predicted = probabilities.argmax(axis=1)

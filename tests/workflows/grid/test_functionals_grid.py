@@ -220,3 +220,31 @@ def test_predict_warns_when_another_opensmile_computes_the_input(grid, corpus, t
     )
     assert result.exit_code == 0, result.output
     assert "computed by openSMILE 0.1 for training" in result.output
+
+
+def test_a_class_only_one_speaker_has_keeps_its_column_under_loso(ray_local, corpus, tmp_path):
+    """Surprise belongs to spk01 only: spk01's loso trial trains without it, yet records a
+    column per class, each where its class is, and scores what it recorded."""
+    from attres.metrics import classification_metrics
+
+    manifest = tmp_path / "manifest.csv"
+    rows = [
+        f"{wav},{wav.parts[-3]},{wav.parts[-2]}"
+        for wav in sorted(corpus.rglob("*.wav"))
+        if wav.parts[-2] != "surprise" or wav.parts[-3] == "spk01"
+    ]
+    manifest.write_text("path,speaker,emotion\n" + "\n".join(rows) + "\n")
+    features = str(tmp_path / "features")
+    config = FeatureConfig(image_size=16)
+    run_featurize(corpus, features, config, manifest=manifest, functionals=("egemaps",), **QUIET)
+    runs = str(tmp_path / "runs")
+    assert train_all(features, runs, ["eGeMAPS-LR"], [0], LOSO, **QUIET).failed == []
+    (record,) = [r for r in load_records(runs) if r.fold == 0]  # spk01 held out
+    assert len(record.label_names) == 6
+    probabilities = np.asarray(record.test_probabilities)
+    assert probabilities.shape == (record.n_test, 6)
+    surprise = record.label_names.index("surprise")
+    assert np.all(probabilities[:, surprise] == 0)  # never seen in training: never predicted
+    rescored = classification_metrics(np.asarray(record.test_labels), probabilities.argmax(1), 6)
+    assert rescored["ua"] == pytest.approx(record.ua)
+    assert np.asarray(record.confusion)[:, surprise].sum() == 0
