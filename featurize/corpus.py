@@ -4,6 +4,8 @@ the CASIA folder layout, or a manifest CSV for any other."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -41,6 +43,8 @@ class Corpus:
     rejects: tuple[tuple[str, str], ...]  # (relative path, reason) found while listing
     skipped: tuple[tuple[str, str], ...] = ()  # (relative path, why): not emotional speech
     label_map: dict[str, str] = field(default_factory=dict)  # a named corpus's own -> shared
+    # (relative path, why): the same audio as another file, left out (``keep_one_copy``)
+    copies: tuple[tuple[str, str], ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -74,7 +78,8 @@ def discover(corpus: Path, manifest: Path | None = None, layout: Layout | None =
             f"layout under {corpus}; for another layout pass --manifest CSV"
         )
     _refuse_duplicates(utterances, corpus)
-    return Corpus(corpus, tuple(utterances), tuple(rejects))
+    kept, copies = keep_one_copy(utterances)
+    return Corpus(corpus, tuple(kept), tuple(rejects), copies=tuple(copies))
 
 
 def _from_layout(corpus: Path, layout: Layout) -> Corpus:
@@ -110,8 +115,9 @@ def _from_layout(corpus: Path, layout: Layout) -> Corpus:
             f"another --corpus; refused rather than half-read ({examples})"
         )
     _refuse_duplicates(utterances, corpus)
+    kept, copies = keep_one_copy(utterances)
     label_map = {own: layout.shared(own) for own in sorted(used)}
-    return Corpus(corpus, tuple(utterances), tuple(rejects), tuple(skipped), label_map)
+    return Corpus(corpus, tuple(kept), tuple(rejects), tuple(skipped), label_map, tuple(copies))
 
 
 def _refuse_duplicates(
@@ -132,6 +138,41 @@ def _refuse_duplicates(
             f"{where}: {len(shared)} {what}, so one clip could land in both train and test: "
             f"{shown}{more}; keep one file each"
         )
+
+
+def keep_one_copy(
+    utterances: list[Utterance],
+) -> tuple[list[Utterance], list[tuple[str, str]]]:
+    """The utterances with each audio content once, and (path, why) of those left out.
+
+    The same bytes under two paths (a corpus copied into a folder of itself, a file saved
+    twice) would let one copy train and the other test. Of copies with the same speaker
+    and emotion the first path is kept; copies labelled differently are all left out, as
+    which label is right cannot be told. Only files whose size another file shares are read.
+    """
+    by_size: dict[int, list[Utterance]] = {}
+    for u in utterances:
+        by_size.setdefault(os.path.getsize(u.path), []).append(u)
+    by_content: dict[str, list[Utterance]] = {}
+    for same_size in by_size.values():
+        if len(same_size) > 1:
+            for u in same_size:
+                digest = hashlib.sha1(Path(u.path).read_bytes()).hexdigest()
+                by_content.setdefault(digest, []).append(u)
+    left_out: dict[str, str] = {}
+    for group in by_content.values():
+        if len(group) < 2:
+            continue
+        first, *others = sorted(group, key=lambda u: u.source)
+        if len({(u.speaker, u.emotion) for u in group}) == 1:
+            for u in others:
+                left_out[u.source] = f"the same audio as {first.source}, kept once"
+        else:
+            labels = ", ".join(f"{u.source} ({u.speaker}, {u.emotion})" for u in group)
+            for u in group:
+                left_out[u.source] = f"the same audio under other labels: {labels}"
+    kept = [u for u in utterances if u.source not in left_out]
+    return kept, sorted(left_out.items())
 
 
 def _from_manifest(manifest: Path) -> Corpus:
@@ -164,4 +205,5 @@ def _from_manifest(manifest: Path) -> Corpus:
         raise CorpusError(f"{manifest}: no usable audio files listed")
     _refuse_duplicates(utterances, manifest)
     _refuse_duplicates(utterances, manifest, "path", "file(s) listed more than once")
-    return Corpus(root, tuple(utterances), tuple(rejects))
+    kept, copies = keep_one_copy(utterances)
+    return Corpus(root, tuple(kept), tuple(rejects), copies=tuple(copies))

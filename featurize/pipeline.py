@@ -24,7 +24,7 @@ import numpy as np
 from featurize.audio import BadAudioError, decode_audio, to_mono_at_rate
 from featurize.config import FeatureConfig
 from featurize.corpora import Layout
-from featurize.corpus import Utterance, discover
+from featurize.corpus import SHOWN, Utterance, discover
 from featurize.functionals import Extractor, FunctionalsError, check_sets
 from featurize.location import Location
 from featurize.raysession import SharedPathError
@@ -180,6 +180,7 @@ class FeaturizeSummary:
     label_map: dict[str, str] = field(default_factory=dict)  # its own labels -> shared names
     not_speech: int = 0  # files its convention says are no emotional speech (RAVDESS song)
     functionals: list[str] = field(default_factory=list)  # openSMILE sets asked for
+    copies: list[tuple[str, str]] = field(default_factory=list)  # the same audio, left out
 
     def lines(self) -> list[str]:
         """What a person reads of it: the counts, a named corpus's labels, then each rejected
@@ -196,6 +197,11 @@ class FeaturizeSummary:
             named.append(f"  {self.corpus} labels: {mapping}")
             if self.not_speech:
                 named.append(f"  {self.not_speech} files not emotional speech, not read")
+        if self.copies:
+            named.append(f"  {len(self.copies)} files the same audio as another, left out:")
+            named += [f"    {path}: {why}" for path, why in self.copies[:SHOWN]]
+            if len(self.copies) > SHOWN:
+                named.append(f"    and {len(self.copies) - SHOWN} more (in {SUMMARY_FILE})")
         return [counts, *named, *(f"  rejected {path}: {reason}" for path, reason in self.rejects)]
 
     def to_json(self) -> str:
@@ -252,7 +258,10 @@ def run_featurize(
     featurized = len(todo) - (len(rejects) - len(found.rejects))
     summary = FeaturizeSummary(
         features=features,
-        files_seen=len(found.utterances) + len(found.rejects) + len(found.skipped),
+        files_seen=len(found.utterances)
+        + len(found.rejects)
+        + len(found.skipped)
+        + len(found.copies),
         featurized=featurized,
         skipped=skipped,
         rejected=len(rejects),
@@ -264,6 +273,7 @@ def run_featurize(
         label_map=found.label_map,
         not_speech=len(found.skipped),
         functionals=list(sets),
+        copies=list(found.copies),
     )
     features.child(REJECTS_FILE).write(_rejects_csv(rejects))
     features.child(SUMMARY_FILE).write(summary.to_json())

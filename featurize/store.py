@@ -204,6 +204,10 @@ def load_features(features: str) -> FeatureSet:
             f"({', '.join(repeated[:5])}{', ...' if len(repeated) > 5 else ''}), so one clip "
             "could land in both train and test; featurize into a fresh --out folder"
         )
+    origins = (
+        np.asarray(table.column("origin").to_pylist()) if "origin" in table.column_names else ids
+    )
+    refuse_same_audio(features, ids[origins == ids], table.filter(origins == ids)["sha1"])
     meta = table.schema.metadata
     config = FeatureConfig.from_dict(json.loads(meta[CONFIG_KEY]))
     label_names = tuple(json.loads(meta[LABELS_KEY]))
@@ -217,12 +221,25 @@ def load_features(features: str) -> FeatureSet:
         speakers=np.asarray(table.column("speaker").to_pylist()),
         label_names=label_names,
         config=config,
-        origins=(
-            np.asarray(table.column("origin").to_pylist())
-            if "origin" in table.column_names
-            else ids
-        ),
+        origins=origins,
     )
+
+
+def refuse_same_audio(features: str, ids: np.ndarray, sha1: pa.ChunkedArray) -> None:
+    """Refuse recordings of the same audio under two ids (FEATURES made before featurize
+    kept one copy of each): one could train and the other test."""
+    digests = np.asarray(sha1.to_pylist())
+    order = np.argsort(digests, kind="stable")
+    digests, ids = digests[order], ids[order]
+    twice = np.flatnonzero(digests[1:] == digests[:-1])  # sorted: copies are neighbours
+    if len(twice):
+        pairs = [f"{ids[i]} = {ids[i + 1]}" for i in twice[:5]]
+        raise FeatureStoreError(
+            f"{features}: {len(twice)} recording(s) hold the same audio as another "
+            f"({'; '.join(pairs)}{'; ...' if len(twice) > 5 else ''}), so one clip could land "
+            "in both train and test; featurize into a fresh --out folder (featurize keeps "
+            "one copy of each audio)"
+        )
 
 
 def content_fingerprint(features: str) -> str:

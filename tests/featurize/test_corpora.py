@@ -18,11 +18,12 @@ from workflows.results.compare import pair_unit
 
 
 def corpus(root: Path, files: list[str]) -> Path:
-    """Half a second of a tone at 16 kHz under each relative path."""
-    tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(8000) / 16000).astype(np.float32)
-    for rel in files:
+    """Half a second of a tone at 16 kHz under each relative path, each file its own pitch
+    (the same audio twice is one recording: ``keep_one_copy``)."""
+    for i, rel in enumerate(files):
+        tone = 0.1 * np.sin(2 * np.pi * (220 + i) * np.arange(8000) / 16000)
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        sf.write(root / rel, tone, 16000)
+        sf.write(root / rel, tone.astype(np.float32), 16000)
     return root
 
 
@@ -181,3 +182,27 @@ def test_iemocap_reads_its_label_files_and_the_four_class_set_merges_excited(tmp
     assert emotions["Ses01F_impro01_M001"] == "happiness"  # excited, merged
     assert "Ses01F_impro01_F002" not in emotions  # frustration: not of the four
     assert len(four.skipped) == 3  # the whole dialog, no majority, frustration
+
+
+def test_the_same_audio_under_two_paths_is_kept_once_and_named(tmp_path):
+    """TESS's public copy holds its folders twice, once nested in itself: one utterance each."""
+    files = ["OAF_angry/OAF_back_angry.wav", "OAF_sad/OAF_back_sad.wav"]
+    root = corpus(tmp_path / "tess", files)
+    nested = root / "TESS copy"
+    for rel in files:
+        (nested / rel).parent.mkdir(parents=True, exist_ok=True)
+        (nested / rel).write_bytes((root / rel).read_bytes())
+    found = discover(root, layout=layout("tess"))
+    assert sorted(u.source for u in found.utterances) == files
+    assert [path for path, _ in found.copies] == [f"TESS copy/{rel}" for rel in files]
+    assert "the same audio as OAF_angry/OAF_back_angry.wav" in found.copies[0][1]
+
+
+def test_the_same_audio_under_two_labels_is_left_out_whole(tmp_path):
+    """CREMA-D's public copy has a clip filed as neutral and as happy: neither label is kept."""
+    root = corpus(tmp_path / "crema", ["1006_TIE_NEU_XX.wav", "1001_DFA_ANG_XX.wav"])
+    (root / "1006_TIE_HAP_XX.wav").write_bytes((root / "1006_TIE_NEU_XX.wav").read_bytes())
+    found = discover(root, layout=layout("crema-d"))
+    assert [u.source for u in found.utterances] == ["1001_DFA_ANG_XX.wav"]
+    assert [path for path, _ in found.copies] == ["1006_TIE_HAP_XX.wav", "1006_TIE_NEU_XX.wav"]
+    assert all("under other labels" in why for _, why in found.copies)

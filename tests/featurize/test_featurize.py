@@ -248,3 +248,23 @@ def test_killed_run_resumes_to_exactly_the_full_set(synth_corpus, tmp_path):
     summary = json.loads((out / "_summary.json").read_text())
     assert summary["skipped"] >= shards_at_kill and summary["featurized"] + summary["skipped"] == 36
     assert not list(out.glob("_tmp-*"))
+
+
+def test_a_copy_added_after_featurizing_is_refused_when_the_features_are_read(
+    ray_local, synth_corpus, tmp_path
+):
+    """FEATURES may already hold a recording whose copy arrives later under a name that
+    sorts first (featurize keeps the first path): reading them names both."""
+    root = tmp_path / "corpus"
+    shutil.copytree(synth_corpus, root)
+    out = str(tmp_path / "features")
+    run_featurize(root, out, FeatureConfig(image_size=16), **QUIET)
+    (root / "spk01" / "angry" / "a_copy.wav").write_bytes(
+        (root / "spk01" / "angry" / "s0201.wav").read_bytes()
+    )
+    summary = run_featurize(root, out, FeatureConfig(image_size=16), **QUIET)
+    assert summary.copies == [
+        ("spk01/angry/s0201.wav", "the same audio as spk01/angry/a_copy.wav, kept once")
+    ]
+    with pytest.raises(FeatureStoreError, match="spk01/angry/a_copy = spk01/angry/s0201"):
+        load_features(out)
