@@ -84,6 +84,12 @@ class FeatureConfig:
             raise ValueError(f"unknown feature config keys: {sorted(unknown)}")
         return cls(**data)
 
+    @property
+    def per_clip(self) -> FeatureConfig:
+        """The settings that make one clip's image: these without the training-time extras
+        (``speeds`` adds rows, it changes no row of a recording)."""
+        return dataclasses.replace(self, speeds=())
+
     def fingerprint(self) -> str:
         """A short stable hash of the configuration."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()

@@ -312,6 +312,13 @@ def train_all_command(
             "have; the protocol is then cross-corpus."
         ),
     ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            help="Cross-corpus: only these shared classes (comma-separated); needed when the "
+            "corpora share fewer classes than either has."
+        ),
+    ] = None,
     address: Address = None,
     verbose: Annotated[bool, typer.Option(help="Show Ray's own logs and status tables.")] = False,
     quiet: Quiet = False,
@@ -327,6 +334,8 @@ def train_all_command(
     cross = protocol is Protocol.cross_corpus or test_features is not None
     if cross and (test_features is None or protocol not in (Protocol.paper, Protocol.cross_corpus)):
         fail("cross-corpus is --test-features OTHER (with no other --protocol)")
+    if classes is not None and not cross:
+        fail("--classes names the classes of a cross-corpus run (--test-features OTHER)")
     try:
         cfg = TrainConfig(
             epochs=epochs,
@@ -365,6 +374,7 @@ def train_all_command(
             verbose=verbose,
             display="quiet" if quiet else "auto",
             test_features=test_features,
+            classes=tuple(c.strip() for c in classes.split(",")) if classes else None,
         )
     except (FeatureStoreError, GridError, SharedPathError) as err:
         fail(str(err))

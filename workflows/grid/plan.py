@@ -135,8 +135,10 @@ def plan_cross_corpus(
     seeds: list[int],
     cfg: TrainConfig,
     storage: str | None = None,
+    cfg_classes: tuple[str, ...] | None = None,
 ) -> list[TrialSpec]:
-    """Train on ``features``, test on ``test_features``, on the classes both have: one fold,
+    """Train on ``features``, test on ``test_features``, on the classes both have (or the
+    ``cfg_classes`` named, all of them shared): one fold,
     each seed its own training run; saves the split's ids in RUNS (the test ids are the
     other corpus's)."""
     names = list(dict.fromkeys(model_info(m).name for m in models))  # raises on unknown names
@@ -144,19 +146,13 @@ def plan_cross_corpus(
     require_functionals(names, test_data, test_features)
     if cfg.validating:
         raise GridError("cross-corpus runs take no --validation yet: they test on the other corpus")
-    if data.config != test_data.config:
+    if data.config.per_clip != test_data.config.per_clip:  # --speeds copies are training's
         raise GridError(
             f"{features} and {test_features} were featurized with other settings "
-            f"({data.config.to_dict()} against {test_data.config.to_dict()}); featurize both "
-            "the same way"
+            f"({data.config.per_clip.to_dict()} against {test_data.config.per_clip.to_dict()}); "
+            "featurize both the same way (--speeds may differ)"
         )
-    classes = shared_classes(data, test_data)
-    if len(classes) < 2:
-        raise GridError(
-            f"{features} ({', '.join(data.label_names)}) and {test_features} "
-            f"({', '.join(test_data.label_names)}) share {len(classes)} class(es); "
-            "cross-corpus needs 2 (featurize both with --corpus NAME for shared label names)"
-        )
+    classes = cross_classes(data, test_data, features, test_features, cfg_classes)
     train = np.flatnonzero(np.isin(np.asarray(data.label_names)[data.labels], classes))
     train = train[data.recorded[train]]
     test = np.flatnonzero(np.isin(np.asarray(test_data.label_names)[test_data.labels], classes))
@@ -200,3 +196,34 @@ def trial_specs(names: list[str], cfg: TrainConfig, **split: Any) -> list[TrialS
 def shared_classes(data: FeatureSet, other: FeatureSet) -> tuple[str, ...]:
     """The label names both feature sets have, sorted."""
     return tuple(sorted(set(data.label_names) & set(other.label_names)))
+
+
+def cross_classes(
+    data: FeatureSet,
+    other: FeatureSet,
+    features: str,
+    other_features: str,
+    named: tuple[str, ...] | None = None,
+) -> tuple[str, ...]:
+    """The classes a cross-corpus run is on: the ``named`` ones (each in both corpora), else
+    all both have, refused when that is fewer than the smaller corpus's classes (CASIA
+    against EmoDB share 2 of 6: not the 6-class experiment either corpus is known for)."""
+    shared = shared_classes(data, other)
+    sides = (
+        f"{features} ({', '.join(data.label_names)}) and {other_features} "
+        f"({', '.join(other.label_names)})"
+    )
+    if named is not None:
+        missing = sorted(set(named) - set(shared))
+        if missing:
+            raise GridError(f"--classes {', '.join(missing)}: not in both of {sides}")
+        shared = tuple(sorted(set(named)))
+    elif len(shared) < min(len(data.label_names), len(other.label_names)):
+        raise GridError(
+            f"{sides} share {len(shared)} class(es) ({', '.join(shared) or 'none'}), fewer "
+            "than either corpus has: name the classes to run on with --classes "
+            f"{','.join(shared) or 'A,B'} (featurize both with --corpus NAME for shared names)"
+        )
+    if len(shared) < 2:
+        raise GridError(f"{sides}: cross-corpus needs 2 shared classes, has {len(shared)}")
+    return shared

@@ -27,7 +27,7 @@ from attres.models import create_model, model_info, model_kind
 from featurize.location import Location
 from featurize.store import content_fingerprint, load_features
 from workflows.grid.config import TrainConfig, TrialSpec
-from workflows.grid.plan import GridError, plan_cross_corpus, plan_grid, shared_classes
+from workflows.grid.plan import GridError, cross_classes, plan_cross_corpus, plan_grid
 from workflows.grid.progress import GridProgress, trial_name
 from workflows.grid.trial import run_trial
 from workflows.runs import (
@@ -133,12 +133,14 @@ def train_all(
     progress: Callable[[str], None] = print,
     display: str = "auto",
     test_features: str | None = None,
+    classes: tuple[str, ...] | None = None,
 ) -> GridSummary:
     """Run every missing trial of the grid concurrently on Ray; returns what happened.
 
     ``display`` is how the running trials show (``workflows.grid.progress``): "auto" (live
     on a terminal, else lines), "live", "lines" or "quiet". With ``test_features`` the grid
-    is cross-corpus: trained on ``features``, tested on those, on the classes both have."""
+    is cross-corpus: trained on ``features``, tested on those, on the classes both have
+    (``classes``: these of them)."""
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     start = time.perf_counter()
@@ -158,7 +160,7 @@ def train_all(
     else:
         test_features = Location(test_features)
         other = load_features(test_features)
-        classes = shared_classes(data, other)
+        classes = cross_classes(data, other, features, test_features, classes)
         features_used.update(
             test_features=test_features,
             test_fingerprint=content_fingerprint(test_features),
@@ -167,8 +169,9 @@ def train_all(
         check_runs_belong(runs, cfg, features_used)
         fingerprints = (fingerprint, features_used["test_fingerprint"])
         specs = plan_cross_corpus(
-            data, other, features, test_features, fingerprints, runs, models, seeds, cfg, storage
-        )
+            data, other, features, test_features, fingerprints, runs, models, seeds, cfg,
+            storage, classes,
+        )  # fmt: skip
         progress(
             f"train-all: cross-corpus, trained on {features}, tested on {test_features}, "
             f"on the {len(classes)} classes both have: {', '.join(classes)}"

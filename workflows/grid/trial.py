@@ -35,6 +35,16 @@ def run_trial(config: dict[str, Any]) -> None:
     tune.report({"wa": record.wa, "wall_s": record.wall_s})
 
 
+def tabled_protocol(spec: TrialSpec) -> str:
+    """The protocol a record is tabled under: validation runs apart from test runs, and a
+    cross-corpus run with its class count ("cross-corpus-2cls"), a 2-class run never in the
+    row of a 6-class one."""
+    cfg = spec.train
+    if spec.test_features:
+        return f"{cfg.protocol}-{len(spec.classes)}cls"
+    return f"{cfg.protocol}-validation" if cfg.validating else cfg.protocol
+
+
 def trial_record(spec: TrialSpec, data: TrialData, fitted: Fitted, wall_s: float) -> TrialRecord:
     """The fit's scores with what the trial was and where it came from."""
     cfg = spec.train
@@ -44,7 +54,7 @@ def trial_record(spec: TrialSpec, data: TrialData, fitted: Fitted, wall_s: float
         trial=spec.name,
         model=spec.model,
         # validation runs get their own rows in the tables, never mixed with test figures
-        protocol=f"{cfg.protocol}-validation" if cfg.validating else cfg.protocol,
+        protocol=tabled_protocol(spec),
         evaluated_on="validation" if cfg.validating else "test",
         seed=spec.seed,
         fold=spec.fold,

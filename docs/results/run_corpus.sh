@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# A public corpus end to end (the corpora issue): featurized with its own layout read
+# (--corpus NAME), the functionals models and the networks under its speaker-independent
+# protocol, published into docs/results/<name>/<protocol>.
+#
+#   docs/results/run_corpus.sh NAME CORPUS_DIR WORK_DIR [STAGE ...]
+#
+# NAME is one of ravdess, savee, tess (leave one speaker out) or crema-d (5 folds of whole
+# speakers); CORPUS_DIR is the folder its files are in, as the public copies hold them:
+#   ravdess  ZenvilleErasmus/RAVDESS-emotions-speech-audio-only @ 29dc10e: Audio_Speech_Actors_01-24
+#   savee    xinying233/SpeechEmotionRecognition @ eeb1f61: AudioData
+#   tess     Simantini1709/Expression_detection @ 6d9ebbc: "TESS Toronto emotional speech set data"
+#   crema-d  sirenm/Master @ db83dc6: the repository's root (CremaTrain, CremaValidation, CremaTest)
+#
+# Stages (default: all, in this order):
+#   featurize  WORK/features with --functionals egemaps,compare
+#   linear     eGeMAPS-LR, eGeMAPS-LR-ST, ComParE-LR (deterministic: seed 0)
+#   mlp        eGeMAPS-MLP, seeds 0-2
+#   networks   att-Res and att-Res+ (SEEDS, default 0; NET_EPOCHS, default 25)
+#   publish    tables, records and splits into docs/results/<name>/<protocol>
+# Everything resumes after a kill; publishing is re-made from the records.
+set -euo pipefail
+
+usage="usage: run_corpus.sh NAME CORPUS_DIR WORK_DIR [STAGE ...]"
+NAME=${1:?$usage}
+CORPUS=${2:?$usage}
+WORK=${3:?$usage}
+shift 3
+STAGES=${*:-featurize linear mlp networks publish}
+SEEDS=${SEEDS:-0}
+NET_EPOCHS=${NET_EPOCHS:-25}
+case $NAME in
+ravdess | savee | tess) PROTOCOL=(--protocol loso) ;;
+crema-d) PROTOCOL=(--protocol speaker-kfold --k 5) ;;
+*)
+    echo "$usage (NAME: ravdess, savee, tess or crema-d)" >&2
+    exit 2
+    ;;
+esac
+FEATURES=$WORK/features
+RUNS=$WORK/${PROTOCOL[1]}
+DOCS=$(cd "$(dirname "$0")" && pwd)/$NAME/${PROTOCOL[1]}
+T=("$FEATURES" --out "$RUNS" "${PROTOCOL[@]}" --quiet)
+
+for stage in $STAGES; do
+    echo "== $NAME $stage $(date -u +%FT%TZ)"
+    case $stage in
+    featurize)
+        attres-flow featurize "$CORPUS" --corpus "$NAME" --out "$FEATURES" \
+            --functionals egemaps,compare
+        ;;
+    linear) attres-flow train-all "${T[@]}" --models eGeMAPS-LR,eGeMAPS-LR-ST,ComParE-LR ;;
+    mlp) attres-flow train-all "${T[@]}" --models eGeMAPS-MLP --seeds 0-2 ;;
+    networks)
+        attres-flow train-all "${T[@]}" --models att-Res,att-Res+ --seeds "$SEEDS" \
+            --epochs "$NET_EPOCHS"
+        ;;
+    publish) attres-flow tables "$RUNS" --publish "$DOCS" >/dev/null ;;
+    *)
+        echo "unknown stage $stage" >&2
+        exit 2
+        ;;
+    esac
+done
