@@ -62,6 +62,7 @@ def plan_grid(
         )
     # Splits are drawn over the recordings as they are (not speed-perturbed copies).
     recorded = np.flatnonzero(data.recorded)
+    require_two_clips_a_class(data, recorded, features)
     n_folds = protocol_folds(protocol, data.speakers, cfg.k)
     if folds is not None and not set(folds) <= set(range(n_folds)):
         raise GridError(
@@ -71,11 +72,16 @@ def plan_grid(
     specs = []
     for seed in dict.fromkeys(seeds):
         for fold in range(n_folds) if folds is None else sorted(set(folds)):
-            drawn = make_split(
-                protocol, data.labels[recorded], data.speakers[recorded], seed, fold, cfg.k
-            )
-            drawn = Split(drawn.fold, drawn.name, recorded[drawn.train], recorded[drawn.test])
-            split = evaluated_split(drawn, data, cfg, seed)
+            try:
+                drawn = make_split(
+                    protocol, data.labels[recorded], data.speakers[recorded], seed, fold, cfg.k
+                )
+                drawn = Split(drawn.fold, drawn.name, recorded[drawn.train], recorded[drawn.test])
+                split = evaluated_split(drawn, data, cfg, seed)
+            except ValueError as err:  # scikit-learn's refusal of this data
+                raise GridError(
+                    f"protocol {protocol.value}, seed {seed}, fold {fold} on {features}: {err}"
+                ) from None
             train, test, split_name = with_copies(split.train, data), split.test, split.name
             record = {
                 "split": split_name,
@@ -91,6 +97,19 @@ def plan_grid(
                 train_rows=tuple(train.tolist()), test_rows=tuple(test.tolist()), n_folds=n_folds,
             )  # fmt: skip
     return specs
+
+
+def require_two_clips_a_class(data: FeatureSet, rows: np.ndarray, features: str) -> None:
+    """Refuse a class with a single recording: no split can put it on both sides, and the
+    stratified ones (paper, kfold, validation) cannot be drawn at all."""
+    counts = np.bincount(data.labels[rows], minlength=len(data.label_names))
+    lone = [f"{name} ({n})" for name, n in zip(data.label_names, counts, strict=True) if n == 1]
+    if lone:
+        raise GridError(
+            f"{features}: class(es) with a single recording: {', '.join(lone)}; a class needs "
+            "2 clips to be trained and tested. Featurize the corpus without it (a --manifest "
+            "that leaves it out) into a fresh --out, or add recordings of it"
+        )
 
 
 def require_functionals(names: list[str], data: FeatureSet, features: str) -> None:

@@ -397,3 +397,24 @@ def test_data_parallel_trial_trains_on_two_ranks_from_the_trial_checkpoint(
     assert record.resumed_from_epoch == 1 and len(record.curves["train_loss"]) == 2
     assert record.curves["test_acc"][0] == single.record["curves"]["test_acc"][0]
     assert np.array(record.confusion).sum() == record.n_test
+
+
+@pytest.mark.parametrize("protocol", ["paper", "loso"])
+def test_a_class_with_one_clip_is_refused_by_name(ray_local, synth_corpus, tmp_path, protocol):
+    """One surprise clip: no split has it on both sides (and the paper's cannot be drawn)."""
+    from featurize.config import FeatureConfig
+    from featurize.pipeline import run_featurize
+
+    wavs = sorted(synth_corpus.rglob("*.wav"))
+    surprise = [w for w in wavs if w.parts[-2] == "surprise"]
+    kept = [w for w in wavs if w.parts[-2] != "surprise"] + surprise[:1]
+    manifest = tmp_path / "one-surprise.csv"
+    manifest.write_text(
+        "path,speaker,emotion\n" + "".join(f"{w},{w.parts[-3]},{w.parts[-2]}\n" for w in kept)
+    )
+    features = str(tmp_path / "features")
+    run_featurize(synth_corpus, features, FeatureConfig(image_size=16), manifest=manifest, **QUIET)
+    args = ["train-all", features, "--out", str(tmp_path / "runs"), "--models", "CNN"]
+    result = CliRunner().invoke(app, [*args, "--protocol", protocol])
+    assert result.exit_code == 2, result.output
+    assert "single recording: surprise (1)" in result.output and "--manifest" in result.output
