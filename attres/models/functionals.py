@@ -133,8 +133,17 @@ class OpenSmileLinear:
             for c in self.search_C
         ]
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> Any:
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        groups: np.ndarray | None = None,
+        scored: np.ndarray | None = None,
+    ) -> Any:
+        """``scored``: (N,) bool, the rows a held-out part is scored on (recordings; their
+        speed-perturbed copies train only), default all."""
         y = np.asarray(y)
+        scored = np.ones(len(y), dtype=bool) if scored is None else np.asarray(scored, bool)
         by_speaker = groups is not None and len(np.unique(groups)) >= 2
         folds = min(3, int(np.bincount(y).min()))
         if not by_speaker and folds < 2:
@@ -147,13 +156,14 @@ class OpenSmileLinear:
             if by_speaker
             else StratifiedKFold(folds, shuffle=True, random_state=0)
         )
+        parts = [
+            (fit, held_out[scored[held_out]])
+            for fit, held_out in cv.split(X, y, groups=groups if by_speaker else None)
+        ]
         self.selection_ = []
         for option in self.options():
             pipeline = linear_pipeline(option["classifier"], option["C"], option["columns"])
-            scores = cross_val_score(
-                pipeline, X, y, groups=groups if by_speaker else None, cv=cv,
-                scoring="balanced_accuracy",
-            )  # fmt: skip
+            scores = cross_val_score(pipeline, X, y, cv=parts, scoring="balanced_accuracy")
             self.selection_.append({
                 "set": option["set"], "classifier": option["classifier"], "C": option["C"],
                 "validation_ua": float(scores.mean()), "per_group": [float(s) for s in scores],

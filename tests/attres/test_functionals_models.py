@@ -120,3 +120,23 @@ def test_probabilities_keep_their_class_when_training_lacks_one(name):
         p = class_probabilities(model.pipeline, x, 3)
     assert p.shape == (len(x), 3) and np.all(p[:, 1] == 0)
     assert (p.argmax(axis=1) == y).mean() > 0.9  # class 2 stays class 2, not 1
+
+
+def test_selection_scores_a_held_out_speakers_recordings_not_their_speed_copies():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from attres.models.functionals import linear_pipeline
+
+    x, y, g = separable()
+    copies = x.copy()  # copies whose functionals say nothing of the class
+    copies[:, :4] = np.random.default_rng(1).normal(size=copies[:, :4].shape)
+    X, Y, G = np.concatenate([x, copies]), np.concatenate([y, y]), np.concatenate([g, g])
+    scored = np.arange(len(X)) < len(x)
+    model = OpenSmileLinear(2, 10, C=(1.0,)).fit(X, Y, groups=G, scored=scored)
+    (lr,) = [row for row in model.selection_ if row["classifier"] == "lr"]
+    expected = []
+    for held_out in np.unique(G):  # trained on every other row, copies too
+        fitted = linear_pipeline("lr", 1.0).fit(X[G != held_out], Y[G != held_out])
+        mine = (G == held_out) & scored
+        expected.append(balanced_accuracy_score(Y[mine], fitted.predict(X[mine])))
+    assert lr["per_group"] == pytest.approx(expected)

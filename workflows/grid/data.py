@@ -26,6 +26,9 @@ class TrialData:
     # model choosing its settings holds out together
     train_speakers: np.ndarray
     test_groups: np.ndarray  # (N_test,) the voice of each evaluated row
+    # (N_train,) bool: a recording as it is, not a speed-perturbed copy; a model choosing
+    # its settings scores only these on its held-out speaker
+    train_recorded: np.ndarray
     parts: tuple[tuple[str, int], ...] = ()  # functionals sets in the input's channels, lengths
 
     @property
@@ -99,7 +102,10 @@ def trial_data(spec: TrialSpec) -> TrialData:
         y_train, y_test = relabel(features, train, spec.classes), relabel(other, test, spec.classes)
         split = SplitData(x_train, y_train, x_test, y_test, spec.classes)
         ids, config = other.utterance_ids[test], features.config.to_dict()
-        return TrialData(split, ids, config, features.speakers[train], test_voices, parts)
+        return TrialData(
+            split, ids, config, features.speakers[train], test_voices, features.recorded[train],
+            parts,
+        )  # fmt: skip
     rows = np.concatenate([train, test])
     raw, parts = model_inputs(spec.features, spec.fingerprint, sets, rows)
     groups = voices(features, rows)
@@ -108,7 +114,9 @@ def trial_data(spec: TrialSpec) -> TrialData:
     n = len(train)
     split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)
     ids, config = features.utterance_ids[test], features.config.to_dict()
-    return TrialData(split, ids, config, features.speakers[train], groups[n:], parts)
+    return TrialData(
+        split, ids, config, features.speakers[train], groups[n:], features.recorded[train], parts
+    )
 
 
 def relabel(features: FeatureSet, rows: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:

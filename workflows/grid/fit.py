@@ -196,7 +196,9 @@ def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:
         spec.model, num_classes=num_classes, in_chans=split.x_train.shape[1], **several
     )
     start = time.perf_counter()
-    model.fit(split.x_train, split.y_train, groups=data.train_speakers)
+    # a model choosing its settings scores its held-out speaker's recordings, not copies
+    scored = {"scored": data.train_recorded} if hasattr(model, "selection_") else {}
+    model.fit(split.x_train, split.y_train, groups=data.train_speakers, **scored)
     train_s = time.perf_counter() - start
     # for seed ensembles and fusion: probabilities where the model has them, else votes
     if hasattr(model, "adapted_probabilities"):  # adapts to each tested speaker, unlabeled
