@@ -35,7 +35,10 @@ def check_wav_container(data: bytes) -> None:
 
 
 def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
-    """Bytes of a WAV/FLAC/OGG file -> (samples (n, channels) float32, sample rate)."""
+    """Bytes of a WAV/FLAC/OGG/AIFF file -> (samples (n, channels) float32, sample rate).
+
+    The container is told by its header, not the file's name: an AIFF file named .wav (two
+    in TESS's public copy) is read as the AIFF it is."""
     if len(data) == 0:
         raise BadAudioError("empty file (0 bytes)")
     check_wav_container(data)

@@ -105,10 +105,14 @@ def _ravdess(rel: PurePosixPath) -> Reading:
 
 
 def _tess(rel: PurePosixPath) -> Reading:
-    match = re.fullmatch(r"(OAF|YAF)_[a-zA-Z]+_([a-z_]+)", rel.stem, re.IGNORECASE)
-    if match is None:
-        return Unfit("not <OAF|YAF>_<word>_<emotion>")
-    return Parsed(match.group(1).upper(), match.group(2).lower())
+    """The speaker from the folder (``OAF_neutral/``) where there is one: the released files
+    name it too, all but one (``OAF_neutral/OA_bite_neutral.wav``)."""
+    match = re.fullmatch(r"([a-zA-Z]+)_[a-zA-Z]+_([a-zA-Z_]+)", rel.stem)
+    folder = re.match(r"(OAF|YAF)_", rel.parent.name, re.IGNORECASE)
+    speaker = folder.group(1) if folder else match.group(1) if match else ""
+    if match is None or speaker.upper() not in ("OAF", "YAF"):
+        return Unfit("not <OAF|YAF>_<word>_<emotion>, nor <word>_<emotion> in an OAF_/YAF_ folder")
+    return Parsed(speaker.upper(), match.group(2).lower())
 
 
 def _savee(rel: PurePosixPath) -> Reading:
@@ -122,10 +126,18 @@ def _savee(rel: PurePosixPath) -> Reading:
     return Parsed(speaker, match.group(1))
 
 
+ESD_PARTS = ("train", "evaluation", "test")  # the official release's partition folders
+
+
 def _esd(rel: PurePosixPath) -> Reading:
-    if len(rel.parts) < 3:
-        return Unfit("not <speaker>/<Emotion>/<speaker>_<nnnnnn>")
-    speaker, emotion = rel.parts[-3], rel.parts[-2]
+    """``<speaker>/<Emotion>/<speaker>_<n>.wav``, or the official release's
+    ``<speaker>/<Emotion>/<train|evaluation|test>/<speaker>_<n>.wav``."""
+    parts = rel.parts
+    if len(parts) >= 2 and parts[-2] in ESD_PARTS:
+        parts = parts[:-2] + parts[-1:]  # the partition folder is no label
+    if len(parts) < 3:
+        return Unfit("not <speaker>/<Emotion>/[train|evaluation|test/]<speaker>_<nnnnnn>")
+    speaker, emotion = parts[-3], parts[-2]
     if not rel.stem.startswith(f"{speaker}_"):
         return Unfit(f"file name does not start with its speaker folder {speaker}_")
     return Parsed(speaker, emotion)
@@ -218,15 +230,17 @@ LAYOUTS: dict[str, Layout] = {
             "crema-d",
             "CREMA-D; 91 actors, 7,442 clips, 6 emotions, 16 kHz; ODbL, "
             "github.com/CheyneyComputerScience/CREMA-D",
-            "1001_DFA_ANG_XX.wav (actor, sentence, emotion, level)",
+            "1001_DFA_ANG_XX.wav (actor, sentence, emotion, level LO MD HI XX, or X as "
+            "named before late 2022)",
             "ANG=anger DIS=disgust FEA=fear HAP=happiness NEU=neutral SAD=sadness",
-            _by_pattern(r"(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})", 1, 3),
+            _by_pattern(r"(\d{4})_([A-Z]{3})_([A-Z]{3})_(LO|MD|HI|XX|X)", 1, 3),
         ),
         _layout(
             "tess",
             "Toronto emotional speech set; 2 speakers, 2,800 clips, 7 emotions, 24.4 kHz; "
             "CC BY-NC-ND 4.0, University of Toronto (tspace.library.utoronto.ca)",
-            "OAF_angry/OAF_back_angry.wav (speaker, word, emotion)",
+            "OAF_angry/OAF_back_angry.wav (speaker, word, emotion; the speaker from the "
+            "folder where there is one)",
             "angry=anger disgust=disgust fear=fear happy=happiness neutral=neutral "
             "ps=surprise pleasant_surprise=surprise sad=sadness",
             _tess,
@@ -249,7 +263,8 @@ LAYOUTS: dict[str, Layout] = {
             "esd",
             "Emotional Speech Dataset (ESD); 20 speakers (10 Mandarin, 10 English), 35,000 "
             "clips, 5 emotions, 16 kHz; github.com/HLTSingapore/Emotional-Speech-Data",
-            "0011/Angry/0011_000351.wav (speaker, emotion folder)",
+            "0011/Angry/0011_000351.wav or the release's 0011/Angry/train/0011_000351.wav "
+            "(speaker, emotion folder, partition folder)",
             "Angry=anger Happy=happiness Neutral=neutral Sad=sadness Surprise=surprise",
             _esd,
         ),

@@ -106,6 +106,8 @@ def _from_layout(corpus: Path, layout: Layout) -> Corpus:
             f"no audio file under {corpus} follows the {layout.name} convention "
             f"({layout.convention}); {len(rejects)} did not fit"
             + (f", e.g. {rejects[0][0]}: {rejects[0][1]}" if rejects else "")
+            + f"; {len(skipped)} skipped as not emotional speech"
+            + (f", e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else "")
         )
     if len(rejects) > MIXED_SHARE * (len(rejects) + len(utterances)):
         examples = "; ".join(f"{path}: {reason}" for path, reason in rejects[:SHOWN])

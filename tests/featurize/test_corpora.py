@@ -35,21 +35,25 @@ CASES = {  # corpus: (files, {source: (speaker, shared label)} of the ones that 
                  "Actor_01/03-01-03-01.wav"],
                 {"Actor_12/03-01-06-01-02-01-12.wav": ("actor12", "fear"),
                  "Actor_01/03-01-02-02-01-02-01.wav": ("actor01", "calm")}, 1),
-    "crema-d": (["1001_DFA_ANG_XX.wav", "1091_TIE_NEU_LO.wav", "1001_DFA_XYZ_XX.wav"],
+    "crema-d": (["1001_DFA_ANG_XX.wav", "1091_TIE_NEU_LO.wav", "CremaTest/1040_ITH_SAD_X.wav",
+                 "1001_DFA_XYZ_XX.wav", "1001_DFA_ANG_QQ.wav"],
                 {"1001_DFA_ANG_XX.wav": ("1001", "anger"),
-                 "1091_TIE_NEU_LO.wav": ("1091", "neutral")}, 1),
+                 "1091_TIE_NEU_LO.wav": ("1091", "neutral"),
+                 "CremaTest/1040_ITH_SAD_X.wav": ("1040", "sadness")}, 2),
     "tess": (["OAF_angry/OAF_back_angry.wav", "YAF_pleasant_surprised/YAF_bar_ps.wav",
-              "OAF_angry/readme.wav"],
+              "OAF_neutral/OA_bite_neutral.wav", "OAF_angry/readme.wav", "XX_bite_neutral.wav"],
              {"OAF_angry/OAF_back_angry.wav": ("OAF", "anger"),
-              "YAF_pleasant_surprised/YAF_bar_ps.wav": ("YAF", "surprise")}, 1),
+              "YAF_pleasant_surprised/YAF_bar_ps.wav": ("YAF", "surprise"),
+              "OAF_neutral/OA_bite_neutral.wav": ("OAF", "neutral")}, 2),
     "savee": (["DC/a01.wav", "JK_su15.wav", "XX/a01.wav"],
               {"DC/a01.wav": ("DC", "anger"), "JK_su15.wav": ("JK", "surprise")}, 1),
     "emovo": (["f1/dis-f1-b1.wav", "m3/gio-m3-l4.wav", "f1/bad-name.wav"],
               {"f1/dis-f1-b1.wav": ("f1", "disgust"), "m3/gio-m3-l4.wav": ("m3", "happiness")}, 1),
     "esd": (["0011/Angry/0011_000351.wav", "0020/Surprise/0020_001500.wav",
-             "0011/Angry/0012_000001.wav"],
+             "0013/Sad/evaluation/0013_001091.wav", "0011/Angry/0012_000001.wav"],
             {"0011/Angry/0011_000351.wav": ("0011", "anger"),
-             "0020/Surprise/0020_001500.wav": ("0020", "surprise")}, 1),
+             "0020/Surprise/0020_001500.wav": ("0020", "surprise"),
+             "0013/Sad/evaluation/0013_001091.wav": ("0013", "sadness")}, 1),
     "urdu": (["Angry/SM1_F1_A01.wav", "Sad/SF2_F3_S09.wav", "Bored/SM1_F1_B01.wav"],
              {"Angry/SM1_F1_A01.wav": ("SM1", "anger"), "Sad/SF2_F3_S09.wav": ("SF2", "sadness")},
              1),
@@ -206,3 +210,33 @@ def test_the_same_audio_under_two_labels_is_left_out_whole(tmp_path):
     assert [u.source for u in found.utterances] == ["1001_DFA_ANG_XX.wav"]
     assert [path for path, _ in found.copies] == ["1006_TIE_HAP_XX.wav", "1006_TIE_NEU_XX.wav"]
     assert all("under other labels" in why for _, why in found.copies)
+
+
+def test_the_official_esd_layout_is_read_whole(tmp_path):
+    """ESD as released: <spk>/<Emotion>/{train,evaluation,test}/<spk>_<n>.wav, nothing else."""
+    files = [f"0001/{emotion}/{part}/0001_{i:06d}.wav"
+             for i, (emotion, part) in enumerate(
+                 [("Angry", "train"), ("Happy", "evaluation"), ("Neutral", "test"),
+                  ("Sad", "train"), ("Surprise", "test")], start=1)]  # fmt: skip
+    found = discover(corpus(tmp_path, files), layout=layout("esd"))
+    assert found.rejects == () and len(found.utterances) == 5
+    assert {u.speaker for u in found.utterances} == {"0001"}
+
+
+def test_a_folder_of_ravdess_songs_only_says_what_was_skipped(tmp_path):
+    root = corpus(
+        tmp_path, ["Actor_01/03-02-03-01-01-01-01.wav", "Actor_01/03-02-04-01-01-01-01.wav"]
+    )
+    with pytest.raises(CorpusError, match="0 did not fit; 2 skipped as not emotional speech, e.g."):
+        discover(root, layout=layout("ravdess"))
+
+
+def test_aiff_audio_under_a_wav_name_is_read_as_the_aiff_it_is(tmp_path):
+    """Two of TESS's files are AIFF named .wav: the header, not the name, says what to read."""
+    from featurize.audio import decode_audio
+
+    tone = (0.1 * np.sin(np.arange(4000) / 10)).astype(np.float32)
+    path = tmp_path / "YAF_neat_fear.wav"
+    sf.write(path, tone, 24414, format="AIFF")
+    samples, rate = decode_audio(path.read_bytes())
+    assert rate == 24414 and np.allclose(samples[:, 0], tone, atol=1e-4)
