@@ -24,13 +24,15 @@ def cost_rows(records: list[TrialRecord]) -> list[dict[str, Any]]:
     ``n_resumed`` counts the trials resumed from a checkpoint; their wall time adds their
     earlier attempts up to the last checkpoint (``earlier_attempts_s``), except in records
     written before it was kept, which count the last attempt only. ``device`` lists the
-    devices the trials ran on.
+    devices the trials ran on. A fused trial's row shows what its two trials cost; the
+    ``all models`` row counts the trials that ran, each once, so fused trials are not in it.
     """
     rows = []
     for protocol in sorted({r.protocol for r in records}):
         runs = [r for r in records if r.protocol == protocol]
         groups = [(m, [r for r in runs if r.model == m]) for m in model_order(runs)]
-        for model, group in [g for g in groups if g[1]] + [("all models", runs)]:
+        ran = [r for r in runs if r.fusion is None]
+        for model, group in [g for g in groups if g[1]] + [("all models", ran)]:
             walls = [r.wall_s for r in group]
             params = {r.params for r in group if r.params is not None}
             params = params if model != "all models" else set()

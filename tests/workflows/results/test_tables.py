@@ -311,6 +311,8 @@ def test_cost_per_model_and_for_all_models():
         ),
         dataclasses.replace(record("SVM", 0.5), wall_s=10.0),
         dataclasses.replace(record("CNN", 0.6), resumed_from_epoch=None),  # schema 1: unknown
+        # a fusion of the SVM's and the CNN's trials: their cost again, not a trial that ran
+        dataclasses.replace(record("CNN", 0.6), model="CNN & SVM", wall_s=11.0, fusion={}),
     ]
     rows = {(r["protocol"], r["model"]): r for r in cost_rows(timed)}
     att = rows["paper", "att-Res"]
@@ -320,6 +322,7 @@ def test_cost_per_model_and_for_all_models():
     assert cnn["wall_s_mean"] == 1.0 and cnn["n_resumed"] == 0 and cnn["params"] is None
     every = rows["paper", "all models"]
     assert (every["n_trials"], every["wall_s_total"], every["params"]) == (4, 411.0, None)
+    assert rows["paper", "CNN & SVM"]["wall_s_total"] == 11.0
     assert list(rows)[-1] == ("paper", "all models")
     text = render_cost(cost_rows(timed))
     assert "| att-Res | 2 | 1 | cpu cuda | 481,642 | 200 | 400 |" in text
