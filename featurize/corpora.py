@@ -10,6 +10,7 @@ the mapping is printed and saved with the features.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from pathlib import Path, PurePosixPath
 
 # The shared emotion names every corpus's labels map to.
 VOCABULARY = (
-    "anger", "boredom", "calm", "disgust", "excitement", "fear", "frustration", "happiness",
-    "neutral", "sadness", "surprise",
+    "anger", "boredom", "calm", "contempt", "disgust", "excitement", "fear", "frustration",
+    "happiness", "neutral", "sadness", "surprise",
 )  # fmt: skip
 
 
@@ -198,6 +199,35 @@ def _iemocap_reader(four: bool) -> Callable[[Path], Callable[[PurePosixPath], Re
     return reader_for
 
 
+MSP_LABELS = "Labels/labels_consensus.csv"
+MSP_SKIPPED = {"O": "other", "X": "no agreement"}  # consensus labels that are no emotion
+
+
+def _msp_podcast_reader(root: Path) -> Callable[[PurePosixPath], Reading]:
+    """MSP-Podcast: ``Audios/<FileName>`` labelled by ``Labels/labels_consensus.csv``
+    (FileName, EmoClass, SpkrID, Gender, Split_Set). A segment of an unknown speaker
+    (SpkrID "Unknown") is a speaker of its own: unknown voices are never merged into one."""
+    table = root / MSP_LABELS
+    if not table.is_file():
+        raise FileNotFoundError(f"MSP-Podcast's labels are not at {table}")
+    with table.open(newline="") as f:
+        rows = {row["FileName"].strip(): row for row in csv.DictReader(f)}
+
+    def read(rel: PurePosixPath) -> Reading:
+        row = rows.get(rel.name)
+        if row is None:
+            return Unfit(f"not listed in {MSP_LABELS}")
+        label = row["EmoClass"].strip()
+        if label in MSP_SKIPPED:
+            return Skipped(f"consensus label {label} ({MSP_SKIPPED[label]}) is no emotion")
+        speaker = row["SpkrID"].strip()
+        if not speaker or speaker.lower() == "unknown":
+            speaker = f"unknown-{rel.stem}"
+        return Parsed(speaker, label)
+
+    return read
+
+
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
@@ -285,6 +315,17 @@ LAYOUTS: dict[str, Layout] = {
             "sur=surprise fea=fear dis=disgust",
             lambda rel: Unfit("IEMOCAP is read with its label files"),
             _iemocap_reader(four=False),
+        ),
+        _layout(
+            "msp-podcast",
+            "MSP-Podcast (licensed); podcast segments, over 2,000 speakers, 8 emotions by "
+            "consensus, 16 kHz; ecs.utdallas.edu/research/researchgroups/msp-lab (other and "
+            "no-agreement segments skipped and counted; unknown speakers kept apart)",
+            "Audios/<FileName>.wav, labels in Labels/labels_consensus.csv (FileName, EmoClass "
+            "A S H U F D C N O X, SpkrID, Gender, Split_Set)",
+            "A=anger S=sadness H=happiness U=surprise F=fear D=disgust C=contempt N=neutral",
+            lambda rel: Unfit("MSP-Podcast is read with its label file"),
+            _msp_podcast_reader,
         ),
         _layout(
             "iemocap4",

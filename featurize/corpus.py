@@ -88,7 +88,10 @@ def _from_layout(corpus: Path, layout: Layout) -> Corpus:
     ``MIXED_SHARE`` of them: refused), files the corpus says are not emotional speech are
     skipped."""
     utterances, rejects, skipped, used = [], [], [], set()
-    reader = layout.reader(corpus)
+    try:
+        reader = layout.reader(corpus)
+    except FileNotFoundError as err:  # a corpus whose labels live in a file of its own
+        raise CorpusError(f"{err} (--corpus {layout.name} reads it there)") from None
     for path in sorted(p for p in corpus.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS):
         rel = path.relative_to(corpus)
         read = reader(PurePosixPath(rel.as_posix()))

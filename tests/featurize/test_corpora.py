@@ -101,8 +101,8 @@ def test_a_folder_of_another_corpus_is_refused_saying_what_was_expected(tmp_path
     corpus(tmp_path, ["03a01Fa.wav"])  # EmoDB, read as CREMA-D
     with pytest.raises(CorpusError, match=r"crema-d convention \(1001_DFA_ANG_XX"):
         discover(tmp_path, layout=layout("crema-d"))
-    with pytest.raises(ValueError, match="unknown corpus 'msp-podcast'; known: casia, emodb"):
-        layout("msp-podcast")
+    with pytest.raises(ValueError, match="unknown corpus 'mead'; known: casia, emodb"):
+        layout("mead")
 
 
 def test_every_layout_maps_into_the_shared_vocabulary():
@@ -240,3 +240,45 @@ def test_aiff_audio_under_a_wav_name_is_read_as_the_aiff_it_is(tmp_path):
     sf.write(path, tone, 24414, format="AIFF")
     samples, rate = decode_audio(path.read_bytes())
     assert rate == 24414 and np.allclose(samples[:, 0], tone, atol=1e-4)
+
+
+def msp_podcast(root: Path) -> Path:
+    """MSP-Podcast's layout with its label file's real columns: two known speakers, two
+    segments of unknown speakers, one 'other' and one 'no agreement'."""
+    rows = [("MSP-PODCAST_0001_0008.wav", "A", "127", "Train"),
+            ("MSP-PODCAST_0001_0010.wav", "N", "127", "Development"),
+            ("MSP-PODCAST_0002_0001.wav", "C", "45", "Test1"),
+            ("MSP-PODCAST_0003_0001.wav", "H", "Unknown", "Train"),
+            ("MSP-PODCAST_0003_0002.wav", "S", "Unknown", "Train"),
+            ("MSP-PODCAST_0004_0001.wav", "O", "45", "Train"),
+            ("MSP-PODCAST_0004_0002.wav", "X", "45", "Test1")]  # fmt: skip
+    corpus(root, [f"Audios/{name}" for name, *_ in rows])
+    (root / "Labels").mkdir()
+    (root / "Labels/labels_consensus.csv").write_text(
+        "FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set\n"
+        + "".join(f"{n},{e},3.0,4.0,3.5,{s},Female,{p}\n" for n, e, s, p in rows)
+    )
+    return root
+
+
+def test_msp_podcast_reads_its_consensus_labels_and_keeps_unknown_speakers_apart(tmp_path):
+    found = discover(msp_podcast(tmp_path), layout=layout("msp-podcast"))
+    read = {u.utt_id: (u.speaker, u.emotion) for u in found.utterances}
+    assert read == {
+        "MSP-PODCAST_0001_0008": ("127", "anger"),
+        "MSP-PODCAST_0001_0010": ("127", "neutral"),
+        "MSP-PODCAST_0002_0001": ("45", "contempt"),
+        "MSP-PODCAST_0003_0001": ("unknown-MSP-PODCAST_0003_0001", "happiness"),
+        "MSP-PODCAST_0003_0002": ("unknown-MSP-PODCAST_0003_0002", "sadness"),
+    }
+    assert sorted(why for _, why in found.skipped) == [
+        "consensus label O (other) is no emotion",
+        "consensus label X (no agreement) is no emotion",
+    ]
+    assert found.rejects == ()
+
+
+def test_msp_podcast_without_its_label_file_is_refused_naming_it(tmp_path):
+    root = corpus(tmp_path, ["Audios/MSP-PODCAST_0001_0008.wav"])
+    with pytest.raises(CorpusError, match="Labels/labels_consensus.csv"):
+        discover(root, layout=layout("msp-podcast"))
