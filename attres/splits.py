@@ -21,6 +21,8 @@ class Protocol(str, Enum):
     speaker_kfold = "speaker-kfold"
     # train on one corpus, test on another, on the labels they share (workflows.grid.plan)
     cross_corpus = "cross-corpus"
+    # a corpus's own partition, read from a file (workflows.grid.partition)
+    predefined = "predefined"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ def make_split(
         return Split(fold, f"loso-s{seed}-f{fold}", index[speakers != held_out], test)
     if protocol is Protocol.cross_corpus:
         raise ValueError("a cross-corpus split is of two corpora: see workflows.grid.plan")
+    if protocol is Protocol.predefined:
+        raise ValueError("a predefined split is read from its file: see workflows.grid.partition")
     if protocol is Protocol.speaker_kfold:
         from sklearn.model_selection import StratifiedGroupKFold
 

@@ -221,6 +221,47 @@ def parse_models(text: str) -> list[str]:
         fail(f"--models: {err}")
 
 
+class Group(str, Enum):
+    speaker = "speaker"
+    session = "session"
+
+
+class PartitionSource(str, Enum):
+    emobox = "emobox"
+    msp_podcast = "msp-podcast"
+
+
+@app.command()
+def partition(
+    source: Annotated[PartitionSource, typer.Argument(help="Whose partition to convert.")],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="emobox: EmoBox's data/<corpus> folder (fold_*/...jsonl); msp-podcast: the "
+            "corpus root (Labels/labels_consensus.csv)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="The partition CSV to write.")],
+) -> None:
+    """Write a corpus's standard partition as the CSV `train-all --protocol predefined
+    --partition` reads (utterance, fold, split)."""
+    from workflows.grid.partition import (
+        PartitionError,
+        partition_from_emobox,
+        partition_from_msp_podcast,
+        write_partition,
+    )
+
+    read = partition_from_emobox if source is PartitionSource.emobox else partition_from_msp_podcast
+    try:
+        entries = read(folder)
+    except PartitionError as err:
+        fail(str(err))
+    folds = sorted({fold for _, fold, _ in entries})
+    write_partition(entries, out)
+    typer.echo(f"partition: {len(entries)} rows, {len(folds)} fold(s) -> {out}")
+
+
 @app.command("train-all")
 def train_all_command(
     features: Annotated[str, typer.Argument(help="FEATURES folder or URI from `featurize`.")],
@@ -272,10 +313,32 @@ def train_all_command(
         Protocol,
         typer.Option(
             help="paper: random 80/20; loso: leave one speaker out; kfold; speaker-kfold: "
-            "--k folds of whole speakers, stratified by emotion."
+            "--k folds of whole speakers, stratified by emotion; predefined: the corpus's own "
+            "folds from --partition."
         ),
     ] = Protocol.paper,
     k: Annotated[int, typer.Option(min=2, help="Folds of the kfold protocol.")] = 5,
+    group: Annotated[
+        Group,
+        typer.Option(
+            help="What loso and speaker-kfold hold out: speakers, or IEMOCAP's recording "
+            "sessions (leave-one-session-out, 5 folds)."
+        ),
+    ] = Group.speaker,
+    partition: Annotated[
+        Path | None,
+        typer.Option(
+            help="predefined: CSV of utterance, fold, split (train, validation, test); "
+            "`attres-flow partition` writes one from EmoBox's folds or MSP-Podcast's labels."
+        ),
+    ] = None,
+    validation_part: Annotated[
+        bool,
+        typer.Option(
+            help="predefined: report on the partition's validation rows; its test rows are "
+            "never read."
+        ),
+    ] = False,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
     gpus_per_trial: Annotated[
         float, typer.Option(help="GPUs per trial; fractions (0.25) pack trials on one GPU.")
@@ -351,6 +414,9 @@ def train_all_command(
             deltas=deltas,
             protocol=protocol.value if test_features is None else Protocol.cross_corpus.value,
             k=k,
+            group=group.value,
+            partition=str(partition.resolve()) if partition else "",
+            validation_part=validation_part,
             cpus_per_trial=cpus_per_trial,
             gpus_per_trial=gpus_per_trial,
             precision=precision.value,

@@ -47,8 +47,14 @@ class TrainConfig:
     validation_speaker: bool = False
     normalize: str = "global"  # global | speaker: each speaker scaled by their own statistics
     deltas: int = 0  # extra input channels: 1 adds the time derivative, 2 also the second
-    protocol: str = "paper"  # paper | loso | kfold
+    protocol: str = "paper"  # paper | loso | kfold | speaker-kfold | predefined
     k: int = 5  # folds of the kfold protocol
+    # loso and speaker-kfold hold out whole speakers, or with "session" whole recording
+    # sessions (IEMOCAP's leave-one-session-out: both speakers of a session together)
+    group: str = "speaker"
+    partition: str = ""  # predefined: the CSV of utterance, fold, split (absolute path)
+    # predefined: score the partition's validation rows instead of its test rows (unread)
+    validation_part: bool = False
     cpus_per_trial: float = 1.0  # CPUs reserved for one trial's training worker
     gpus_per_trial: float = 0.0  # GPU share per trial; fractions pack small models on one GPU
     # arithmetic on CUDA (CPU training is always fp32): auto = bf16 where the GPU runs it
@@ -66,6 +72,14 @@ class TrainConfig:
         self.inputs()  # raises on an unknown normalization or delta order
         if self.validation_speaker and (self.protocol != "loso" or self.validation):
             raise ValueError("validation_speaker needs --protocol loso and no --validation")
+        if (self.protocol == "predefined") != bool(self.partition):
+            raise ValueError("--protocol predefined and --partition CSV go together")
+        if self.validation_part and (self.protocol != "predefined" or self.validation):
+            raise ValueError("--validation-part needs --protocol predefined and no --validation")
+        if self.group not in ("speaker", "session"):
+            raise ValueError(f"group must be 'speaker' or 'session', got {self.group!r}")
+        if self.group != "speaker" and self.protocol not in ("loso", "speaker-kfold"):
+            raise ValueError("--group session applies to --protocol loso or speaker-kfold")
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
             raise ValueError("epochs >= 1, batch_size >= 2 and lr > 0 are required")
         if self.schedule not in ("constant", "cosine"):
@@ -108,7 +122,7 @@ class TrainConfig:
     @property
     def validating(self) -> bool:
         """Trials report on data carved from the training side; the test split is unread."""
-        return bool(self.validation) or self.validation_speaker
+        return bool(self.validation) or self.validation_speaker or self.validation_part
 
     def inputs(self) -> InputSettings:
         return InputSettings(self.normalize, self.deltas)

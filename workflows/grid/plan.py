@@ -6,6 +6,8 @@ Pure: no Ray, no training. The splits are saved as utterance ids under RUNS/spli
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,9 @@ from attres.splits import (
 from featurize.location import Location
 from featurize.store import FeatureSet, FeatureStoreError, check_functionals
 from workflows.grid.config import TrainConfig, TrialSpec
+from workflows.grid.partition import Partition, PartitionError, read_partition
+
+SESSION = re.compile(r"Ses\d+")  # an IEMOCAP speaker's session: Ses01 of Ses01F
 
 
 class GridError(ValueError):
@@ -39,31 +44,48 @@ def plan_grid(
     cfg: TrainConfig,
     storage: str | None = None,
     folds: list[int] | None = None,
+    note: Callable[[str], None] = lambda _: None,
 ) -> list[TrialSpec]:
     """Every trial of the grid, each model and seed once; saves each split's ids in RUNS.
 
-    ``folds`` keeps only those folds of the protocol (all by default).
+    ``folds`` keeps only those folds of the protocol (all by default); ``note`` hears what
+    a user should know (a partition's utterances the features do not hold).
     """
     names = list(dict.fromkeys(model_info(m).name for m in models))  # raises on unknown names
     require_functionals(names, data, features)
     protocol = Protocol(cfg.protocol)
-    n_speakers = len(np.unique(data.speakers))
-    if protocol is Protocol.loso and n_speakers < 2:
-        raise GridError(f"protocol loso needs at least 2 speakers; {features} has {n_speakers}")
-    if protocol is Protocol.speaker_kfold and n_speakers < cfg.k:
+    groups = grouping(data.speakers, cfg.group, features)  # whom the protocol holds out
+    n_groups, unit = len(np.unique(groups)), f"{cfg.group}s"
+    if protocol is Protocol.loso and n_groups < 2:
+        raise GridError(f"protocol loso needs at least 2 {unit}; {features} has {n_groups}")
+    if protocol is Protocol.speaker_kfold and n_groups < cfg.k:
         raise GridError(
-            f"protocol speaker-kfold with --k {cfg.k} needs {cfg.k} speakers; {features} has "
-            f"{n_speakers} (use a smaller --k, or loso)"
+            f"protocol speaker-kfold with --k {cfg.k} needs {cfg.k} {unit}; {features} has "
+            f"{n_groups} (use a smaller --k, or loso)"
         )
-    if cfg.validation_speaker and n_speakers < 3:
+    if cfg.validation_speaker and n_groups < 3:
         raise GridError(
-            f"--validation-speaker needs at least 3 speakers (one tested, one validated, one "
-            f"to train on); {features} has {n_speakers}"
+            f"--validation-speaker needs at least 3 {unit} (one tested, one validated, one "
+            f"to train on); {features} has {n_groups}"
         )
     # Splits are drawn over the recordings as they are (not speed-perturbed copies).
     recorded = np.flatnonzero(data.recorded)
     require_two_clips_a_class(data, recorded, features)
-    n_folds = protocol_folds(protocol, data.speakers, cfg.k)
+    partition = None
+    if protocol is Protocol.predefined:
+        try:
+            partition = read_partition(cfg.partition, data.utterance_ids)
+        except PartitionError as err:
+            raise GridError(str(err)) from None
+        n_folds = len(partition.folds)
+        if partition.unmatched:
+            shown = ", ".join(partition.unmatched[:5])
+            note(
+                f"train-all: {len(partition.unmatched)} utterances of {cfg.partition} are not "
+                f"in {features} and are left out (e.g. {shown})"
+            )
+    else:
+        n_folds = protocol_folds(protocol, groups, cfg.k)
     if folds is not None and not set(folds) <= set(range(n_folds)):
         raise GridError(
             f"--folds {','.join(map(str, folds))}: protocol {protocol.value} has folds 0 to "
@@ -73,11 +95,16 @@ def plan_grid(
     for seed in dict.fromkeys(seeds):
         for fold in range(n_folds) if folds is None else sorted(set(folds)):
             try:
-                drawn = make_split(
-                    protocol, data.labels[recorded], data.speakers[recorded], seed, fold, cfg.k
-                )
-                drawn = Split(drawn.fold, drawn.name, recorded[drawn.train], recorded[drawn.test])
-                split = evaluated_split(drawn, data, cfg, seed)
+                if partition is not None:
+                    drawn = predefined_split(partition, fold, data, cfg)
+                else:
+                    drawn = make_split(
+                        protocol, data.labels[recorded], groups[recorded], seed, fold, cfg.k
+                    )
+                    drawn = Split(
+                        drawn.fold, drawn.name, recorded[drawn.train], recorded[drawn.test]
+                    )
+                split = evaluated_split(drawn, data, groups, cfg, seed)
             except ValueError as err:  # scikit-learn's refusal of this data
                 raise GridError(
                     f"protocol {protocol.value}, seed {seed}, fold {fold} on {features}: {err}"
@@ -123,7 +150,39 @@ def require_functionals(names: list[str], data: FeatureSet, features: str) -> No
                 raise GridError(f"model {name} reads {functionals} functionals: {err}") from None
 
 
-def evaluated_split(split: Split, data: FeatureSet, cfg: TrainConfig, seed: int) -> Split:
+def grouping(speakers: np.ndarray, group: str, features: str) -> np.ndarray:
+    """(N,) the unit loso and speaker-kfold hold out: each row's speaker, or its recording
+    session (IEMOCAP's usual leave-one-session-out: Ses01F and Ses01M are session Ses01)."""
+    if group == "speaker":
+        return speakers
+    sessions = np.asarray([SESSION.match(s).group(0) if SESSION.match(s) else "" for s in speakers])
+    if not all(sessions):
+        strays = sorted(set(speakers[sessions == ""].tolist()))[:5]
+        raise GridError(
+            f"--group session reads IEMOCAP's sessions from its speakers (Ses01F -> Ses01); "
+            f"{features} has speakers that name none: {', '.join(strays)}"
+        )
+    return sessions
+
+
+def predefined_split(partition: Partition, fold: int, data: FeatureSet, cfg: TrainConfig) -> Split:
+    """Fold ``fold`` of a corpus's own partition, its recordings only (a copy trains beside
+    its recording: ``with_copies``); with ``validation_part`` the validation rows are scored."""
+    name = f"predefined-f{fold}({partition.folds[fold]})"
+    train = partition.part(fold, "train")
+    scored = partition.part(fold, "validation" if cfg.validation_part else "test")
+    if not len(scored):
+        raise GridError(
+            f"{partition.path}: fold {partition.folds[fold]} has no "
+            f"{'validation' if cfg.validation_part else 'test'} rows"
+        )
+    train, scored = train[data.recorded[train]], scored[data.recorded[scored]]
+    return Split(fold, f"{name}-valpart" if cfg.validation_part else name, train, scored)
+
+
+def evaluated_split(
+    split: Split, data: FeatureSet, groups: np.ndarray, cfg: TrainConfig, seed: int
+) -> Split:
     """What a trial trains and scores on: the protocol's split, or with a validation option
     a part of its training side held out and scored (its test side then unread)."""
     if cfg.validation:
@@ -131,7 +190,7 @@ def evaluated_split(split: Split, data: FeatureSet, cfg: TrainConfig, seed: int)
         name = f"{split.name}-val{round(100 * cfg.validation)}"
         return Split(split.fold, name, split.train[fit], split.train[val])
     if cfg.validation_speaker:
-        return validation_speaker_split(split, data.speakers)
+        return validation_speaker_split(split, groups)
     return split
 
 

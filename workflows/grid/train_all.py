@@ -156,7 +156,9 @@ def train_all(
     fingerprint = features_used["fingerprint"]
     if test_features is None:
         check_runs_belong(runs, cfg, features_used)
-        specs = plan_grid(data, features, fingerprint, runs, models, seeds, cfg, storage, folds)
+        specs = plan_grid(
+            data, features, fingerprint, runs, models, seeds, cfg, storage, folds, progress
+        )
     else:
         test_features = Location(test_features)
         other = load_features(test_features)

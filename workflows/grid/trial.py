@@ -38,11 +38,13 @@ def run_trial(config: dict[str, Any]) -> None:
 def tabled_protocol(spec: TrialSpec) -> str:
     """The protocol a record is tabled under: validation runs apart from test runs, and a
     cross-corpus run with its class count ("cross-corpus-2cls"), a 2-class run never in the
-    row of a 6-class one."""
+    row of a 6-class one, and leave-one-session-out apart from leave-one-speaker-out
+    ("loso-by-session")."""
     cfg = spec.train
     if spec.test_features:
         return f"{cfg.protocol}-{len(spec.classes)}cls"
-    return f"{cfg.protocol}-validation" if cfg.validating else cfg.protocol
+    protocol = cfg.protocol if cfg.group == "speaker" else f"{cfg.protocol}-by-{cfg.group}"
+    return f"{protocol}-validation" if cfg.validating else protocol
 
 
 def trial_record(spec: TrialSpec, data: TrialData, fitted: Fitted, wall_s: float) -> TrialRecord:
