@@ -166,9 +166,10 @@ def put_shard(folder: Location, table: pa.Table, large: str) -> str:
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """A featurized corpus in memory: what training reads."""
+    """A featurized corpus in memory: what training reads. ``spectrograms`` is None in an
+    index (``load_features(..., spectrograms=False)``): what planning a grid needs."""
 
-    spectrograms: np.ndarray  # (N, 1, H, W) float32
+    spectrograms: np.ndarray | None  # (N, 1, H, W) float32
     labels: np.ndarray  # (N,) int64
     utterance_ids: np.ndarray  # (N,) str, sorted
     speakers: np.ndarray  # (N,) str
@@ -184,9 +185,25 @@ class FeatureSet:
         """(N,) bool: the rows of the recordings as they are, not speed-perturbed copies."""
         return self.origins == self.utterance_ids
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, H, W) of one spectrogram."""
+        return (1, self.config.image_size, self.config.image_size)
 
-def load_features(features: str) -> FeatureSet:
-    """Read every shard under FEATURES, sorted by utterance_id so row order is stable."""
+    @property
+    def images(self) -> np.ndarray:
+        """The spectrograms; RuntimeError on an index, which has none."""
+        if self.spectrograms is None:
+            raise RuntimeError("an index of FEATURES holds no spectrograms")
+        return self.spectrograms
+
+
+INDEX_COLUMNS = ["utterance_id", "speaker", "label", "sha1"]
+
+
+def load_features(features: str, spectrograms: bool = True) -> FeatureSet:
+    """Read every shard under FEATURES, sorted by utterance_id so row order is stable; with
+    ``spectrograms=False`` the index only (ids, speakers, labels: a few MB, not GB)."""
     fs, root = Location(features).filesystem()
     paths = shard_paths(fs, root)
     if not paths:
@@ -194,8 +211,9 @@ def load_features(features: str) -> FeatureSet:
             f"no Parquet shards ({SHARD_PREFIX}*.parquet) under {features}; "
             "run `attres-flow featurize CORPUS --out FEATURES` first"
         )
-    table = pq.read_table(paths, filesystem=fs)
-    table = table.sort_by("utterance_id")
+    schema = pq.read_schema(paths[0], filesystem=fs)
+    columns = INDEX_COLUMNS + [c for c in ("origin",) if c in schema.names]
+    table = pq.read_table(paths, filesystem=fs, columns=columns).sort_by("utterance_id")
     ids = np.asarray(table.column("utterance_id").to_pylist())
     repeated = np.unique(ids[1:][ids[1:] == ids[:-1]])  # sorted, so repeats are neighbours
     if len(repeated):
@@ -208,21 +226,40 @@ def load_features(features: str) -> FeatureSet:
         np.asarray(table.column("origin").to_pylist()) if "origin" in table.column_names else ids
     )
     refuse_same_audio(features, ids[origins == ids], table.filter(origins == ids)["sha1"])
-    meta = table.schema.metadata
+    meta = schema.metadata
     config = FeatureConfig.from_dict(json.loads(meta[CONFIG_KEY]))
-    label_names = tuple(json.loads(meta[LABELS_KEY]))
-    size = config.image_size
-    flat = table.column("spectrogram").combine_chunks().flatten().flatten()
-    images = flat.to_numpy().reshape(len(table), 1, size, size)
     return FeatureSet(
-        spectrograms=images,
+        spectrograms=load_spectrograms(features, config.image_size) if spectrograms else None,
         labels=table.column("label").to_numpy().astype(np.int64),
         utterance_ids=ids,
         speakers=np.asarray(table.column("speaker").to_pylist()),
-        label_names=label_names,
+        label_names=tuple(json.loads(meta[LABELS_KEY])),
         config=config,
         origins=origins,
     )
+
+
+def load_spectrograms(features: str, size: int) -> np.ndarray:
+    """(N, 1, size, size) float32 spectrograms of FEATURES in utterance_id order, read shard
+    by shard into one array (no second copy of the corpus on the way)."""
+    fs, root = Location(features).filesystem()
+    paths = shard_paths(fs, root)
+    ids = (
+        pq.read_table(paths, filesystem=fs, columns=["utterance_id"])
+        .column(0)
+        .to_numpy(zero_copy_only=False)
+    )
+    order = np.argsort(ids, kind="stable")
+    row_of = np.empty(len(ids), dtype=np.int64)
+    row_of[order] = np.arange(len(ids))  # position in the file order -> row in id order
+    out = np.empty((len(ids), 1, size, size), dtype=np.float32)
+    start = 0
+    for path in paths:
+        column = pq.read_table(path, filesystem=fs, columns=["spectrogram"]).column(0)
+        images = column.combine_chunks().flatten().flatten().to_numpy().reshape(-1, 1, size, size)
+        out[row_of[start : start + len(images)]] = images
+        start += len(images)
+    return out
 
 
 def refuse_same_audio(features: str, ids: np.ndarray, sha1: pa.ChunkedArray) -> None:

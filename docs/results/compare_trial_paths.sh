@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Do two commits' trial paths give the same records? Trains att-Res0 and LSTM+CNN for 3
-# epochs on one synthetic corpus (240 clips, 32x32) with each commit's code and compares
-# the records' WA, UA, confusion matrices and curves.
+# Do two commits' trial paths give the same records? Trains att-Res0, LSTM+CNN and
+# eGeMAPS-MLP for 3 epochs, and eGeMAPS-LR, on one synthetic corpus (240 clips, 32x32, with
+# eGeMAPS functionals) with each commit's code and compares the records' WA, UA, confusion
+# matrices and curves.
 #
 #   docs/results/compare_trial_paths.sh OLD_COMMIT [WORK_DIR]
 #
@@ -13,8 +14,9 @@ NEW=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$WORK" && cd "$WORK" && rm -rf old new
 [ -d old-code ] || git -C "$NEW" worktree add --detach "$WORK/old-code" "$OLD" >/dev/null
 [ -d corpus ] || attres-flow synth corpus --speakers 4 --utterances 10 >/dev/null
-[ -d features ] || attres-flow featurize corpus --out features --image-size 32 >/dev/null
-GRID=(--models att-Res0,LSTM+CNN --epochs 3 --batch-size 16)
+[ -d features ] || attres-flow featurize corpus --out features --image-size 32 \
+    --functionals egemaps >/dev/null
+GRID=(--models att-Res0,LSTM+CNN,eGeMAPS-MLP,eGeMAPS-LR --epochs 3 --batch-size 16)
 for side in old new; do
     code=$NEW && [ $side = old ] && code=$WORK/old-code
     (cd "$code" && PYTHONPATH=$code attres-flow train-all "$WORK/features" --out "$WORK/$side" \

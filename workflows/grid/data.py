@@ -1,20 +1,95 @@
-"""A trial's data: its split of the features, as the model's inputs, read once per process."""
+"""A trial's data: its split of the features, as the model's inputs.
+
+A grid's features go into Ray's object store once (``share_features``, by the driver: a task
+reads them there, so the driver never holds them), and every trial and every data-parallel
+rank on a node reads that one copy, zero-copy and read-only; Ray moves it to other nodes. A
+trial then holds its own split's working set. Outside a grid (or where the store does not
+hold them) a process reads FEATURES itself, once.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from attres.loop import SplitData
 from attres.models import model_info
-from featurize.store import FeatureSet, content_fingerprint, load_features, load_functionals
+from featurize.store import (
+    FeatureSet,
+    content_fingerprint,
+    load_features,
+    load_functionals,
+    load_spectrograms,
+)
 from workflows.grid.config import TrialSpec
 
 # Features read by this process, by location: a reused trial actor reads them once.
 _FEATURES: dict[str, tuple[str, FeatureSet]] = {}
 _FUNCTIONALS: dict[tuple[str, str, str], np.ndarray] = {}  # (location, fingerprint, set)
+_INDEXES: dict[tuple[str, str], FeatureSet] = {}  # (location, fingerprint): no spectrograms
+
+
+@dataclass(frozen=True)
+class SharedFeatures:
+    """One FEATURES of a grid in Ray's object store: its index by value (ids, speakers,
+    labels), its spectrograms and each functionals set its models read by reference."""
+
+    location: str
+    fingerprint: str
+    index: FeatureSet  # spectrograms None
+    spectrograms: Any  # ray.ObjectRef of the (N, 1, H, W) array, or None: no model reads them
+    functionals: dict[str, Any]  # set -> ray.ObjectRef of its (N, D) vectors, in index order
+
+    @property
+    def features(self) -> FeatureSet:
+        """The features, their spectrograms the store's read-only copy (zero-copy)."""
+        import ray
+
+        images = None if self.spectrograms is None else ray.get(self.spectrograms)
+        return replace(self.index, spectrograms=images)
+
+
+def share_features(
+    location: str, fingerprint: str, index: FeatureSet, spectrograms: bool, sets: tuple[str, ...]
+) -> SharedFeatures:
+    """Put what a grid's models read of ``location`` into the object store, each array read
+    by a task (one copy, owned by this driver, which never loads it)."""
+    import ray
+
+    read_images = ray.remote(num_cpus=0)(_read_spectrograms)
+    read_set = ray.remote(num_cpus=0)(_read_functionals)
+    images = read_images.remote(location, fingerprint, index.config.image_size)
+    return SharedFeatures(
+        location=location,
+        fingerprint=fingerprint,
+        index=index,
+        spectrograms=images if spectrograms else None,
+        functionals={
+            name: read_set.remote(location, fingerprint, name, index.utterance_ids) for name in sets
+        },
+    )
+
+
+def _read_spectrograms(location: str, planned: str, size: int) -> np.ndarray:
+    _require_unchanged(location, planned)
+    return load_spectrograms(location, size)
+
+
+def _read_functionals(location: str, planned: str, name: str, ids: np.ndarray) -> np.ndarray:
+    _require_unchanged(location, planned)
+    return load_functionals(location, name, ids).values
+
+
+def _require_unchanged(location: str, planned: str) -> None:
+    fingerprint = content_fingerprint(location)
+    if fingerprint != planned:
+        raise RuntimeError(
+            f"{location} changed after the grid was planned (fingerprint "
+            f"{fingerprint}, planned on {planned}); re-run train-all"
+        )
 
 
 @dataclass(frozen=True)
@@ -37,38 +112,65 @@ class TrialData:
         return hashlib.sha1("\n".join(self.test_ids.tolist()).encode()).hexdigest()[:16]
 
 
-def features_for(location: str, planned: str) -> FeatureSet:
-    """Features the grid was planned on (fingerprint ``planned``), from this process's cache
-    when they are still the same."""
+Shared = dict[str, SharedFeatures]  # by location
+
+
+def features_for(location: str, planned: str, shared: Shared | None = None) -> FeatureSet:
+    """Features the grid was planned on (fingerprint ``planned``): the object store's copy
+    where the grid shared them, else this process's own, read once."""
+    if shared and location in shared and shared[location].fingerprint == planned:
+        return shared[location].features
     cached = _FEATURES.get(location)
     if cached is None or cached[0] != planned:
-        fingerprint = content_fingerprint(location)
-        if fingerprint != planned:
-            raise RuntimeError(
-                f"{location} changed after the grid was planned (fingerprint "
-                f"{fingerprint}, planned on {planned}); re-run train-all"
-            )
-        _FEATURES[location] = cached = (fingerprint, load_features(location))
+        _require_unchanged(location, planned)
+        _FEATURES[location] = cached = (planned, load_features(location))
     return cached[1]
 
 
 def model_inputs(
-    location: str, planned: str, sets: tuple[str, ...], rows: np.ndarray
+    location: str,
+    planned: str,
+    sets: tuple[str, ...],
+    rows: np.ndarray,
+    shared: Shared | None = None,
 ) -> tuple[np.ndarray, tuple[tuple[str, int], ...]]:
     """What a model reads of ``rows``: the (N, 1, H, W) spectrograms, or for a model of
     openSMILE ``sets`` their functionals side by side as (N, D, 1, 1), with each set's
-    length."""
-    features = features_for(location, planned)
+    length (a model of functionals never reads a spectrogram)."""
     if not sets:
-        return features.spectrograms[rows], ()
+        return features_for(location, planned, shared).images[rows], ()
     parts = []
     for name in sets:
-        key = (location, planned, name)
-        if key not in _FUNCTIONALS:
-            _FUNCTIONALS[key] = load_functionals(location, name, features.utterance_ids).values
-        parts.append(_FUNCTIONALS[key][rows])
+        parts.append(set_values(location, planned, name, shared)[rows])
     x = np.concatenate(parts, axis=1)[:, :, None, None]
     return x, tuple((name, part.shape[1]) for name, part in zip(sets, parts, strict=True))
+
+
+def set_values(location: str, planned: str, name: str, shared: Shared | None) -> np.ndarray:
+    """(N, D) vectors of one functionals set in index order: the store's copy, or read."""
+    import ray
+
+    mine = shared.get(location) if shared else None
+    if mine is not None and mine.fingerprint == planned and name in mine.functionals:
+        return ray.get(mine.functionals[name])
+    key = (location, planned, name)
+    if key not in _FUNCTIONALS:
+        ids = index_for(location, planned, shared).utterance_ids
+        _FUNCTIONALS[key] = load_functionals(location, name, ids).values
+    return _FUNCTIONALS[key]
+
+
+def index_for(location: str, planned: str, shared: Shared | None = None) -> FeatureSet:
+    """The ids, speakers and labels of FEATURES, no spectrogram read."""
+    if shared and location in shared and shared[location].fingerprint == planned:
+        return shared[location].index
+    cached = _FEATURES.get(location)
+    if cached is not None and cached[0] == planned:
+        return cached[1]
+    if (location, planned) not in _INDEXES:
+        _require_unchanged(location, planned)
+        _INDEXES[location, planned] = load_features(location, spectrograms=False)
+    return _INDEXES[location, planned]
 
 
 def voices(features: FeatureSet, rows: np.ndarray) -> np.ndarray:
@@ -83,19 +185,19 @@ def voices(features: FeatureSet, rows: np.ndarray) -> np.ndarray:
     ])  # fmt: skip
 
 
-def trial_data(spec: TrialSpec) -> TrialData:
+def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
     """The trial's rows as the model's inputs (``TrainConfig.inputs``): a speaker is scaled
     by the statistics of their rows in this split, training and evaluation parts alike. The
     speed-perturbed copies of a speaker count as a voice of their own (Kaldi gives them
     speaker ids of their own too): their formants moved, and a tested voice has no copies."""
-    features = features_for(spec.features, spec.fingerprint)
+    features = index_for(spec.features, spec.fingerprint, shared)
     train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
     inputs = spec.train.inputs()
     sets = model_info(spec.model).features
     if spec.test_features:  # cross-corpus: each corpus's voices scaled within their corpus
-        other = features_for(spec.test_features, spec.test_fingerprint)
-        x_train, parts = model_inputs(spec.features, spec.fingerprint, sets, train)
-        x_test, _ = model_inputs(spec.test_features, spec.test_fingerprint, sets, test)
+        other = index_for(spec.test_features, spec.test_fingerprint, shared)
+        x_train, parts = model_inputs(spec.features, spec.fingerprint, sets, train, shared)
+        x_test, _ = model_inputs(spec.test_features, spec.test_fingerprint, sets, test, shared)
         test_voices = voices(other, test)
         x_train = inputs.apply(x_train, voices(features, train))
         x_test = inputs.apply(x_test, test_voices)
@@ -107,7 +209,7 @@ def trial_data(spec: TrialSpec) -> TrialData:
             parts,
         )  # fmt: skip
     rows = np.concatenate([train, test])
-    raw, parts = model_inputs(spec.features, spec.fingerprint, sets, rows)
+    raw, parts = model_inputs(spec.features, spec.fingerprint, sets, rows, shared)
     groups = voices(features, rows)
     x = inputs.apply(raw, groups)
     y = features.labels[rows]

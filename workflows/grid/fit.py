@@ -30,7 +30,7 @@ from featurize.location import Location
 from featurize.store import functionals_settings
 from workflows.grid.checkpoints import FileCheckpoints, ReadOnlyCheckpoints
 from workflows.grid.config import TrialSpec
-from workflows.grid.data import TrialData, trial_data
+from workflows.grid.data import Shared, TrialData, trial_data
 from workflows.grid.provenance import code_version
 from workflows.grid.runtime import WORKER_ENV, tune_process
 from workflows.runs import save_model
@@ -43,7 +43,9 @@ class Fitted:
     scale: Standardizer = Standardizer(0.0, 1.0)  # the input scaling the model trained behind
 
 
-def fit_for(spec: TrialSpec) -> Callable[[TrialSpec, TrialData], Fitted]:
+def fit_for(spec: TrialSpec) -> Callable[[TrialSpec, TrialData, Shared | None], Fitted]:
+    """How the trial's model is fitted; each fit takes the spec, the trial's data and the
+    grid's shared features (which a data-parallel trial hands its ranks)."""
     if model_kind(spec.model) == "sklearn":
         return fit_sklearn
     return train_data_parallel if spec.train.workers_per_trial > 1 else train_in_process
@@ -88,7 +90,7 @@ def trial_device(gpus: float, cuda_available: bool | None = None) -> Any:
     return device
 
 
-def train_in_process(spec: TrialSpec, data: TrialData) -> Fitted:
+def train_in_process(spec: TrialSpec, data: TrialData, shared: Shared | None = None) -> Fitted:
     """Train a network in this process, on its GPU if the trial holds one."""
     device = trial_device(spec.train.gpus_per_trial)
     tune_process(spec.train.cpus_per_trial, device)
@@ -141,7 +143,7 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
     replica = DDPReplica(device)
     checkpoints = FileCheckpoints(spec.storage, spec.checkpoint_name)
     saved_by_this_rank = checkpoints if replica.rank == 0 else ReadOnlyCheckpoints(checkpoints)
-    data = trial_data(spec)
+    data = trial_data(spec, config.get("shared"))  # the object store's copy, by reference
     trained = train_model(
         spec.model,
         data.split,
@@ -157,7 +159,7 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
         checkpoints.record.write(json.dumps(trained.record))
 
 
-def train_data_parallel(spec: TrialSpec, data: TrialData) -> Fitted:
+def train_data_parallel(spec: TrialSpec, data: TrialData, shared: Shared | None = None) -> Fitted:
     """Train one network over ``workers_per_trial`` Ray Train workers (DDP)."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -167,7 +169,7 @@ def train_data_parallel(spec: TrialSpec, data: TrialData) -> Fitted:
     resources = {"CPU": cfg.cpus_per_trial, **({"GPU": cfg.gpus_per_trial} if use_gpu else {})}
     trainer = TorchTrainer(
         ddp_worker_loop,
-        train_loop_config={"spec": spec.to_dict()},
+        train_loop_config={"spec": spec.to_dict(), "shared": shared},
         # gloo's default timeout is 30 minutes: a rank that cannot connect fails sooner.
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo", timeout_s=300),
         scaling_config=ScalingConfig(
@@ -184,7 +186,7 @@ def train_data_parallel(spec: TrialSpec, data: TrialData) -> Fitted:
     return Fitted(json.loads(FileCheckpoints(spec.storage, spec.checkpoint_name).record.read()))
 
 
-def fit_sklearn(spec: TrialSpec, data: TrialData) -> Fitted:
+def fit_sklearn(spec: TrialSpec, data: TrialData, shared: Shared | None = None) -> Fitted:
     """Fit and test a scikit-learn model (the SVM, the models over functionals) on the
     trial's split; a model that chooses its own settings sees the training rows' speakers."""
     from attres.metrics import classification_metrics

@@ -25,8 +25,9 @@ from ray import tune
 from attres.flops import count_flops
 from attres.models import create_model, model_info, model_kind
 from featurize.location import Location
-from featurize.store import content_fingerprint, load_features
+from featurize.store import FeatureSet, content_fingerprint, load_features
 from workflows.grid.config import TrainConfig, TrialSpec
+from workflows.grid.data import SharedFeatures, share_features
 from workflows.grid.plan import GridError, cross_classes, plan_cross_corpus, plan_grid
 from workflows.grid.progress import GridProgress, trial_name
 from workflows.grid.trial import run_trial
@@ -146,7 +147,7 @@ def train_all(
     start = time.perf_counter()
     features, runs = Location(features), Location(runs)
     storage = Location(storage) if storage else runs
-    data = load_features(features)
+    data = load_features(features, spectrograms=False)  # planning reads the index only
     features_used = {
         "features": features,
         "fingerprint": content_fingerprint(features),
@@ -161,7 +162,7 @@ def train_all(
         )
     else:
         test_features = Location(test_features)
-        other = load_features(test_features)
+        other = load_features(test_features, spectrograms=False)
         classes = cross_classes(data, other, features, test_features, classes)
         features_used.update(
             test_features=test_features,
@@ -188,8 +189,9 @@ def train_all(
         ensure_ray(address, verbose=verbose)
         for path in {features, runs, storage}:
             require_visible_on_all_nodes(path)
-        todo = longest_first(todo, tuple(data.spectrograms.shape[1:]))
-        failed = _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display)
+        todo = longest_first(todo, data.image_shape)
+        shared = share_grid_features(todo, data, other if test_features else None)
+        failed = _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display, shared)
     write_results_table(runs)
     recorded = finished_trials(runs)
     return GridSummary(
@@ -201,6 +203,23 @@ def train_all(
         unfinished=[s.name for s in todo if s.name not in recorded and s.name not in failed],
         elapsed_s=time.perf_counter() - start,
     )
+
+
+def share_grid_features(
+    todo: list[TrialSpec], data: FeatureSet, other: FeatureSet | None
+) -> dict[str, SharedFeatures]:
+    """What the grid's trials read, in the object store once: the spectrograms if a model
+    reads them, and each functionals set a model reads (of both corpora, cross-corpus)."""
+    reads = {model_info(s.model).features for s in todo}
+    sets = tuple(sorted({name for group in reads for name in group}))
+    first = todo[0]
+    located = [(first.features, first.fingerprint, data)]
+    if other is not None:
+        located.append((first.test_features, first.test_fingerprint, other))
+    return {
+        location: share_features(location, fingerprint, index, () in reads, sets)
+        for location, fingerprint, index in located
+    }
 
 
 def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:
@@ -215,7 +234,7 @@ def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     return tune.PlacementGroupFactory([{"CPU": cfg.cpus_per_trial, **gpu}])
 
 
-def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display) -> list[str]:
+def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display, shared) -> list[str]:
     resources = ray.cluster_resources()
     if max_concurrent is None:
         networks = any(model_kind(s.model) == "torch" for s in todo)
@@ -229,7 +248,8 @@ def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display) ->
         logging.getLogger("ray.tune").setLevel(logging.WARNING)
     callback = GridProgress(todo, max_concurrent, progress, display, epochs=_epochs)
     tuner = tune.Tuner(
-        tune.with_resources(run_trial, _trial_bundle),
+        # the features travel to each trial by reference: one copy per node, read zero-copy
+        tune.with_resources(tune.with_parameters(run_trial, shared=shared), _trial_bundle),
         param_space={"spec": tune.grid_search([s.to_dict() for s in todo])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,

@@ -12,21 +12,22 @@ from typing import Any
 from attres.models import model_kind
 from workflows.grid.checkpoints import FileCheckpoints
 from workflows.grid.config import TrialSpec
-from workflows.grid.data import TrialData, trial_data
+from workflows.grid.data import Shared, TrialData, trial_data
 from workflows.grid.fit import Fitted, fit_for, keep_model
 from workflows.grid.provenance import provenance
 from workflows.record import TrialRecord
 from workflows.runs import write_record
 
 
-def run_trial(config: dict[str, Any]) -> None:
-    """Tune's function trainable: one trial, start to record, resuming where it stopped."""
+def run_trial(config: dict[str, Any], shared: Shared | None = None) -> None:
+    """Tune's function trainable: one trial, start to record, resuming where it stopped.
+    ``shared``: the grid's features in the object store (``workflows.grid.data``)."""
     from ray import tune
 
     spec = TrialSpec.from_dict(config["spec"])
     start = time.perf_counter()
-    data = trial_data(spec)
-    fitted = fit_for(spec)(spec, data)
+    data = trial_data(spec, shared)
+    fitted = fit_for(spec)(spec, data, shared)
     if fitted.model is not None:  # else the data-parallel rank that trained it kept it
         keep_model(spec, data, fitted)
     record = trial_record(spec, data, fitted, time.perf_counter() - start)

@@ -132,11 +132,11 @@ def attention_section(runs: str, records: list[TrialRecord], count: int) -> str:
     position = {u: i for i, u in enumerate(features.utterance_ids)}
     # as the trial scaled them: a speaker's statistics over all of their rows in the split
     rows = np.asarray([position[uid] for uid in split["test"] + split["train"]])
-    inputs = trained.standardize(features.spectrograms[rows], voices(features, rows))
+    inputs = trained.standardize(features.images[rows], voices(features, rows))
     test_ids, rows, inputs = split["test"][:count], rows[:count], inputs[:count]
     images = []
     for uid, i, x in zip(test_ids, rows, inputs, strict=True):
-        image = features.spectrograms[i, 0]
+        image = features.images[i, 0]
         try:
             probs, maps = attention_maps(trained, x[None])
         except ExplainError as err:
