@@ -35,9 +35,10 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from memory import PeakMemory
 
 import featurize.pipeline
 from featurize.config import FeatureConfig
@@ -45,63 +46,6 @@ from featurize.corpus import discover
 from featurize.functionals import Extractor, check_sets
 from featurize.pipeline import FeaturizeBlocks, featurize_file, run_featurize
 from featurize.raysession import ensure_ray
-
-
-def descendants(root: int) -> list[int]:
-    """root and every process below it, from /proc (Linux)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
-
-
-def memory_bytes(pid: int) -> tuple[int, int]:
-    """(PSS, RSS) of one process, from /proc/PID/smaps_rollup (Linux)."""
-    found = {"Pss:": 0, "Rss:": 0}
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            key, value, *_ = line.split()
-            if key in found:
-                found[key] = int(value) * 1024
-    except (OSError, ValueError):
-        pass
-    return found["Pss:"], found["Rss:"]
-
-
-class PeakMemory:
-    """Samples, once a second, the summed PSS and RSS of this process and its descendants."""
-
-    def __init__(self) -> None:
-        self.pss = self.rss = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            usage = [memory_bytes(pid) for pid in descendants(os.getpid())]
-            self.pss = max(self.pss, sum(pss for pss, _ in usage))
-            self.rss = max(self.rss, sum(rss for _, rss in usage))
-            time.sleep(1.0)  # a pass reads ~10 smaps_rollup files: ~50 ms of a core
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
 
 EXTRACTORS: dict[tuple[str, ...], Extractor] = {}  # one per process, as one per actor
 

@@ -1,0 +1,92 @@
+"""The memory of a node as the benchmarks report it: PSS summed over a process and every
+process below it (a local Ray instance's raylet, object store and workers), so pages two
+processes share, the object store's among them, count once.
+
+    from memory import PeakMemory  # (benchmarks/ is the script's folder)
+    with PeakMemory() as memory:
+        ...
+    memory.pss, memory.rss, memory.largest  # peaks, bytes
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+
+def descendants(root: int) -> list[int]:
+    """root and every process below it, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def memory_bytes(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) of one process, from /proc/PID/smaps_rollup (Linux)."""
+    found = {"Pss:": 0, "Rss:": 0}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, value, *_ = line.split()
+            if key in found:
+                found[key] = int(value) * 1024
+    except (OSError, ValueError):
+        pass
+    return found["Pss:"], found["Rss:"]
+
+
+def process_name(pid: int) -> str:
+    """A Ray worker's title (``ray::run_trial``, ``ray::IDLE``) or the program's name."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    first = words[0].decode(errors="replace")
+    return first.split()[0] if first.startswith("ray::") else Path(first).name
+
+
+class PeakMemory:
+    """Samples, once a second, the summed PSS and RSS of this process and its descendants,
+    and the peak PSS of this process (``driver``) and of the largest other one (``largest``,
+    with its name)."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.pss = self.rss = self.driver = self.largest = 0
+        self.largest_name = ""
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            usage = {pid: memory_bytes(pid) for pid in descendants(me)}
+            self.pss = max(self.pss, sum(pss for pss, _ in usage.values()))
+            self.rss = max(self.rss, sum(rss for _, rss in usage.values()))
+            self.driver = max(self.driver, usage.get(me, (0, 0))[0])
+            others = [(pss, pid) for pid, (pss, _) in usage.items() if pid != me]
+            if others and max(others)[0] > self.largest:
+                self.largest, pid = max(others)
+                self.largest_name = process_name(pid)
+            time.sleep(self.interval_s)  # a pass reads ~10 smaps_rollup files: ~50 ms of a core
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
