@@ -17,7 +17,10 @@
 #   linear     eGeMAPS-LR, eGeMAPS-LR-ST, ComParE-LR (deterministic: seed 0)
 #   mlp        eGeMAPS-MLP, seeds 0-2
 #   networks   att-Res and att-Res+ (SEEDS, default 0; NET_EPOCHS, default 25)
-#   publish    tables, records and splits into docs/results/<name>/<protocol>
+#   emobox     the functionals models on EmoBox's own folds of the corpus (--protocol
+#              predefined), EMOBOX=<EmoBox checkout>/data/<its name for the corpus>
+#   publish    tables, records and splits into docs/results/<name>/<protocol> (and
+#              <name>/emobox-folds where the emobox stage ran)
 # Everything resumes after a kill; publishing is re-made from the records.
 set -euo pipefail
 
@@ -55,7 +58,20 @@ for stage in $STAGES; do
         attres-flow train-all "${T[@]}" --models att-Res,att-Res+ --seeds "$SEEDS" \
             --epochs "$NET_EPOCHS"
         ;;
-    publish) attres-flow tables "$RUNS" --publish "$DOCS" >/dev/null ;;
+    emobox)
+        attres-flow partition emobox "${EMOBOX:?set EMOBOX to EmoBox data/<corpus>}" \
+            --out "$WORK/emobox-folds.csv"
+        E=("$FEATURES" --out "$WORK/emobox-folds" --protocol predefined
+            --partition "$WORK/emobox-folds.csv" --quiet)
+        attres-flow train-all "${E[@]}" --models eGeMAPS-LR,eGeMAPS-LR-ST,ComParE-LR
+        attres-flow train-all "${E[@]}" --models eGeMAPS-MLP --seeds 0-2
+        ;;
+    publish)
+        attres-flow tables "$RUNS" --publish "$DOCS" >/dev/null
+        if [ -d "$WORK/emobox-folds/trials" ]; then
+            attres-flow tables "$WORK/emobox-folds" --publish "$DOCS/../emobox-folds" >/dev/null
+        fi
+        ;;
     *)
         echo "unknown stage $stage" >&2
         exit 2

@@ -3,9 +3,10 @@
 ``split`` is train, validation or test; a partition has one fold or several (EmoBox's folds,
 MSP-Podcast's Train/Development/Test1). ``utterance`` names a clip as FEATURES does (its path
 under the corpus root, without the extension) or by a longer or shorter path to the same
-file: ``downloads/casia/wangzhe/angry/201.wav`` or ``201.wav`` find ``wangzhe/angry/201``
-where only one clip fits. ``partition_from_emobox`` and ``partition_from_msp_podcast`` write
-such a CSV from those corpora's own files.
+file: ``downloads/casia/wangzhe/angry/201.wav`` finds ``wangzhe/angry/201``, and
+``AudioWAV/1001_DFA_ANG_XX.wav`` finds ``CremaTrain/1001_DFA_ANG_XX``, where one clip
+fits. ``partition_from_emobox`` and ``partition_from_msp_podcast`` write such a CSV from
+those corpora's own files.
 """
 
 from __future__ import annotations
@@ -89,8 +90,10 @@ def read_partition(path: str | Path, utterance_ids: np.ndarray) -> Partition:
 
 
 def _finder(utterance_ids: np.ndarray):
-    """utterance -> its row: by id, else by the id at the end of a longer path, else by the
-    one id ending in a shorter path (None where none or several fit)."""
+    """utterance -> its row: the id it is, or ends with (a longer path), or the one id that
+    ends with it (a shorter path), tried from the whole path down to its file name
+    (EmoBox's ``downloads/cremad/AudioWAV/1001_DFA_ANG_XX.wav`` finds
+    ``CremaTrain/1001_DFA_ANG_XX``); None where none fits or several do."""
     exact = {uid: row for row, uid in enumerate(utterance_ids.tolist())}
     tails: dict[str, int | None] = {}  # every "/"-suffix of every id -> its row (None: several)
     for uid, row in exact.items():
@@ -101,13 +104,13 @@ def _finder(utterance_ids: np.ndarray):
 
     def find(utterance: str) -> int | None:
         name = PurePosixPath(utterance.replace("\\", "/"))
-        stem = name.with_suffix("").as_posix() if name.suffix else name.as_posix()
-        parts = stem.split("/")
+        parts = (name.with_suffix("").as_posix() if name.suffix else name.as_posix()).split("/")
         for start in range(len(parts)):  # the whole path, then without its leading folders
-            row = exact.get("/".join(parts[start:]))
+            path = "/".join(parts[start:])
+            row = exact[path] if path in exact else tails.get(path)
             if row is not None:
                 return row
-        return tails.get(stem)
+        return None
 
     return find
 

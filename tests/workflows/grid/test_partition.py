@@ -41,13 +41,28 @@ def test_utterances_are_found_by_id_or_by_a_longer_or_shorter_path(tmp_path):
         "sad/s0201.wav,1,test",  # shorter, but two clips end so: not found
         "spk02/sad/s0201.flac,1,test",
         "elsewhere/x.wav,1,test",
+        "downloads/AudioWAV/s0201.wav,1,test",  # ends in a file name four clips share: not found
     ])  # fmt: skip
     partition = read_partition(csv, IDS)
     assert partition.folds == ("1",)
     assert partition.part(0, "train").tolist() == [0, 1]
     assert partition.part(0, "validation").tolist() == [2]
     assert partition.part(0, "test").tolist() == [3]
-    assert partition.unmatched == ("sad/s0201.wav", "elsewhere/x.wav")
+    assert partition.unmatched == (
+        "sad/s0201.wav",
+        "elsewhere/x.wav",
+        "downloads/AudioWAV/s0201.wav",
+    )
+    other = np.asarray(["CremaTrain/1001_DFA_ANG_XX", "CremaTest/1001_DFA_SAD_XX"])
+    csv = write(
+        tmp_path / "q.csv",
+        [
+            "downloads/cremad/AudioWAV/1001_DFA_SAD_XX.wav,1,test",
+            "downloads/cremad/AudioWAV/1001_DFA_ANG_XX.wav,1,train",
+        ],
+    )
+    partition = read_partition(csv, other)  # a shorter path inside a longer one
+    assert partition.part(0, "test").tolist() == [1] and partition.part(0, "train").tolist() == [0]
 
 
 @pytest.mark.parametrize(
