@@ -13,9 +13,11 @@
 #   crema-d  sirenm/Master @ db83dc6: the repository's root (CremaTrain, CremaValidation, CremaTest)
 #
 # Stages (default: all, in this order):
-#   featurize  WORK/features with --functionals egemaps,compare
-#   linear     eGeMAPS-LR, eGeMAPS-LR-ST, ComParE-LR (deterministic: seed 0)
+#   featurize  WORK/features with --functionals egemaps
+#   linear     eGeMAPS-LR, eGeMAPS-LR-ST (deterministic: seed 0)
 #   mlp        eGeMAPS-MLP, seeds 0-2
+#   compare    ComParE functionals added to WORK/features (nothing else made again), and
+#              ComParE-LR
 #   networks   att-Res and att-Res+ (SEEDS, default 0; NET_EPOCHS, default 25)
 #   emobox     the functionals models on EmoBox's own folds of the corpus (--protocol
 #              predefined), EMOBOX=<EmoBox checkout>/data/<its name for the corpus>
@@ -29,7 +31,7 @@ NAME=${1:?$usage}
 CORPUS=${2:?$usage}
 WORK=${3:?$usage}
 shift 3
-STAGES=${*:-featurize linear mlp networks publish}
+STAGES=${*:-featurize linear mlp compare networks publish}
 SEEDS=${SEEDS:-0}
 NET_EPOCHS=${NET_EPOCHS:-25}
 case $NAME in
@@ -49,11 +51,14 @@ for stage in $STAGES; do
     echo "== $NAME $stage $(date -u +%FT%TZ)"
     case $stage in
     featurize)
-        attres-flow featurize "$CORPUS" --corpus "$NAME" --out "$FEATURES" \
-            --functionals egemaps,compare
+        attres-flow featurize "$CORPUS" --corpus "$NAME" --out "$FEATURES" --functionals egemaps
         ;;
-    linear) attres-flow train-all "${T[@]}" --models eGeMAPS-LR,eGeMAPS-LR-ST,ComParE-LR ;;
+    linear) attres-flow train-all "${T[@]}" --models eGeMAPS-LR,eGeMAPS-LR-ST ;;
     mlp) attres-flow train-all "${T[@]}" --models eGeMAPS-MLP --seeds 0-2 ;;
+    compare)
+        attres-flow featurize "$CORPUS" --corpus "$NAME" --out "$FEATURES" --functionals compare
+        attres-flow train-all "${T[@]}" --models ComParE-LR
+        ;;
     networks)
         attres-flow train-all "${T[@]}" --models att-Res,att-Res+ --seeds "$SEEDS" \
             --epochs "$NET_EPOCHS"
@@ -63,7 +68,7 @@ for stage in $STAGES; do
             --out "$WORK/emobox-folds.csv"
         E=("$FEATURES" --out "$WORK/emobox-folds" --protocol predefined
             --partition "$WORK/emobox-folds.csv" --quiet)
-        attres-flow train-all "${E[@]}" --models eGeMAPS-LR,eGeMAPS-LR-ST,ComParE-LR
+        attres-flow train-all "${E[@]}" --models eGeMAPS-LR,eGeMAPS-LR-ST
         attres-flow train-all "${E[@]}" --models eGeMAPS-MLP --seeds 0-2
         ;;
     publish)
