@@ -397,6 +397,13 @@ def check_functionals(features: str, name: str, ids: np.ndarray) -> None:
         )
 
 
+def functionals_width(features: str, name: str) -> int:
+    """D, the length of one vector of the set (read from a shard's schema)."""
+    fs, root = functionals_location(features, name).filesystem()
+    schema = pq.read_schema(shard_paths(fs, root)[0], filesystem=fs)
+    return len(json.loads(schema.metadata[FUNCTIONALS_KEY])["names"])
+
+
 def load_functionals(features: str, name: str, ids: np.ndarray) -> Functionals:
     """The set's vectors of ``ids``, in their order (``check_functionals`` first)."""
     check_functionals(features, name, ids)

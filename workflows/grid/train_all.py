@@ -25,7 +25,7 @@ from ray import tune
 from attres.flops import count_flops
 from attres.models import create_model, model_info, model_kind
 from featurize.location import Location
-from featurize.store import FeatureSet, content_fingerprint, load_features
+from featurize.store import FeatureSet, content_fingerprint, functionals_width, load_features
 from workflows.grid.config import TrainConfig, TrialSpec
 from workflows.grid.data import SharedFeatures, share_features
 from workflows.grid.plan import GridError, cross_classes, plan_cross_corpus, plan_grid
@@ -190,7 +190,7 @@ def train_all(
         for path in {features, runs, storage}:
             require_visible_on_all_nodes(path)
         todo = longest_first(todo, data.image_shape)
-        shared = share_grid_features(todo, data, other if test_features else None)
+        shared = share_grid_features(todo, data, other if test_features else None, progress)
         failed = _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display, shared)
     write_results_table(runs)
     recorded = finished_trials(runs)
@@ -206,16 +206,33 @@ def train_all(
 
 
 def share_grid_features(
-    todo: list[TrialSpec], data: FeatureSet, other: FeatureSet | None
+    todo: list[TrialSpec],
+    data: FeatureSet,
+    other: FeatureSet | None,
+    progress: Callable[[str], None] = print,
 ) -> dict[str, SharedFeatures]:
     """What the grid's trials read, in the object store once: the spectrograms if a model
-    reads them, and each functionals set a model reads (of both corpora, cross-corpus)."""
+    reads them, and each functionals set a model reads (of both corpora, cross-corpus).
+    Says so, with the sizes, when that is more than the object store holds: Ray then
+    spills to disk, which is slower but finishes."""
     reads = {model_info(s.model).features for s in todo}
     sets = tuple(sorted({name for group in reads for name in group}))
     first = todo[0]
     located = [(first.features, first.fingerprint, data)]
     if other is not None:
         located.append((first.test_features, first.test_fingerprint, other))
+    size = sum(
+        len(index) * 4 * (math.prod(index.image_shape) * (() in reads)
+                          + sum(functionals_width(location, name) for name in sets))
+        for location, _, index in located
+    )  # fmt: skip
+    store = ray.available_resources().get("object_store_memory", 0)
+    if size > store:
+        progress(
+            f"train-all: the features the grid reads are {size / 2**30:.2f} GiB, more than "
+            f"the {store / 2**30:.2f} GiB of Ray's object store free now: Ray spills them to "
+            "disk (slower); start Ray with more --object-store-memory to keep them in memory"
+        )
     return {
         location: share_features(location, fingerprint, index, () in reads, sets)
         for location, fingerprint, index in located

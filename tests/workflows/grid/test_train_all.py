@@ -422,3 +422,27 @@ def test_a_class_with_one_clip_is_refused_by_name(ray_local, synth_corpus, tmp_p
     result = CliRunner().invoke(app, [*args, "--protocol", protocol])
     assert result.exit_code == 2, result.output
     assert "single recording: surprise (1)" in result.output and "--manifest" in result.output
+
+
+def test_a_grid_shares_one_read_only_copy_and_names_sizes_beyond_the_store(
+    ray_local, synth_features, tmp_path, monkeypatch
+):
+    """The object store's copy is the features as read, read-only; a grid reading more than
+    the store holds is told the sizes (Ray spills the rest to disk)."""
+    from workflows.grid import train_all as grid
+
+    index = load_features(synth_features, spectrograms=False)
+    assert index.spectrograms is None
+    from featurize.store import content_fingerprint
+
+    planned = content_fingerprint(synth_features)
+    specs = plan_grid(index, synth_features, planned, str(tmp_path), ["CNN"], [0], TrainConfig())
+    heard: list[str] = []
+    monkeypatch.setattr(grid.ray, "available_resources", lambda: {"object_store_memory": 1000})
+    shared = grid.share_grid_features(specs, index, None, heard.append)
+    (message,) = heard
+    assert "0.00 GiB, more than the 0.00 GiB of Ray's object store" in message
+    images = shared[synth_features].features.images
+    np.testing.assert_array_equal(images, load_features(synth_features).spectrograms)
+    assert not images.flags.writeable  # one copy for every trial: nobody writes into it
+    assert shared[synth_features].functionals == {}  # a network reads no functionals
