@@ -96,7 +96,7 @@ def plan_grid(
         for fold in range(n_folds) if folds is None else sorted(set(folds)):
             try:
                 if partition is not None:
-                    drawn = predefined_split(partition, fold, data, cfg)
+                    drawn = predefined_split(partition, fold, seed, data, cfg)
                 else:
                     drawn = make_split(
                         protocol, data.labels[recorded], groups[recorded], seed, fold, cfg.k
@@ -112,6 +112,7 @@ def plan_grid(
             train, test, split_name = with_copies(split.train, data), split.test, split.name
             record = {
                 "split": split_name,
+                **({"partition_fold": partition.folds[fold]} if partition else {}),
                 "evaluated_on": "validation" if cfg.validating else "test",
                 "held_out_speakers": sorted(set(data.speakers[test].tolist())),
                 "train": data.utterance_ids[train].tolist(),
@@ -165,10 +166,14 @@ def grouping(speakers: np.ndarray, group: str, features: str) -> np.ndarray:
     return sessions
 
 
-def predefined_split(partition: Partition, fold: int, data: FeatureSet, cfg: TrainConfig) -> Split:
+def predefined_split(
+    partition: Partition, fold: int, seed: int, data: FeatureSet, cfg: TrainConfig
+) -> Split:
     """Fold ``fold`` of a corpus's own partition, its recordings only (a copy trains beside
-    its recording: ``with_copies``); with ``validation_part`` the validation rows are scored."""
-    name = f"predefined-f{fold}({partition.folds[fold]})"
+    its recording: ``with_copies``); with ``validation_part`` the validation rows are scored.
+    The same rows for every seed; the name carries the seed, as every split's does, so each
+    seed is a trial of its own (the file's name of the fold is in the saved split)."""
+    name = f"predefined-s{seed}-f{fold}"
     train = partition.part(fold, "train")
     scored = partition.part(fold, "validation" if cfg.validation_part else "test")
     if not len(scored):

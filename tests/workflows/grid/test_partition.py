@@ -114,7 +114,7 @@ def test_a_predefined_grid_trains_and_tests_on_the_files_folds_from_a_relative_p
     write(tmp_path / "folds.csv", rows)
     args = ["train-all", synth_features, "--out", "runs", "--protocol", "predefined",
             "--partition", "folds.csv", "--models", "CNN", "--epochs", "1", "--batch-size", "8",
-            "--quiet"]  # fmt: skip
+            "--seeds", "0,1", "--quiet"]  # fmt: skip
     here = os.getcwd()
     os.chdir(tmp_path)
     try:
@@ -122,13 +122,17 @@ def test_a_predefined_grid_trains_and_tests_on_the_files_folds_from_a_relative_p
     finally:
         os.chdir(here)
     assert result.exit_code == 0, result.output
-    records = sorted(load_records(str(tmp_path / "runs")), key=lambda r: r.fold)
-    assert [(r.protocol, r.fold, r.n_folds, r.n_test) for r in records] == [
-        ("predefined", 0, 2, 18),
-        ("predefined", 1, 2, 18),
+    records = sorted(load_records(str(tmp_path / "runs")), key=lambda r: (r.seed, r.fold))
+    assert [(r.protocol, r.seed, r.fold, r.n_folds, r.n_test) for r in records] == [
+        ("predefined", 0, 0, 2, 18),
+        ("predefined", 0, 1, 2, 18),
+        ("predefined", 1, 0, 2, 18),  # each seed a trial of its own, on the same rows
+        ("predefined", 1, 1, 2, 18),
     ]
+    assert records[0].test_ids_sha1 == records[2].test_ids_sha1
     split = json.loads((tmp_path / "runs" / "splits" / f"{records[0].split}.json").read_text())
     assert split["held_out_speakers"] == ["spk01"] and len(split["train"]) == 18
+    assert split["partition_fold"] == "0"
 
 
 def test_without_a_partition_or_with_a_validation_speaker_predefined_is_refused(synth_features):
