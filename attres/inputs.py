@@ -39,8 +39,9 @@ class InputSettings:
         return 1 + self.deltas
 
     def apply(self, images: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-        """(N, 1, H, W) images of the given speakers -> (N, channels, H, W) float32."""
-        x = add_deltas(images, self.deltas)
+        """(N, 1, H, W) images of the given speakers -> (N, channels, H, W) float32: the
+        images themselves, not a copy, when there is nothing to add or scale."""
+        x = add_deltas(images, self.deltas) if self.deltas else images
         if self.normalize == "speaker":
             x = speaker_standardize(x, speakers)
         return np.ascontiguousarray(x, dtype=np.float32)

@@ -43,6 +43,9 @@ class SplitData:
     x_test: np.ndarray
     y_test: np.ndarray
     label_names: tuple[str, ...]
+    # the images are the caller's own copy, which the loop may scale in place (a grid
+    # trial's split: one copy of it in memory, not two); else the loop scales a copy
+    owned: bool = False
 
 
 class LoopSettings(Protocol):
@@ -217,9 +220,10 @@ def train_model(
     attempt_start = time.perf_counter()
     torch.manual_seed(seed)
     scale = Standardizer.fit(data.x_train)
-    x_train = torch.from_numpy(scale(data.x_train)).to(device)
+    scaled = scale.apply_in_place if data.owned else scale
+    x_train = torch.from_numpy(scaled(data.x_train)).to(device)
     y_train = torch.from_numpy(data.y_train).to(device)
-    x_test = torch.from_numpy(scale(data.x_test)).to(device)
+    x_test = torch.from_numpy(scaled(data.x_test)).to(device)
     model = create_model(model_name, len(data.label_names), in_chans=data.x_train.shape[1])
     flops = count_flops(model, tuple(data.x_train.shape[1:]))
     model = prepare_for_training(model, device)  # inputs are NHWC too (memory_format)

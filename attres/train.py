@@ -52,6 +52,20 @@ class Standardizer:
             tuple(float(c.mean()) for c in channels), tuple(float(c.std() + 1e-6) for c in channels)
         )
 
+    def apply_in_place(self, x: np.ndarray) -> np.ndarray:
+        """``self(x)`` written into ``x`` itself: the same values, no second copy of a split
+        (a copy all the same where ``x`` is not a writeable float32 array)."""
+        if x.dtype != np.float32 or not x.flags.writeable:
+            return self(x)
+        if isinstance(self.mean, float) and isinstance(self.std, float):
+            mean, std = self.mean, self.std
+        else:
+            mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
+            std = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        np.subtract(x, mean, out=x)
+        np.divide(x, std, out=x)
+        return x
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if isinstance(self.mean, float) and isinstance(self.std, float):
             return ((x - self.mean) / self.std).astype(np.float32)

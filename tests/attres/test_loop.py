@@ -62,3 +62,24 @@ def test_no_checkpoint_is_written_before_checkpoint_s_has_passed():
     recorded = Recorded()
     train_model("CNN", tiny_split(), cfg, 0, torch.device("cpu"), recorded)
     assert recorded.saved == []
+
+
+def test_scaling_the_callers_own_split_in_place_gives_the_same_record():
+    """A grid trial hands the loop its own copy (``owned``): scaled there, no second copy,
+    and the run is bit for bit the run on a scaled copy."""
+    cfg = TrainConfig(epochs=2, batch_size=4, checkpoint_s=1e9)
+    cpu = torch.device("cpu")
+
+    def split(owned: bool) -> SplitData:  # float32, as a trial's images are
+        data = tiny_split()
+        x_train, x_test = data.x_train.astype(np.float32), data.x_test.astype(np.float32)
+        return dataclasses.replace(data, x_train=x_train, x_test=x_test, owned=owned)
+
+    untouched, owned = split(owned=False), split(owned=True)
+    before = owned.x_train.copy()
+    on_copy = train_model("CNN", untouched, cfg, 0, cpu, Recorded()).record
+    in_place = train_model("CNN", owned, cfg, 0, cpu, Recorded()).record
+    for key in ("wa", "ua", "confusion", "curves", "test_probabilities"):
+        assert in_place[key] == on_copy[key], key
+    assert not np.array_equal(owned.x_train, before)  # scaled where it lay
+    np.testing.assert_array_equal(untouched.x_train, before)  # not owned: left as it was

@@ -202,7 +202,7 @@ def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
         x_train = inputs.apply(x_train, voices(features, train))
         x_test = inputs.apply(x_test, test_voices)
         y_train, y_test = relabel(features, train, spec.classes), relabel(other, test, spec.classes)
-        split = SplitData(x_train, y_train, x_test, y_test, spec.classes)
+        split = SplitData(x_train, y_train, x_test, y_test, spec.classes, owned=True)
         ids, config = other.utterance_ids[test], features.config.to_dict()
         return TrialData(
             split, ids, config, features.speakers[train], test_voices, features.recorded[train],
@@ -214,7 +214,7 @@ def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
     x = inputs.apply(raw, groups)
     y = features.labels[rows]
     n = len(train)
-    split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names)
+    split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names, owned=True)
     ids, config = features.utterance_ids[test], features.config.to_dict()
     return TrialData(
         split, ids, config, features.speakers[train], groups[n:], features.recorded[train], parts
