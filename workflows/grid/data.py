@@ -61,12 +61,15 @@ def share_features(
 
     read_images = ray.remote(num_cpus=0)(_read_spectrograms)
     read_set = ray.remote(num_cpus=0)(_read_functionals)
-    images = read_images.remote(location, fingerprint, index.config.image_size)
     return SharedFeatures(
         location=location,
         fingerprint=fingerprint,
         index=index,
-        spectrograms=images if spectrograms else None,
+        spectrograms=(
+            read_images.remote(location, fingerprint, index.config.image_size)
+            if spectrograms
+            else None
+        ),
         functionals={
             name: read_set.remote(location, fingerprint, name, index.utterance_ids) for name in sets
         },

@@ -248,3 +248,18 @@ def test_a_class_only_one_speaker_has_keeps_its_column_under_loso(ray_local, cor
     rescored = classification_metrics(np.asarray(record.test_labels), probabilities.argmax(1), 6)
     assert rescored["ua"] == pytest.approx(record.ua)
     assert np.asarray(record.confusion)[:, surprise].sum() == 0
+
+
+def test_a_grid_of_functionals_models_shares_their_sets_and_no_spectrogram(features, tmp_path):
+    from featurize.store import content_fingerprint, load_features, load_functionals
+    from workflows.grid import train_all as grid
+    from workflows.grid.plan import plan_grid
+
+    index = load_features(features, spectrograms=False)
+    planned = content_fingerprint(features)
+    specs = plan_grid(index, features, planned, str(tmp_path), ["eGeMAPS-LR"], [0], LOSO)
+    (shared,) = grid.share_grid_features(specs, index, None, lambda _: None).values()
+    assert shared.spectrograms is None and set(shared.functionals) == {"egemaps"}
+    values = grid.ray.get(shared.functionals["egemaps"])
+    expected = load_functionals(features, "egemaps", index.utterance_ids).values
+    np.testing.assert_array_equal(values, expected)
