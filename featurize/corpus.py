@@ -157,12 +157,18 @@ def keep_one_copy(
     """
     by_size: dict[int, list[Utterance]] = {}
     for u in utterances:
-        by_size.setdefault(os.path.getsize(u.path), []).append(u)
+        try:
+            by_size.setdefault(os.path.getsize(u.path), []).append(u)
+        except OSError:  # unreadable here: the worker rejects it with its reason
+            continue
     by_content: dict[str, list[Utterance]] = {}
     for same_size in by_size.values():
         if len(same_size) > 1:
             for u in same_size:
-                digest = hashlib.sha1(Path(u.path).read_bytes()).hexdigest()
+                try:
+                    digest = hashlib.sha1(Path(u.path).read_bytes()).hexdigest()
+                except OSError:
+                    continue
                 by_content.setdefault(digest, []).append(u)
     left_out: dict[str, str] = {}
     for group in by_content.values():

@@ -229,7 +229,7 @@ def load_features(features: str, spectrograms: bool = True) -> FeatureSet:
     meta = schema.metadata
     config = FeatureConfig.from_dict(json.loads(meta[CONFIG_KEY]))
     return FeatureSet(
-        spectrograms=load_spectrograms(features, config.image_size) if spectrograms else None,
+        spectrograms=load_spectrograms(features, config.image_size, ids) if spectrograms else None,
         labels=table.column("label").to_numpy().astype(np.int64),
         utterance_ids=ids,
         speakers=np.asarray(table.column("speaker").to_pylist()),
@@ -239,9 +239,10 @@ def load_features(features: str, spectrograms: bool = True) -> FeatureSet:
     )
 
 
-def load_spectrograms(features: str, size: int) -> np.ndarray:
+def load_spectrograms(features: str, size: int, expected: np.ndarray) -> np.ndarray:
     """(N, 1, size, size) float32 spectrograms of FEATURES in utterance_id order, read shard
-    by shard into one array (no second copy of the corpus on the way)."""
+    by shard into one array (no second copy of the corpus on the way); ``expected``: the ids
+    of the index they go with (refused if the shards hold others now)."""
     fs, root = Location(features).filesystem()
     paths = shard_paths(fs, root)
     ids = (
@@ -250,6 +251,11 @@ def load_spectrograms(features: str, size: int) -> np.ndarray:
         .to_numpy(zero_copy_only=False)
     )
     order = np.argsort(ids, kind="stable")
+    if not np.array_equal(ids[order], expected):
+        raise FeatureStoreError(
+            f"{features} changed while it was read ({len(ids)} rows, the index has "
+            f"{len(expected)}); run the command again"
+        )
     row_of = np.empty(len(ids), dtype=np.int64)
     row_of[order] = np.arange(len(ids))  # position in the file order -> row in id order
     out = np.empty((len(ids), 1, size, size), dtype=np.float32)

@@ -282,3 +282,10 @@ def test_msp_podcast_without_its_label_file_is_refused_naming_it(tmp_path):
     root = corpus(tmp_path, ["Audios/MSP-PODCAST_0001_0008.wav"])
     with pytest.raises(CorpusError, match="Labels/labels_consensus.csv"):
         discover(root, layout=layout("msp-podcast"))
+
+
+def test_an_unreadable_file_is_left_to_featurize_to_reject_not_a_crash(tmp_path):
+    root = corpus(tmp_path, ["DC/a01.wav", "DC/a02.wav"])
+    (root / "DC" / "a03.wav").symlink_to(root / "gone.wav")  # a broken link
+    found = discover(root, layout=layout("savee"))
+    assert sorted(u.source for u in found.utterances) == ["DC/a01.wav", "DC/a02.wav", "DC/a03.wav"]

@@ -268,3 +268,14 @@ def test_a_copy_added_after_featurizing_is_refused_when_the_features_are_read(
     ]
     with pytest.raises(FeatureStoreError, match="spk01/angry/a_copy = spk01/angry/s0201"):
         load_features(out)
+
+
+def test_spectrograms_are_read_in_the_index_order_row_for_row(synth_features):
+    """Every row of ``load_features`` is the row pyarrow reads for its id, whatever the
+    order of the shards and of the rows in them."""
+    table = pq.read_table(synth_features, columns=["utterance_id", "spectrogram"])
+    by_id = dict(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+    data = load_features(synth_features)
+    assert len(list(Path(synth_features).glob("part-*.parquet"))) > 1
+    for uid, image in zip(data.utterance_ids, data.spectrograms, strict=True):
+        np.testing.assert_array_equal(image[0], np.asarray(by_id[uid], dtype=np.float32))

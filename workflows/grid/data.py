@@ -66,7 +66,7 @@ def share_features(
         fingerprint=fingerprint,
         index=index,
         spectrograms=(
-            read_images.remote(location, fingerprint, index.config.image_size)
+            read_images.remote(location, fingerprint, index.config.image_size, index.utterance_ids)
             if spectrograms
             else None
         ),
@@ -76,9 +76,9 @@ def share_features(
     )
 
 
-def _read_spectrograms(location: str, planned: str, size: int) -> np.ndarray:
+def _read_spectrograms(location: str, planned: str, size: int, ids: np.ndarray) -> np.ndarray:
     _require_unchanged(location, planned)
-    return load_spectrograms(location, size)
+    return load_spectrograms(location, size, ids)
 
 
 def _read_functionals(location: str, planned: str, name: str, ids: np.ndarray) -> np.ndarray:

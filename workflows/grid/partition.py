@@ -2,19 +2,23 @@
 
 ``split`` is train, validation or test; a partition has one fold or several (EmoBox's folds,
 MSP-Podcast's Train/Development/Test1). ``utterance`` names a clip as FEATURES does (its path
-under the corpus root, without the extension) or by a longer or shorter path to the same
-file: ``downloads/casia/wangzhe/angry/201.wav`` finds ``wangzhe/angry/201``, and
-``AudioWAV/1001_DFA_ANG_XX.wav`` finds ``CremaTrain/1001_DFA_ANG_XX``, where one clip
-fits. ``partition_from_emobox`` and ``partition_from_msp_podcast`` write such a CSV from
-those corpora's own files.
+under the corpus root, without the extension), or by a longer path ending in that id
+(``downloads/casia/wangzhe/angry/201.wav`` finds ``wangzhe/angry/201``), or by a shorter one
+that ends one id only, or by a file name that one id and one entry of the file have
+(``downloads/cremad/AudioWAV/1001_DFA_ANG_XX.wav`` finds ``CremaTrain/1001_DFA_ANG_XX``,
+counted as matched by name). ``partition_from_emobox`` and ``partition_from_msp_podcast``
+write such a CSV from those corpora's own files.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +37,7 @@ class Partition:
     folds: tuple[str, ...]  # the fold names as the file gives them, in its order
     rows: dict[tuple[int, str], np.ndarray]  # (fold index, part) -> row indices, sorted
     unmatched: tuple[str, ...]  # utterances of the file that FEATURES does not hold
+    by_name: int = 0  # utterances found by their file name alone (``_finder``)
 
     def part(self, fold: int, name: str) -> np.ndarray:
         return self.rows.get((fold, name), np.zeros(0, dtype=np.int64))
@@ -50,16 +55,18 @@ def read_partition(path: str | Path, utterance_ids: np.ndarray) -> Partition:
         if missing:
             raise PartitionError(f"{path}: missing columns {sorted(missing)} (need {COLUMNS})")
         lines = list(reader)
-    find = _finder(utterance_ids)
+    names = Counter(_path_parts(entry["utterance"])[-1] for entry in lines)
+    find = _finder(utterance_ids, names)
     folds: dict[str, int] = {}
     seen: dict[tuple[int, int], int] = {}  # (fold, row) -> line it was given on
     rows: dict[tuple[int, str], list[int]] = {}
-    unmatched = []
+    unmatched, by_name = [], 0
     for line, entry in enumerate(lines, start=2):
         part = entry["split"].strip().lower()
         if part not in PARTS:
             raise PartitionError(f"{path}:{line}: split {entry['split']!r} is not one of {PARTS}")
-        row = find(entry["utterance"].strip())
+        row, loose = find(entry["utterance"])
+        by_name += loose
         if row is None:
             unmatched.append(entry["utterance"].strip())
             continue
@@ -86,14 +93,26 @@ def read_partition(path: str | Path, utterance_ids: np.ndarray) -> Partition:
         tuple(folds),
         {key: np.asarray(sorted(found), dtype=np.int64) for key, found in rows.items()},
         tuple(unmatched),
+        by_name,
     )
 
 
-def _finder(utterance_ids: np.ndarray):
-    """utterance -> its row: the id it is, or ends with (a longer path), or the one id that
-    ends with it (a shorter path), tried from the whole path down to its file name
-    (EmoBox's ``downloads/cremad/AudioWAV/1001_DFA_ANG_XX.wav`` finds
-    ``CremaTrain/1001_DFA_ANG_XX``); None where none fits or several do."""
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
+
+
+def _path_parts(utterance: str) -> list[str]:
+    """An entry's path as folders and a name, its audio extension (if any) dropped."""
+    path = utterance.strip().replace("\\", "/")
+    if path.lower().endswith(AUDIO_SUFFIXES):
+        path = path.rsplit(".", 1)[0]
+    return path.split("/")
+
+
+def _finder(utterance_ids: np.ndarray, entry_names: Counter) -> Callable:
+    """entry -> its row: the id it is or ends with, else the one id ending with it, else the
+    one id with its file name where no other entry has that name; None otherwise. So a
+    partition of more speakers than FEATURES holds never lands on another speaker's clip of
+    the same name (CASIA's 201.wav is in every speaker's folders)."""
     exact = {uid: row for row, uid in enumerate(utterance_ids.tolist())}
     tails: dict[str, int | None] = {}  # every "/"-suffix of every id -> its row (None: several)
     for uid, row in exact.items():
@@ -102,21 +121,28 @@ def _finder(utterance_ids: np.ndarray):
             tail = "/".join(parts[start:])
             tails[tail] = row if tail not in tails else None
 
-    def find(utterance: str) -> int | None:
-        name = PurePosixPath(utterance.replace("\\", "/"))
-        parts = (name.with_suffix("").as_posix() if name.suffix else name.as_posix()).split("/")
-        for start in range(len(parts)):  # the whole path, then without its leading folders
-            path = "/".join(parts[start:])
-            row = exact[path] if path in exact else tails.get(path)
+    def find(utterance: str) -> tuple[int | None, bool]:
+        """(row or None, whether found by the file name alone)."""
+        parts = _path_parts(utterance)
+        for start in range(len(parts)):  # an id the entry ends with, longest first
+            row = exact.get("/".join(parts[start:]))
             if row is not None:
-                return row
-        return None
+                return row, False
+        whole = "/".join(parts)
+        if len(parts) > 1 and tails.get(whole) is not None:  # an id ending with the entry
+            return tails[whole], False
+        name = parts[-1]
+        if entry_names[name] == 1 and tails.get(name) is not None:  # one name on each side
+            return tails[name], True
+        return None, False
 
     return find
 
 
 def write_partition(entries: list[tuple[str, str, str]], out: str | Path) -> int:
     """Write (utterance, fold, split) rows as a partition CSV; returns how many."""
+    if not Path(out).parent.is_dir():
+        raise PartitionError(f"cannot write {out}: its folder does not exist")
     with Path(out).open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
@@ -129,17 +155,31 @@ def partition_from_emobox(corpus_dir: str | Path) -> list[tuple[str, str, str]]:
     .jsonl``, one JSON object a line with its ``wav`` path) as partition rows; EmoBox has no
     validation part."""
     corpus_dir = Path(corpus_dir)
-    entries = []
-    files = sorted(corpus_dir.glob("fold_*/*_fold_*.jsonl"))
+    files = list(corpus_dir.glob("fold_*/*_fold_*.jsonl"))
     if not files:
         raise PartitionError(f"no EmoBox fold files (fold_*/*_fold_*.jsonl) under {corpus_dir}")
-    for file in files:
+    entries = []
+    for file in sorted(files, key=lambda f: (_number(f.parent.name), f.name)):
+        match = re.search(r"_(train|test)_fold_", file.name)
+        if match is None:
+            raise PartitionError(f"{file}: neither a _train_fold_ nor a _test_fold_ file")
         fold = file.parent.name.removeprefix("fold_")
-        part = "train" if "_train_fold_" in file.name else "test"
-        for line in file.read_text().splitlines():
-            if line.strip():
-                entries.append((json.loads(line)["wav"], fold, part))
+        for line, text in enumerate(file.read_text().splitlines(), start=1):
+            if not text.strip():
+                continue
+            try:
+                entries.append((json.loads(text)["wav"], fold, match.group(1)))
+            except (ValueError, KeyError, TypeError):
+                raise PartitionError(
+                    f"{file}:{line}: not a JSON object with a 'wav' path"
+                ) from None
     return entries
+
+
+def _number(folder: str) -> tuple[int, str]:
+    """fold_10 after fold_2."""
+    digits = folder.removeprefix("fold_")
+    return (int(digits), "") if digits.isdigit() else (1 << 30, digits)
 
 
 MSP_SPLITS = {"Train": "train", "Development": "validation", "Test1": "test"}
@@ -152,8 +192,12 @@ def partition_from_msp_podcast(corpus_dir: str | Path) -> list[tuple[str, str, s
     if not table.is_file():
         raise PartitionError(f"MSP-Podcast's labels are not at {table}")
     with table.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"FileName", "Split_Set"} - set(reader.fieldnames or ())
+        if missing:
+            raise PartitionError(f"{table}: missing columns {sorted(missing)}")
         return [
             (f"Audios/{row['FileName'].strip()}", "1", MSP_SPLITS[row["Split_Set"].strip()])
-            for row in csv.DictReader(f)
+            for row in reader
             if row["Split_Set"].strip() in MSP_SPLITS
         ]

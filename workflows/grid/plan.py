@@ -84,6 +84,11 @@ def plan_grid(
                 f"train-all: {len(partition.unmatched)} utterances of {cfg.partition} are not "
                 f"in {features} and are left out (e.g. {shown})"
             )
+        if partition.by_name:
+            note(
+                f"train-all: {partition.by_name} utterances of {cfg.partition} were found by "
+                "their file name alone (a name one clip of the features and one entry have)"
+            )
     else:
         n_folds = protocol_folds(protocol, groups, cfg.k)
     if folds is not None and not set(folds) <= set(range(n_folds)):
@@ -105,6 +110,8 @@ def plan_grid(
                         drawn.fold, drawn.name, recorded[drawn.train], recorded[drawn.test]
                     )
                 split = evaluated_split(drawn, data, groups, cfg, seed)
+            except GridError:
+                raise
             except ValueError as err:  # scikit-learn's refusal of this data
                 raise GridError(
                     f"protocol {protocol.value}, seed {seed}, fold {fold} on {features}: {err}"
@@ -301,6 +308,8 @@ def cross_classes(
         if missing:
             raise GridError(f"--classes {', '.join(missing)}: not in both of {sides}")
         shared = tuple(sorted(set(named)))
+    elif len(shared) < 2:
+        raise GridError(f"{sides}: cross-corpus needs 2 shared classes, has {len(shared)}")
     elif len(shared) < min(len(data.label_names), len(other.label_names)):
         raise GridError(
             f"{sides} share {len(shared)} class(es) ({', '.join(shared) or 'none'}), fewer "

@@ -163,6 +163,7 @@ def train_all(
     else:
         test_features = Location(test_features)
         other = load_features(test_features, spectrograms=False)
+        named = classes is not None
         classes = cross_classes(data, other, features, test_features, classes)
         features_used.update(
             test_features=test_features,
@@ -177,7 +178,8 @@ def train_all(
         )  # fmt: skip
         progress(
             f"train-all: cross-corpus, trained on {features}, tested on {test_features}, "
-            f"on the {len(classes)} classes both have: {', '.join(classes)}"
+            f"on the {len(classes)} classes both have"
+            f"{' that --classes names' if named else ''}: {', '.join(classes)}"
         )
     runs.child(FEATURES_USED).write(json.dumps(features_used, indent=2))
     done = finished_trials(runs)

@@ -26,7 +26,14 @@ from workflows.record import TrialRecord
 from workflows.results.compare import recipe
 
 WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))  # on the network
-SEED_FREE_FOLDS = ("loso", "speaker-kfold")  # protocols whose folds do not change by seed
+# protocols whose folds do not change by seed
+SEED_FREE_FOLDS = (
+    "loso",
+    "speaker-kfold",
+    "predefined",
+    "loso-by-session",
+    "speaker-kfold-by-session",
+)
 
 
 class FusionError(ValueError):

@@ -65,6 +65,44 @@ def test_utterances_are_found_by_id_or_by_a_longer_or_shorter_path(tmp_path):
     assert partition.part(0, "test").tolist() == [1] and partition.part(0, "train").tolist() == [0]
 
 
+def test_a_clip_of_the_same_name_in_another_speakers_folder_is_not_taken(tmp_path):
+    """Features of two CASIA speakers, a partition of more: 201.wav of a speaker the features
+    lack is no clip of theirs; a name one entry and one id have is found, and counted."""
+    ids = np.asarray(["wangzhe/angry/201", "liuchanhg/angry/202", "CremaTrain/1001_DFA_ANG_XX"])
+    csv = write(tmp_path / "p.csv", [
+        "downloads/casia/zhaoquanyin/angry/201.wav,1,test",
+        "downloads/casia/wangzhe/angry/201.wav,1,train",
+        "downloads/casia/zhaoquanyin/angry/202.wav,1,test",
+        "downloads/casia/liuchanhg/angry/202.wav,1,train",
+        "downloads/cremad/AudioWAV/1001_DFA_ANG_XX.wav,1,test",
+    ])  # fmt: skip
+    partition = read_partition(csv, ids)
+    assert partition.part(0, "train").tolist() == [0, 1]
+    assert partition.part(0, "test").tolist() == [2] and partition.by_name == 1
+    assert partition.unmatched == (
+        "downloads/casia/zhaoquanyin/angry/201.wav",
+        "downloads/casia/zhaoquanyin/angry/202.wav",
+    )
+
+
+def test_partition_files_that_cannot_be_read_are_refused_naming_the_file(tmp_path):
+    folder = tmp_path / "savee" / "fold_1"
+    folder.mkdir(parents=True)
+    (folder / "savee_train_fold_1.jsonl").write_text('{"wav": "a.wav"}\nnot json\n')
+    result = CliRunner().invoke(app, ["partition", "emobox", str(tmp_path / "savee"),
+                                      "--out", str(tmp_path / "p.csv")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "savee_train_fold_1.jsonl:2: not a JSON object with a 'wav' path" in result.output
+    (folder / "savee_train_fold_1.jsonl").write_text('{"wav": "a.wav"}\n')
+    (folder / "savee_dev_fold_1.jsonl").write_text('{"wav": "b.wav"}\n')
+    result = CliRunner().invoke(app, ["partition", "emobox", str(tmp_path / "savee"),
+                                      "--out", str(tmp_path / "p.csv")])  # fmt: skip
+    assert result.exit_code == 2 and "neither a _train_fold_ nor a _test_fold_" in result.output
+    nowhere = CliRunner().invoke(app, ["partition", "msp-podcast", str(tmp_path),
+                                       "--out", str(tmp_path / "no" / "p.csv")])  # fmt: skip
+    assert nowhere.exit_code == 2 and "labels_consensus.csv" in nowhere.output
+
+
 @pytest.mark.parametrize(
     "rows, message",
     [
