@@ -14,7 +14,8 @@ Reports featurize clips/s, and per step the node's peak memory: PSS summed over 
 process and every Ray process (the object store's shared pages count once), the peak of
 this process (the driver) and of the largest Ray process, against the size of one copy
 of the spectrograms (N x H x W x 4 bytes); and the epoch's seconds. Writes the figures to
-``WORK/bench_scale.json``. Memory is sampled once a second: a shorter peak can be missed.
+``WORK/bench_scale.json`` as each step ends. Memory is sampled once a second: a shorter
+peak can be missed.
 """
 
 from __future__ import annotations
@@ -104,22 +105,26 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-scale-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     ensure_ray()
-    steps = []
+    steps: list[dict] = []
+    result = {"machine": f"{platform.node()}, {os.cpu_count()} CPUs",
+              "date": time.strftime("%Y-%m-%d"), "steps": steps}  # fmt: skip
+
+    def done(step: dict) -> None:  # each step's figures kept as it ends: a kill loses none
+        steps.append(step)
+        (work / "bench_scale.json").write_text(json.dumps(result, indent=2))
+
     features = args.features
     if features is None:
         corpus = build_corpus(work / "corpus", args.clips)
         features = str(work / "features")
-        steps.append(featurize_step(corpus, features, args.image_size, args.functionals))
+        done(featurize_step(corpus, features, args.image_size, args.functionals))
     index = load_features(features, spectrograms=False)
     one_copy = len(index) * 4 * math.prod(index.image_shape) / GIB
+    result.update(clips=len(index), one_copy_gib=one_copy)
     for k in (int(t) for t in args.trials.split(",")):
-        steps.append(grid_step(features, work, args.model, k, data_parallel=False))
+        done(grid_step(features, work, args.model, k, data_parallel=False))
     if args.data_parallel:
-        steps.append(grid_step(features, work, args.model, 1, data_parallel=True))
-    result = {"machine": f"{platform.node()}, {os.cpu_count()} CPUs",
-              "date": time.strftime("%Y-%m-%d"), "clips": len(index),
-              "one_copy_gib": one_copy, "steps": steps}  # fmt: skip
-    (work / "bench_scale.json").write_text(json.dumps(result, indent=2))
+        done(grid_step(features, work, args.model, 1, data_parallel=True))
     print(f"{len(index)} clips at {index.image_shape}: one copy of the spectrograms "
           f"{one_copy:.2f} GiB ({result['machine']}, {result['date']})")  # fmt: skip
     for step in steps:
