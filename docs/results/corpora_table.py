@@ -49,6 +49,9 @@ def published_ua(folder: Path) -> dict[str, str]:
                 continue
             seeds = int(row["n_seeds"] or 0)
             note = f" ({seeds} seeds)" if seeds > 1 else ""
+            if row["partial_seeds"]:  # "seed:folds" of seeds with folds missing
+                done = row["partial_seeds"].split()[0].split(":")[1]
+                note = f" (partial: {done} of {row['n_folds']} folds)"
             cells[row["model"]] = f"{float(row['ua_mean']):.1f}{note}"
     return cells
 
@@ -74,7 +77,8 @@ def markdown() -> str:
 
 
 def figure(path: Path) -> None:
-    """Bars of UA % per corpus (speaker-independent rows only), one per model."""
+    """Bars of UA % per corpus (speaker-independent rows, complete runs only), one per
+    model."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,7 +90,8 @@ def figure(path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 3.6))
     width = 0.8 / len(MODELS)
     for i, model in enumerate(MODELS):
-        values = [float(cells[model].split()[0]) if model in cells else np.nan for _, cells in rows]
+        drawn = [cells.get(model, "partial") for _, cells in rows]  # none: not drawn
+        values = [np.nan if "partial" in cell else float(cell.split()[0]) for cell in drawn]
         ax.bar(np.arange(len(rows)) + i * width, values, width, label=model)
     ax.set_xticks(np.arange(len(rows)) + 0.4 - width / 2, [c for c, _ in rows])
     ax.set_ylabel("UA %, speaker-independent")
