@@ -13,6 +13,8 @@
 #   crema-d  sirenm/Master @ db83dc6: the repository's root (CremaTrain, CremaValidation, CremaTest)
 #
 # Stages (default: all, in this order):
+#   restore    the published trials of docs/results/<name>/<protocol> copied into WORK
+#              (never over a file): train-all counts them as finished
 #   featurize  WORK/features with --functionals egemaps
 #   linear     eGeMAPS-LR, eGeMAPS-LR-ST (deterministic: seed 0)
 #   mlp        eGeMAPS-MLP, seeds 0-2
@@ -46,10 +48,12 @@ FEATURES=$WORK/features
 RUNS=$WORK/${PROTOCOL[1]}
 DOCS=$(cd "$(dirname "$0")" && pwd)/$NAME/${PROTOCOL[1]}
 T=("$FEATURES" --out "$RUNS" "${PROTOCOL[@]}" --quiet)
+source "$(dirname "$0")/restore.sh"
 
 for stage in $STAGES; do
     echo "== $NAME $stage $(date -u +%FT%TZ)"
     case $stage in
+    restore) restore_published "$DOCS" "$RUNS" ;;
     featurize)
         attres-flow featurize "$CORPUS" --corpus "$NAME" --out "$FEATURES" --functionals egemaps
         ;;
