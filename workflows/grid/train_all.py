@@ -215,7 +215,7 @@ def share_grid_features(
 ) -> dict[str, SharedFeatures]:
     """What the grid's trials read, in the object store once: the spectrograms if a model
     reads them, and each functionals set a model reads (of both corpora, cross-corpus).
-    Says so, with the sizes, when that is more than the object store holds: Ray then
+    Says so, with the sizes, when that is more than a node's object store holds: Ray then
     spills to disk, which is slower but finishes."""
     reads = {model_info(s.model).features for s in todo}
     sets = tuple(sorted({name for group in reads for name in group}))
@@ -228,12 +228,15 @@ def share_grid_features(
                           + sum(functionals_width(location, name) for name in sets))
         for location, _, index in located
     )  # fmt: skip
-    store = ray.available_resources().get("object_store_memory", 0)
+    # each node that runs a trial holds a copy: the smallest node's store is the bound
+    stores = [n["Resources"].get("object_store_memory", 0) for n in ray.nodes() if n["Alive"]]
+    store = min(stores, default=0)
     if size > store:
         progress(
             f"train-all: the features the grid reads are {size / 2**30:.2f} GiB, more than "
-            f"the {store / 2**30:.2f} GiB of Ray's object store free now: Ray spills them to "
-            "disk (slower); start Ray with more --object-store-memory to keep them in memory"
+            f"the {store / 2**30:.2f} GiB object store of the smallest node, which holds a "
+            "copy when it runs a trial: Ray spills them to disk (slower); start Ray with more "
+            "--object-store-memory to keep them in memory"
         )
     return {
         location: share_features(location, fingerprint, index, () in reads, sets)

@@ -438,10 +438,12 @@ def test_a_grid_shares_one_read_only_copy_and_names_sizes_beyond_the_store(
     planned = content_fingerprint(synth_features)
     specs = plan_grid(index, synth_features, planned, str(tmp_path), ["CNN"], [0], TrainConfig())
     heard: list[str] = []
-    monkeypatch.setattr(grid.ray, "available_resources", lambda: {"object_store_memory": 1000})
+    small = [{"Alive": True, "Resources": {"object_store_memory": 1000}},
+             {"Alive": True, "Resources": {"object_store_memory": 2**40}}]  # fmt: skip
+    monkeypatch.setattr(grid.ray, "nodes", lambda: small)
     shared = grid.share_grid_features(specs, index, None, heard.append)
     (message,) = heard
-    assert "0.00 GiB, more than the 0.00 GiB of Ray's object store" in message
+    assert "0.00 GiB, more than the 0.00 GiB object store of the smallest node" in message
     images = shared[synth_features].features.images
     np.testing.assert_array_equal(images, load_features(synth_features).spectrograms)
     assert not images.flags.writeable  # one copy for every trial: nobody writes into it
