@@ -73,6 +73,9 @@ for stage in $STAGES; do
         E=("$FEATURES" --out "$WORK/emobox-folds" --protocol predefined
             --partition "$WORK/emobox-folds.csv" --quiet)
         attres-flow train-all "${E[@]}" --models eGeMAPS-LR,eGeMAPS-LR-ST
+        if [ -d "$FEATURES/_functionals/compare" ]; then  # after the compare stage
+            attres-flow train-all "${E[@]}" --models ComParE-LR
+        fi
         attres-flow train-all "${E[@]}" --models eGeMAPS-MLP --seeds 0-2
         ;;
     publish)
