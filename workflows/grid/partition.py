@@ -55,7 +55,8 @@ def read_partition(path: str | Path, utterance_ids: np.ndarray) -> Partition:
         if missing:
             raise PartitionError(f"{path}: missing columns {sorted(missing)} (need {COLUMNS})")
         lines = list(reader)
-    names = Counter(_path_parts(entry["utterance"])[-1] for entry in lines)
+    # a file name's entries per fold (a clip is listed once in every fold of EmoBox's files)
+    names = Counter((e["fold"].strip(), _path_parts(e["utterance"])[-1]) for e in lines)
     find = _finder(utterance_ids, names)
     folds: dict[str, int] = {}
     seen: dict[tuple[int, int], int] = {}  # (fold, row) -> line it was given on
@@ -65,7 +66,7 @@ def read_partition(path: str | Path, utterance_ids: np.ndarray) -> Partition:
         part = entry["split"].strip().lower()
         if part not in PARTS:
             raise PartitionError(f"{path}:{line}: split {entry['split']!r} is not one of {PARTS}")
-        row, loose = find(entry["utterance"])
+        row, loose = find(entry["utterance"], entry["fold"].strip())
         by_name += loose
         if row is None:
             unmatched.append(entry["utterance"].strip())
@@ -110,7 +111,8 @@ def _path_parts(utterance: str) -> list[str]:
 
 def _finder(utterance_ids: np.ndarray, entry_names: Counter) -> Callable:
     """entry -> its row: the id it is or ends with, else the one id ending with it, else the
-    one id with its file name where no other entry has that name; None otherwise. So a
+    one id with its file name where no other entry of its fold has that name; None
+    otherwise. So a
     partition of more speakers than FEATURES holds never lands on another speaker's clip of
     the same name (CASIA's 201.wav is in every speaker's folders)."""
     exact = {uid: row for row, uid in enumerate(utterance_ids.tolist())}
@@ -121,7 +123,7 @@ def _finder(utterance_ids: np.ndarray, entry_names: Counter) -> Callable:
             tail = "/".join(parts[start:])
             tails[tail] = row if tail not in tails else None
 
-    def find(utterance: str) -> tuple[int | None, bool]:
+    def find(utterance: str, fold: str) -> tuple[int | None, bool]:
         """(row or None, whether found by the file name alone)."""
         parts = _path_parts(utterance)
         for start in range(len(parts)):  # an id the entry ends with, longest first
@@ -132,7 +134,7 @@ def _finder(utterance_ids: np.ndarray, entry_names: Counter) -> Callable:
         if len(parts) > 1 and tails.get(whole) is not None:  # an id ending with the entry
             return tails[whole], False
         name = parts[-1]
-        if entry_names[name] == 1 and tails.get(name) is not None:  # one name on each side
+        if entry_names[fold, name] == 1 and tails.get(name) is not None:  # one on each side
             return tails[name], True
         return None, False
 

@@ -75,10 +75,13 @@ def test_a_clip_of_the_same_name_in_another_speakers_folder_is_not_taken(tmp_pat
         "downloads/casia/zhaoquanyin/angry/202.wav,1,test",
         "downloads/casia/liuchanhg/angry/202.wav,1,train",
         "downloads/cremad/AudioWAV/1001_DFA_ANG_XX.wav,1,test",
+        "downloads/cremad/AudioWAV/1001_DFA_ANG_XX.wav,2,train",  # once in every fold
+        "downloads/casia/wangzhe/angry/201.wav,2,test",
     ])  # fmt: skip
     partition = read_partition(csv, ids)
     assert partition.part(0, "train").tolist() == [0, 1]
-    assert partition.part(0, "test").tolist() == [2] and partition.by_name == 1
+    assert partition.part(0, "test").tolist() == [2] and partition.by_name == 2
+    assert partition.part(1, "train").tolist() == [2]
     assert partition.unmatched == (
         "downloads/casia/zhaoquanyin/angry/201.wav",
         "downloads/casia/zhaoquanyin/angry/202.wav",
