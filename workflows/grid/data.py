@@ -118,11 +118,17 @@ class TrialData:
 Shared = dict[str, SharedFeatures]  # by location
 
 
+def _shared(location: str, planned: str, shared: Shared | None) -> SharedFeatures | None:
+    """The grid's shared copy of ``location``, if it shared the features planned on."""
+    mine = shared.get(location) if shared else None
+    return mine if mine is not None and mine.fingerprint == planned else None
+
+
 def features_for(location: str, planned: str, shared: Shared | None = None) -> FeatureSet:
     """Features the grid was planned on (fingerprint ``planned``): the object store's copy
     where the grid shared them, else this process's own, read once."""
-    if shared and location in shared and shared[location].fingerprint == planned:
-        return shared[location].features
+    if (mine := _shared(location, planned, shared)) is not None:
+        return mine.features
     cached = _FEATURES.get(location)
     if cached is None or cached[0] != planned:
         _require_unchanged(location, planned)
@@ -153,8 +159,8 @@ def set_values(location: str, planned: str, name: str, shared: Shared | None) ->
     """(N, D) vectors of one functionals set in index order: the store's copy, or read."""
     import ray
 
-    mine = shared.get(location) if shared else None
-    if mine is not None and mine.fingerprint == planned and name in mine.functionals:
+    mine = _shared(location, planned, shared)
+    if mine is not None and name in mine.functionals:
         return ray.get(mine.functionals[name])
     key = (location, planned, name)
     if key not in _FUNCTIONALS:
@@ -165,8 +171,8 @@ def set_values(location: str, planned: str, name: str, shared: Shared | None) ->
 
 def index_for(location: str, planned: str, shared: Shared | None = None) -> FeatureSet:
     """The ids, speakers and labels of FEATURES, no spectrogram read."""
-    if shared and location in shared and shared[location].fingerprint == planned:
-        return shared[location].index
+    if (mine := _shared(location, planned, shared)) is not None:
+        return mine.index
     cached = _FEATURES.get(location)
     if cached is not None and cached[0] == planned:
         return cached[1]

@@ -163,7 +163,7 @@ def grouping(speakers: np.ndarray, group: str, features: str) -> np.ndarray:
     session (IEMOCAP's usual leave-one-session-out: Ses01F and Ses01M are session Ses01)."""
     if group == "speaker":
         return speakers
-    sessions = np.asarray([SESSION.match(s).group(0) if SESSION.match(s) else "" for s in speakers])
+    sessions = np.asarray([m.group(0) if (m := SESSION.match(s)) else "" for s in speakers])
     if not all(sessions):
         strays = sorted(set(speakers[sessions == ""].tolist()))[:5]
         raise GridError(
