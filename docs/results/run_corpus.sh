@@ -23,6 +23,9 @@
 #   networks   att-Res and att-Res+ (SEEDS, default 0; NET_EPOCHS, default 25)
 #   emobox     the functionals models on EmoBox's own folds of the corpus (--protocol
 #              predefined), EMOBOX=<EmoBox checkout>/data/<its name for the corpus>
+#   emobox-networks
+#              att-Res+ then att-Res on EmoBox's folds (SEEDS, NET_EPOCHS), after the
+#              emobox stage wrote WORK/emobox-folds.csv
 #   publish    tables, records and splits into docs/results/<name>/<protocol> (and
 #              <name>/emobox-folds where the emobox stage ran)
 # Everything resumes after a kill; publishing is re-made from the records.
@@ -77,6 +80,12 @@ for stage in $STAGES; do
             attres-flow train-all "${E[@]}" --models ComParE-LR
         fi
         attres-flow train-all "${E[@]}" --models eGeMAPS-MLP --seeds 0-2
+        ;;
+    emobox-networks)
+        E=("$FEATURES" --out "$WORK/emobox-folds" --protocol predefined
+            --partition "$WORK/emobox-folds.csv" --quiet --seeds "$SEEDS" --epochs "$NET_EPOCHS")
+        attres-flow train-all "${E[@]}" --models att-Res+
+        attres-flow train-all "${E[@]}" --models att-Res
         ;;
     publish)
         attres-flow tables "$RUNS" --publish "$DOCS" >/dev/null
