@@ -14,7 +14,7 @@ scale that speaker (what speaker-independent evaluation allows: no emotion is kn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +37,18 @@ class InputSettings:
     @property
     def channels(self) -> int:
         return 1 + self.deltas
+
+    def apply_batch(
+        self, images: np.ndarray, voices: np.ndarray, scaling: VoiceScaling | None
+    ) -> np.ndarray:
+        """``apply`` to one batch of a stream: each row scaled by its voice's statistics,
+        gathered beforehand over all of the voice's rows (``VoiceSums``)."""
+        x = add_deltas(images, self.deltas) if self.deltas else images
+        if self.normalize == "speaker":
+            if scaling is None:
+                raise ValueError("per-speaker scaling of a batch needs the voices' statistics")
+            x = scaling(x, voices)
+        return np.ascontiguousarray(x, dtype=np.float32)
 
     def apply(self, images: np.ndarray, speakers: np.ndarray) -> np.ndarray:
         """(N, 1, H, W) images of the given speakers -> (N, channels, H, W) float32: the
@@ -81,3 +93,57 @@ def speaker_standardize(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
         std = mine.std(axis=(0, 3), keepdims=True) + 1e-5
         out[rows] = (mine - mean) / std
     return out
+
+
+@dataclass
+class VoiceSums:
+    """Per voice, the count, sum and sum of squares of (C, H) images over utterances and
+    frames (float64), added batch by batch: ``speaker_standardize``'s statistics for a
+    stream, which never holds one speaker's rows at once.
+
+    >>> x = np.random.default_rng(0).normal(size=(6, 1, 4, 5)).astype(np.float32)
+    >>> who = np.array(["a", "b", "a", "a", "b", "b"])
+    >>> sums = VoiceSums()
+    >>> sums.add(x[:4], who[:4]); sums.add(x[4:], who[4:])
+    >>> bool(np.allclose(sums.scaling()(x, who), speaker_standardize(x, who), atol=1e-4))
+    True
+    """
+
+    totals: dict[str, np.ndarray] = field(default_factory=dict)  # voice -> (3, C, H)
+
+    def add(self, x: np.ndarray, voices: np.ndarray) -> None:
+        for voice in np.unique(voices):
+            mine = x[voices == voice].astype(np.float64)  # (N_v, C, H, W)
+            part = np.stack([
+                np.full(mine.shape[1:3], mine.shape[0] * mine.shape[3], dtype=np.float64),
+                mine.sum(axis=(0, 3)),
+                np.square(mine).sum(axis=(0, 3)),
+            ])  # fmt: skip
+            self.merge({str(voice): part})
+
+    def merge(self, totals: dict[str, np.ndarray]) -> None:
+        for voice, part in totals.items():
+            self.totals[voice] = self.totals[voice] + part if voice in self.totals else part
+
+    def scaling(self) -> VoiceScaling:
+        stats = {}
+        for voice, (count, total, squares) in self.totals.items():
+            mean = total / count
+            std = np.sqrt(np.maximum(squares / count - mean**2, 0.0)) + 1e-5
+            stats[voice] = (mean.astype(np.float32), std.astype(np.float32))
+        return VoiceScaling(stats)
+
+
+@dataclass(frozen=True)
+class VoiceScaling:
+    """Each voice's (C, H) mean and std: scales a batch's rows by their voice's."""
+
+    stats: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def __call__(self, x: np.ndarray, voices: np.ndarray) -> np.ndarray:
+        out = np.empty_like(x, dtype=np.float32)
+        for voice in np.unique(voices):
+            rows = voices == voice
+            mean, std = self.stats[str(voice)]
+            out[rows] = (x[rows] - mean[None, :, :, None]) / std[None, :, :, None]
+        return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,10 +25,12 @@ from attres.train import (
     Recipe,
     Standardizer,
     cosine_schedule,
+    device_generator,
     device_precision,
     predict,
     predict_logits,
     prepare_for_training,
+    train_batches,
     train_epoch,
 )
 
@@ -46,6 +48,19 @@ class SplitData:
     # the images are the caller's own copy, which the loop may scale in place (a grid
     # trial's split: one copy of it in memory, not two); else the loop scales a copy
     owned: bool = False
+
+
+@dataclass(frozen=True)
+class StreamedSplit:
+    """A split whose training rows arrive in batches, already scaled (a Ray Data shard,
+    ``workflows.grid.stream``): the loop never holds them. Test rows are in memory."""
+
+    batches: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]]  # epoch -> batches
+    n_train: int  # rows of one epoch, over all ranks
+    scale: Standardizer  # the statistics of the training rows the batches were scaled by
+    x_test: np.ndarray  # (N_test, C, H, W) scaled
+    y_test: np.ndarray
+    label_names: tuple[str, ...]
 
 
 class LoopSettings(Protocol):
@@ -203,7 +218,7 @@ class TrainingState:
 
 def train_model(
     model_name: str,
-    data: SplitData,
+    data: SplitData | StreamedSplit,
     cfg: LoopSettings,
     seed: int,
     device: torch.device,
@@ -219,16 +234,21 @@ def train_model(
     """
     attempt_start = time.perf_counter()
     torch.manual_seed(seed)
-    scale = Standardizer.fit(data.x_train)
-    scaled = scale.apply_in_place if data.owned else scale
-    x_train = torch.from_numpy(scaled(data.x_train)).to(device)
-    y_train = torch.from_numpy(data.y_train).to(device)
-    x_test = torch.from_numpy(scaled(data.x_test)).to(device)
-    model = create_model(model_name, len(data.label_names), in_chans=data.x_train.shape[1])
-    flops = count_flops(model, tuple(data.x_train.shape[1:]))
+    if isinstance(data, StreamedSplit):
+        scale, n_train = data.scale, data.n_train
+        x_test = torch.from_numpy(data.x_test).to(device)
+    else:
+        scale, n_train = Standardizer.fit(data.x_train), len(data.y_train)
+        scaled = scale.apply_in_place if data.owned else scale
+        x_train = torch.from_numpy(scaled(data.x_train)).to(device)
+        y_train = torch.from_numpy(data.y_train).to(device)
+        x_test = torch.from_numpy(scaled(data.x_test)).to(device)
+    shape = tuple(x_test.shape[1:])  # (C, H, W)
+    model = create_model(model_name, len(data.label_names), in_chans=shape[0])
+    flops = count_flops(model, shape)
     model = prepare_for_training(model, device)  # inputs are NHWC too (memory_format)
     precision = device_precision(cfg.precision, device)
-    state = TrainingState.start(model, cfg, len(data.y_train), seed, device, precision)
+    state = TrainingState.start(model, cfg, n_train, seed, device, precision)
     saved = checkpoints.load()
     if saved is not None:
         state.restore(saved)
@@ -236,11 +256,14 @@ def train_model(
     resumed_from_epoch, earlier_attempts_s = progress["epoch"], progress["elapsed_s"]
     trained, nhwc = replica.wrap(model), torch.channels_last
 
-    last_save = time.monotonic()
-    for epoch in range(progress["epoch"], cfg.epochs):
-        replica.sync(state.generator)
-        start = time.perf_counter()
-        loss, acc = train_epoch(
+    def epoch_of_training(epoch: int) -> tuple[float, float]:
+        if isinstance(data, StreamedSplit):  # the rank's own shard of the rows
+            draws = device_generator(state.generator, device)
+            return train_batches(
+                trained, state.optimizer, data.batches(epoch), state.generator, draws,
+                precision, nhwc, cfg.recipe(), state.scheduler, state.scaler,
+            )  # fmt: skip
+        return train_epoch(
             trained,
             state.optimizer,
             x_train,
@@ -254,6 +277,12 @@ def train_model(
             shard=(replica.rank, replica.world),
             scaler=state.scaler,
         )
+
+    last_save = time.monotonic()
+    for epoch in range(progress["epoch"], cfg.epochs):
+        replica.sync(state.generator)
+        start = time.perf_counter()
+        loss, acc = epoch_of_training(epoch)
         epoch_s = time.perf_counter() - start
         progress["train_s"] += epoch_s
         y_pred = predict(model, x_test, memory_format=nhwc)
@@ -268,14 +297,14 @@ def train_model(
             last_save = time.monotonic()
 
     record = {
-        **final_scores(data, predict_logits(model, x_test, memory_format=nhwc)),
+        **final_scores(data, n_train, predict_logits(model, x_test, memory_format=nhwc)),
         "curves": progress["curves"],
         "scale_mean": scale.mean,  # one value, or one per channel with delta channels
         "scale_std": scale.std,
         "params": count_parameters(model),
         "flops": flops,
         "train_s": progress["train_s"],
-        "samples_per_s": progress["epoch"] * len(data.y_train) / max(progress["train_s"], 1e-9),
+        "samples_per_s": progress["epoch"] * n_train / max(progress["train_s"], 1e-9),
         "device": str(device),
         "precision": precision,  # the arithmetic the training steps ran in
         "resumed_from_epoch": resumed_from_epoch,
@@ -286,7 +315,9 @@ def train_model(
     return TrainedModel(record, model, scale)
 
 
-def final_scores(data: SplitData, logits: torch.Tensor) -> dict[str, Any]:
+def final_scores(
+    data: SplitData | StreamedSplit, n_train: int, logits: torch.Tensor
+) -> dict[str, Any]:
     """WA, UA, macro-F1 and confusion of the final model's (N, classes) test logits, and per
     test row the label and class probabilities (for ensembles over seeds of one split)."""
     y_pred = logits.argmax(1).cpu().numpy()
@@ -295,6 +326,6 @@ def final_scores(data: SplitData, logits: torch.Tensor) -> dict[str, Any]:
         "test_labels": data.y_test.tolist(),
         "test_probabilities": logits.softmax(1).cpu().numpy().round(5).tolist(),
         "label_names": list(data.label_names),
-        "n_train": len(data.y_train),
+        "n_train": n_train,
         "n_test": len(data.y_test),
     }

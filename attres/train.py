@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,16 @@ class Standardizer:
             tuple(float(c.mean()) for c in channels), tuple(float(c.std() + 1e-6) for c in channels)
         )
 
+    @classmethod
+    def from_sums(cls, count: np.ndarray, total: np.ndarray, squares: np.ndarray) -> Standardizer:
+        """From per-channel (C,) counts, sums and sums of squares of the training images
+        (``channel_sums`` of each batch, added): ``fit`` for a stream."""
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0)) + 1e-6
+        if len(mean) == 1:
+            return cls(float(mean[0]), float(std[0]))
+        return cls(tuple(float(m) for m in mean), tuple(float(s) for s in std))
+
     def apply_in_place(self, x: np.ndarray) -> np.ndarray:
         """``self(x)`` written into ``x`` itself: the same values, no second copy of a split
         (a copy all the same where ``x`` is not a writeable float32 array)."""
@@ -74,6 +85,13 @@ class Standardizer:
         if len(mean) != x.shape[-3]:
             raise ValueError(f"standardizer has {len(mean)} channels, the input {x.shape[-3]}")
         return ((x - mean) / std).astype(np.float32)
+
+
+def channel_sums(x: np.ndarray) -> np.ndarray:
+    """(3, C) float64 count, sum and sum of squares per channel of (N, C, H, W) images."""
+    x = x.astype(np.float64)
+    count = np.full(x.shape[1], x.shape[0] * x.shape[2] * x.shape[3], dtype=np.float64)
+    return np.stack([count, x.sum(axis=(0, 2, 3)), np.square(x).sum(axis=(0, 2, 3))])
 
 
 def prepare_for_training(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
@@ -183,38 +201,71 @@ def train_epoch(
 ) -> tuple[float, float]:
     """One pass over (x, y) in shuffled mini-batches; returns (mean loss, accuracy).
 
-    ``recipe`` adds masking, mixup and label smoothing; ``scheduler`` steps once per batch;
-    ``scaler`` scales the fp16 loss. Masks and mixup partners are drawn on x's device, from
-    a generator seeded once per epoch from ``generator`` (on the CPU, ``generator`` itself).
-    The accuracy is that of the (augmented) training batches against their own labels.
     ``shard`` = (rank, world size): each of ``world`` data-parallel ranks, all drawing the
     same order from identically seeded generators, trains on its slice of every global
-    batch; the loss and accuracy returned are the rank's own.
+    batch; the loss and accuracy returned are the rank's own. The rest is ``train_batches``.
     """
     rank, world = shard
-    model.train()
     order = torch.randperm(len(y), generator=generator).to(x.device)
-    draws = generator
-    if x.device.type != "cpu":
-        seed = int(torch.randint(2**62, (1,), generator=generator))
-        draws = torch.Generator(x.device).manual_seed(seed)
-    total_loss = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    draws = device_generator(generator, x.device)
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(y), batch_size):
+            idx = order[start : start + batch_size][rank::world]
+            if len(order[start : start + batch_size]) >= 2 * world:  # BatchNorm: 2 per rank
+                yield x[idx], y[idx]  # (B, 1, H, W)
+
+    return train_batches(
+        model, optimizer, batches(), generator, draws, precision, memory_format, recipe,
+        scheduler, scaler,
+    )  # fmt: skip
+
+
+def device_generator(generator: torch.Generator, device: torch.device) -> torch.Generator:
+    """Where an epoch's masks and mixup partners are drawn: ``generator`` itself on the CPU,
+    else a generator on ``device`` seeded from it."""
+    if device.type == "cpu":
+        return generator
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    return torch.Generator(device).manual_seed(seed)
+
+
+def train_batches(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    generator: torch.Generator,
+    draws: torch.Generator,
+    precision: str = "fp32",
+    memory_format: torch.memory_format = torch.contiguous_format,
+    recipe: Recipe = Recipe(),
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> tuple[float, float]:
+    """One training step per (images, labels) batch, on ``draws``' device; returns (mean
+    loss, accuracy).
+
+    ``recipe`` adds masking, mixup and label smoothing; ``scheduler`` steps once per batch;
+    ``scaler`` scales the fp16 loss. Masks and mixup partners are drawn from ``draws``
+    (``device_generator``), mixup weights from ``generator``. The accuracy is that of the
+    (augmented) training batches against their own labels.
+    """
+    device = draws.device
+    model.train()
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    for start in range(0, len(y), batch_size):
-        idx = order[start : start + batch_size][rank::world]
-        if len(order[start : start + batch_size]) < 2 * world:  # BatchNorm needs 2 per rank
-            continue
-        xb, yb = x[idx], y[idx]  # (B, 1, H, W)
+    for xb, yb in batches:
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         if recipe.spec_masks:
             xb = spec_augment(xb, recipe.spec_masks, recipe.mask_fraction, draws)
         lam, partner = 1.0, yb
         if recipe.mixup > 0:
             lam = mixup_weight(recipe.mixup, generator)  # a host scalar: no copy
-            perm = torch.randperm(len(idx), generator=draws, device=x.device)
+            perm = torch.randperm(len(yb), generator=draws, device=device)
             xb, partner = lam * xb + (1 - lam) * xb[perm], yb[perm]
         xb = xb.contiguous(memory_format=memory_format)
-        with autocast(x.device, precision):
+        with autocast(device, precision):
             logits = model(xb)
             loss = nn.functional.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
             if lam < 1.0:  # mixup: the loss against both labels, weighted as the inputs were
@@ -232,9 +283,9 @@ def train_epoch(
             scaler.update()
         if scheduler is not None:
             scheduler.step()
-        total_loss += loss.detach() * len(idx)
+        total_loss += loss.detach() * len(yb)
         correct += (logits.argmax(1) == yb).sum()
-        seen += len(idx)
+        seen += len(yb)
     return float(total_loss) / max(seen, 1), float(correct) / max(seen, 1)
 
 

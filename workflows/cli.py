@@ -356,6 +356,13 @@ def train_all_command(
             min=1, help="Workers per trial: > 1 trains each model data-parallel (Ray Train, DDP)."
         ),
     ] = 1,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            help="Stream each network's rows from the shards (Ray Data into Ray Train), for "
+            "corpora larger than a node's memory; docs/performance.md says when."
+        ),
+    ] = False,
     checkpoint_s: Annotated[
         float, typer.Option(min=0, help="Seconds of training between checkpoints.")
     ] = 120.0,
@@ -421,6 +428,7 @@ def train_all_command(
             gpus_per_trial=gpus_per_trial,
             precision=precision.value,
             workers_per_trial=workers_per_trial,
+            stream=stream,
             checkpoint_s=checkpoint_s,
             **({"batch_size": batch_size} if batch_size else {}),
         )

@@ -61,6 +61,9 @@ class TrainConfig:
     # natively (compute capability 8.0 and up), else fp16 with a gradient scaler
     precision: str = "auto"  # auto | bf16 | fp16 | fp32
     workers_per_trial: int = 1  # > 1: one model trained data-parallel (DDP) on Ray Train
+    # a network's rows streamed from the Parquet shards by Ray Data to its Ray Train
+    # workers (no process holds the split), instead of gathered from the grid's shared copy
+    stream: bool = False
     # Seconds of training between checkpoints. A ResNet-18 state with Adam's two moments
     # holds three copies of its 11M weights: after every short epoch it would cost more
     # than it saves.

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from attres.loop import SplitData
+from attres.loop import SplitData, StreamedSplit
 from attres.models import model_info
 from featurize.store import (
     FeatureSet,
@@ -97,7 +97,9 @@ def _require_unchanged(location: str, planned: str) -> None:
 
 @dataclass(frozen=True)
 class TrialData:
-    split: SplitData  # the inputs (``TrainConfig.inputs`` applied) and labels
+    # the inputs (``TrainConfig.inputs`` applied) and labels; None in the process of a trial
+    # whose Ray Train ranks gather them (``trial_index``), a stream on a streaming rank
+    split: SplitData | StreamedSplit | None
     test_ids: np.ndarray  # (N_test,) utterance ids of the evaluated rows
     feature_config: dict  # the features' FeatureConfig, as saved with the model
     # (N_train,) the speaker of each training row (a speed-perturbed copy's too), whom a
@@ -228,6 +230,22 @@ def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
     return TrialData(
         split, ids, config, features.speakers[train], groups[n:], features.recorded[train], parts
     )
+
+
+def trial_index(
+    spec: TrialSpec, index: FeatureSet | None = None, split: StreamedSplit | None = None
+) -> TrialData:
+    """What the trial's record needs of its rows (which were tested, whose they are), read
+    from the index: a trial whose Ray Train ranks gather the inputs gathers none itself."""
+    features = index if index is not None else index_for(spec.features, spec.fingerprint)
+    train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
+    tested = features
+    if spec.test_features:
+        tested = index_for(spec.test_features, spec.test_fingerprint)
+    return TrialData(
+        split, tested.utterance_ids[test], features.config.to_dict(), features.speakers[train],
+        voices(tested, test), features.recorded[train],
+    )  # fmt: skip
 
 
 def relabel(features: FeatureSet, rows: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:

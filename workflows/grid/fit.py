@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from attres.loop import Replica, train_model
+from attres.loop import Replica, SplitData, StreamedSplit, train_model
 from attres.models import class_probabilities, create_model, model_info, model_kind
 from attres.saved import ModelMeta
 from attres.train import Standardizer
@@ -30,7 +30,7 @@ from featurize.location import Location
 from featurize.store import functionals_settings
 from workflows.grid.checkpoints import FileCheckpoints, ReadOnlyCheckpoints
 from workflows.grid.config import TrialSpec
-from workflows.grid.data import Shared, TrialData, trial_data
+from workflows.grid.data import Shared, TrialData, index_for, trial_data, trial_index
 from workflows.grid.provenance import code_version
 from workflows.grid.runtime import WORKER_ENV, tune_process
 from workflows.runs import save_model
@@ -48,7 +48,20 @@ def fit_for(spec: TrialSpec) -> Callable[[TrialSpec, TrialData, Shared | None], 
     grid's shared features (which a data-parallel trial hands its ranks)."""
     if model_kind(spec.model) == "sklearn":
         return fit_sklearn
-    return train_data_parallel if spec.train.workers_per_trial > 1 else train_in_process
+    return train_data_parallel if runs_on_ray_train(spec) else train_in_process
+
+
+def runs_on_ray_train(spec: TrialSpec) -> bool:
+    """The network trains on Ray Train workers: data-parallel, or its rows streamed."""
+    network = model_kind(spec.model) == "torch"
+    return network and (spec.train.workers_per_trial > 1 or streams(spec))
+
+
+def streams(spec: TrialSpec) -> bool:
+    """``--stream`` applies to the trial: a network of spectrograms (functionals are a few
+    hundred numbers a clip, read whole)."""
+    model = spec.model
+    return spec.train.stream and model_kind(model) == "torch" and not model_info(model).features
 
 
 def keep_model(spec: TrialSpec, data: TrialData, fitted: Fitted) -> None:
@@ -143,10 +156,15 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
     replica = DDPReplica(device)
     checkpoints = FileCheckpoints(spec.storage, spec.checkpoint_name)
     saved_by_this_rank = checkpoints if replica.rank == 0 else ReadOnlyCheckpoints(checkpoints)
-    data = trial_data(spec, config.get("shared"))  # the object store's copy, by reference
+    if streams(spec):  # this rank's shard of the training rows, as Ray Data reads them
+        data = streamed_data(spec, config, replica.world)
+        split: SplitData | StreamedSplit = data.split
+    else:
+        data = trial_data(spec, config.get("shared"))  # the object store's copy, by reference
+        split = data.split
     trained = train_model(
         spec.model,
-        data.split,
+        split,
         spec.train,
         spec.seed,
         device,
@@ -159,17 +177,63 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
         checkpoints.record.write(json.dumps(trained.record))
 
 
+def streamed_data(spec: TrialSpec, config: dict[str, Any], world: int) -> TrialData:
+    """A streamed trial's data on one rank: its shard of the training rows, in batches that
+    make one global batch of ``batch_size`` over the ranks, shuffled anew each epoch; the
+    evaluated rows in memory."""
+    import ray.train
+    import torch
+
+    from workflows.grid.stream import SHUFFLE_ROWS, collect_test
+
+    test_ids = np.asarray(config["test_ids"])
+    x_test, y_test = collect_test(ray.train.get_dataset_shard("test"), test_ids)
+    shard = ray.train.get_dataset_shard("train")
+    rank_batch = max(2, spec.train.batch_size // world)
+
+    def batches(epoch: int) -> Any:
+        for batch in shard.iter_torch_batches(
+            batch_size=rank_batch,
+            dtypes={"x": torch.float32, "y": torch.int64},
+            local_shuffle_buffer_size=SHUFFLE_ROWS,
+            local_shuffle_seed=spec.seed * 100_003 + epoch,
+        ):
+            if len(batch["y"]) >= 2:  # BatchNorm needs 2 rows; every rank's shard is as long
+                yield batch["x"], batch["y"]
+
+    index = index_for(spec.features, spec.fingerprint)
+    split = StreamedSplit(
+        batches, config["n_train"], Standardizer(*config["scale"]), x_test, y_test,
+        index.label_names,
+    )  # fmt: skip
+    return trial_index(spec, index, split)
+
+
 def train_data_parallel(spec: TrialSpec, data: TrialData, shared: Shared | None = None) -> Fitted:
-    """Train one network over ``workers_per_trial`` Ray Train workers (DDP)."""
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    """Train one network on ``workers_per_trial`` Ray Train workers (DDP), its rows from the
+    grid's shared copy or (``--stream``) streamed from the shards by Ray Data."""
+    from ray.train import DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     cfg = spec.train
     use_gpu = cfg.gpus_per_trial > 0
     resources = {"CPU": cfg.cpus_per_trial, **({"GPU": cfg.gpus_per_trial} if use_gpu else {})}
+    loop_config: dict[str, Any] = {"spec": spec.to_dict(), "shared": shared}
+    streamed: dict[str, Any] = {}
+    if streams(spec):
+        from workflows.grid.stream import stream_rows
+
+        rows = stream_rows(spec)
+        scale = (rows.scale.mean, rows.scale.std)
+        loop_config.update(test_ids=rows.test_ids.tolist(), n_train=rows.n_train, scale=scale)
+        streamed = {
+            "datasets": {"train": rows.train, "test": rows.test},
+            "dataset_config": DataConfig(datasets_to_split=["train"]),  # every rank tests all
+        }
     trainer = TorchTrainer(
         ddp_worker_loop,
-        train_loop_config={"spec": spec.to_dict(), "shared": shared},
+        train_loop_config=loop_config,
+        **streamed,
         # gloo's default timeout is 30 minutes: a rank that cannot connect fails sooner.
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo", timeout_s=300),
         scaling_config=ScalingConfig(

@@ -28,6 +28,7 @@ from featurize.location import Location
 from featurize.store import FeatureSet, content_fingerprint, functionals_width, load_features
 from workflows.grid.config import TrainConfig, TrialSpec
 from workflows.grid.data import SharedFeatures, share_features
+from workflows.grid.fit import runs_on_ray_train, streams
 from workflows.grid.plan import GridError, cross_classes, plan_cross_corpus, plan_grid
 from workflows.grid.progress import GridProgress, trial_name
 from workflows.grid.trial import run_trial
@@ -161,6 +162,8 @@ def train_all(
             data, features, fingerprint, runs, models, seeds, cfg, storage, folds, progress
         )
     else:
+        if cfg.stream:
+            raise GridError("--stream trains on one corpus's shards; cross-corpus reads two")
         test_features = Location(test_features)
         other = load_features(test_features, spectrograms=False)
         named = classes is not None
@@ -217,7 +220,9 @@ def share_grid_features(
     reads them, and each functionals set a model reads (of both corpora, cross-corpus).
     Says so, with the sizes, when that is more than a node's object store holds: Ray then
     spills to disk, which is slower but finishes."""
-    reads = {model_info(s.model).features for s in todo}
+    reads = {model_info(s.model).features for s in todo if not streams(s)}
+    if not reads:  # every trial streams its rows from the shards
+        return {}
     sets = tuple(sorted({name for group in reads for name in group}))
     first = todo[0]
     located = [(first.features, first.fingerprint, data)]
@@ -248,9 +253,9 @@ def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     """What one trial holds: its device, or (data-parallel) only a foothold, as the Ray
     Train workers it starts reserve their own. A scikit-learn model holds CPUs only, so it
     runs on a CPU-only node and leaves the GPU shares to the networks."""
-    cfg = TrainConfig.from_dict(config["spec"]["train"])
-    network = model_kind(config["spec"]["model"]) == "torch"
-    if cfg.workers_per_trial > 1 and network:
+    spec = TrialSpec.from_dict(config["spec"])
+    cfg, network = spec.train, model_kind(spec.model) == "torch"
+    if runs_on_ray_train(spec):
         return tune.PlacementGroupFactory([{"CPU": 0, "memory": 64 * 2**20}])
     gpu = {"GPU": cfg.gpus_per_trial} if cfg.gpus_per_trial and network else {}
     return tune.PlacementGroupFactory([{"CPU": cfg.cpus_per_trial, **gpu}])

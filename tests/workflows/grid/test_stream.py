@@ -1,0 +1,87 @@
+"""--stream: a network's rows streamed from the Parquet shards by Ray Data into Ray Train."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from featurize.store import content_fingerprint, load_features
+from workflows.grid.config import TrainConfig
+from workflows.grid.data import trial_data
+from workflows.grid.plan import GridError, plan_grid
+from workflows.grid.train_all import train_all
+from workflows.runs import load_records
+
+QUIET = {"progress": lambda _: None}
+
+
+def _spec(features: str, runs: str, cfg: TrainConfig, protocol: str = "loso"):
+    data = load_features(features, spectrograms=False)
+    cfg = dataclasses.replace(cfg, protocol=protocol)
+    fingerprint = content_fingerprint(features)
+    return plan_grid(data, features, fingerprint, runs, ["CNN"], [0], cfg)[0]
+
+
+@pytest.mark.parametrize("normalize,deltas", [("global", 0), ("speaker", 1)])
+def test_streamed_rows_are_the_in_memory_rows_scaled_the_same(
+    ray_local, synth_features, tmp_path, normalize, deltas
+):
+    """The statistics added up block by block are the in-memory split's, and each streamed
+    row is the in-memory row it stands for (test rows in the trial's order)."""
+    from attres.train import Standardizer
+    from workflows.grid.stream import collect_test, stream_rows
+
+    cfg = TrainConfig(normalize=normalize, deltas=deltas, stream=True)
+    spec = _spec(synth_features, str(tmp_path / "runs"), cfg)
+    split = trial_data(spec).split
+    scale = Standardizer.fit(split.x_train)
+    rows = stream_rows(spec)
+    assert rows.n_train == len(split.y_train)
+    np.testing.assert_allclose(rows.scale.mean, scale.mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(rows.scale.std, scale.std, rtol=1e-4)
+
+    x_test, y_test = collect_test(rows.test, rows.test_ids)
+    np.testing.assert_array_equal(y_test, split.y_test)
+    np.testing.assert_allclose(x_test, scale(split.x_test), atol=2e-3)
+
+    streamed = list(rows.train.iter_batches(batch_format="numpy", batch_size=None))
+    x_train = np.concatenate([b["x"] for b in streamed])
+    y_train = np.concatenate([b["y"] for b in streamed])
+    assert x_train.shape == split.x_train.shape
+    # the same rows, in another order: matched by their sums, which differ row to row
+    mine = np.argsort(x_train.sum(axis=(1, 2, 3)))
+    theirs = np.argsort(scale(split.x_train).sum(axis=(1, 2, 3)))
+    np.testing.assert_allclose(x_train[mine], scale(split.x_train)[theirs], atol=2e-3)
+    np.testing.assert_array_equal(y_train[mine], split.y_train[theirs])
+
+
+def test_a_streamed_data_parallel_trial_trains_and_records_the_trials_rows(
+    ray_local, synth_features, tmp_path
+):
+    """Two gloo ranks each iterate their shard of the training rows; the record names the
+    same evaluated rows as the in-memory trial, and a re-run finds it finished."""
+    runs = str(tmp_path / "runs")
+    cfg = TrainConfig(epochs=2, batch_size=8, stream=True, workers_per_trial=2,
+                      cpus_per_trial=0.5, protocol="loso", normalize="speaker")  # fmt: skip
+    summary = train_all(synth_features, runs, ["CNN"], [0], cfg, folds=[0], **QUIET)
+    assert summary.failed == [] and summary.finished == 1
+    record = load_records(runs)[0]
+    spec = _spec(synth_features, runs, cfg)
+    memory = trial_data(spec)
+    assert record.n_train == len(memory.split.y_train)
+    assert record.n_test == len(memory.split.y_test) == np.array(record.confusion).sum()
+    assert record.test_labels == memory.split.y_test.tolist()
+    assert record.test_ids_sha1 == memory.test_ids_sha1
+    assert len(record.curves["train_loss"]) == 2
+    assert (tmp_path / "runs" / "models").is_dir()  # rank 0 kept the model for predict
+    again = train_all(synth_features, runs, ["CNN"], [0], cfg, folds=[0], **QUIET)
+    assert again.skipped == 1 and again.finished == 0
+
+
+def test_stream_refuses_a_cross_corpus_grid(ray_local, synth_features, tmp_path):
+    cfg = TrainConfig(stream=True, epochs=1)
+    with pytest.raises(GridError, match="--stream"):
+        train_all(synth_features, str(tmp_path / "runs"), ["CNN"], [0], cfg,
+                  test_features=synth_features, **QUIET)  # fmt: skip

@@ -1,0 +1,194 @@
+"""A trial's rows streamed from the Parquet shards (``--stream``): Ray Data reads, selects and
+scales them batch by batch, and Ray Train hands each data-parallel rank its shard of the
+training rows. No process holds the trial's split: a corpus larger than a node's memory
+trains.
+
+The statistics the in-memory path takes of the whole split (each voice's per-frequency mean
+and std for ``--normalize speaker``, the training rows' mean and std) are partial sums of
+each block, computed by Ray Data and added in the trial (``attres.inputs.VoiceSums``,
+``attres.train.channel_sums``): the same figures up to float rounding. What differs from
+the in-memory path is the order of the batches (files shuffled, then rows in a local
+buffer), so records are not bit-identical to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from attres.inputs import InputSettings, VoiceScaling, VoiceSums
+from attres.train import Standardizer, channel_sums
+from featurize.location import Location
+from featurize.store import shard_paths
+from workflows.grid.config import TrialSpec
+from workflows.grid.data import index_for
+
+# Rows each rank shuffles among (a buffer of 1,000 spectrograms of 128x128 is 66 MB).
+SHUFFLE_ROWS = 1000
+# Ray Data tasks of a streamed trial hold no CPU of their own: they work for the trial's
+# ranks, which hold its CPUs, and the ranks wait for them (a cluster full of ranks would
+# otherwise leave the reads none). Their number is bounded instead.
+DATA_TASKS = 2
+
+
+@dataclass(frozen=True)
+class StreamedRows:
+    """What a streamed trial's ranks read: the datasets and what scaled them."""
+
+    train: Any  # ray.data.Dataset of {"x": (C, H, W) float32, "y": int64}, training rows
+    test: Any  # ray.data.Dataset of {"id": str, "x", "y"}, the evaluated rows
+    n_train: int
+    scale: Standardizer
+    test_ids: np.ndarray  # (N_test,) the evaluated rows' ids, in the trial's order
+
+
+def stream_rows(spec: TrialSpec) -> StreamedRows:
+    """The datasets of ``spec``'s rows as the model's inputs, scaled as ``trial_data`` scales
+    them: two passes of partial sums (each voice's statistics over its rows on both sides,
+    then the training rows' mean and std), then the scaled rows, read again as they go."""
+    index = index_for(spec.features, spec.fingerprint)
+    train_ids = index.utterance_ids[np.asarray(spec.train_rows)]
+    test_ids = index.utterance_ids[np.asarray(spec.test_rows)]
+    inputs = spec.train.inputs()
+    size = index.config.image_size
+    voices = None
+    if inputs.normalize == "speaker":
+        sums = VoiceSums()
+        both = np.concatenate([train_ids, test_ids])
+        for batch in (
+            _rows(spec.features, both, size)
+            .map_batches(_voice_sums, fn_kwargs={"deltas": inputs.deltas}, **_TASKS)
+            .iter_rows()
+        ):
+            sums.merge({batch["voice"]: batch["sums"]})
+        voices = sums.scaling()
+    totals = sum(
+        row["sums"]
+        for row in _rows(spec.features, train_ids, size)
+        .map_batches(_channel_sums, fn_kwargs={"inputs": inputs, "voices": voices}, **_TASKS)
+        .iter_rows()
+    )
+    scale = Standardizer.from_sums(*totals)
+    scaled = {"inputs": inputs, "voices": voices, "scale": scale}
+    return StreamedRows(
+        train=_rows(spec.features, train_ids, size, shuffle=True).map_batches(
+            _model_inputs, fn_kwargs=scaled, **_TASKS
+        ),
+        test=_rows(spec.features, test_ids, size).map_batches(
+            _model_inputs, fn_kwargs={**scaled, "keep_ids": True}, **_TASKS
+        ),
+        n_train=len(train_ids),
+        scale=scale,
+        test_ids=test_ids,
+    )
+
+
+_TASKS = {"batch_format": "pyarrow", "num_cpus": 0, "concurrency": DATA_TASKS}
+
+
+def _rows(features: str, ids: np.ndarray, size: int, shuffle: bool = False) -> Any:
+    """The shards' rows whose id is in ``ids``: {"id", "voice", "label", "image"}."""
+    import ray.data
+
+    fs, root = Location(features).filesystem()
+    paths = shard_paths(fs, root)
+    columns = ["utterance_id", "speaker", "label", "spectrogram"]
+    if "origin" in pq.read_schema(paths[0], filesystem=fs).names:
+        columns.append("origin")
+    return (
+        ray.data.read_parquet(
+            paths,
+            filesystem=fs,
+            shuffle="files" if shuffle else None,
+            num_cpus=0,
+            concurrency=DATA_TASKS,
+        )
+        .select_columns(columns)
+        .map_batches(_select, fn_kwargs={"ids": pa.array(ids), "size": size}, **_TASKS)
+    )
+
+
+def _select(table: pa.Table, ids: pa.Array, size: int) -> pa.Table:
+    table = table.filter(pc.is_in(table["utterance_id"], value_set=ids))
+    uid = np.asarray(table["utterance_id"].to_pylist(), dtype=object)
+    speaker = table["speaker"].to_pylist()
+    origin = table["origin"].to_pylist() if "origin" in table.column_names else uid
+    # a speed-perturbed copy is a voice of its own (``workflows.grid.data.voices``)
+    voice = [s + u[len(o) :] for s, u, o in zip(speaker, uid, origin, strict=True)]
+    images = table["spectrogram"].combine_chunks().flatten().flatten()
+    return pa.table({
+        "id": table["utterance_id"],
+        "voice": pa.array(voice, pa.string()),
+        "label": pc.cast(table["label"], pa.int64()),
+        "image": pa.FixedSizeListArray.from_arrays(images, size * size),
+    })  # fmt: skip
+
+
+def _images(table: pa.Table, deltas: int) -> np.ndarray:
+    """(B, 1 + deltas, H, W) float32 images of a batch of ``_select``'s rows."""
+    from attres.inputs import add_deltas
+
+    flat = table["image"].combine_chunks()
+    side = int(round(flat.type.list_size**0.5))
+    x = flat.flatten().to_numpy().reshape(-1, 1, side, side)
+    return add_deltas(x, deltas) if deltas else x
+
+
+def _voice_sums(table: pa.Table, deltas: int) -> pa.Table:
+    sums = VoiceSums()
+    sums.add(_images(table, deltas), np.asarray(table["voice"].to_pylist()))
+    return _array_rows("voice", sums.totals)
+
+
+def _channel_sums(table: pa.Table, inputs: InputSettings, voices: VoiceScaling | None) -> pa.Table:
+    x = _images(table, 0)
+    x = inputs.apply_batch(x, np.asarray(table["voice"].to_pylist()), voices)
+    return _array_rows("part", {"all": channel_sums(x)})
+
+
+def _array_rows(key: str, arrays: dict[str, np.ndarray]) -> pa.Table:
+    """One row per array: its key and the array, flattened, with its shape."""
+    from ray.data.extensions import ArrowTensorArray
+
+    names = list(arrays)
+    return pa.table({
+        key: pa.array(names, pa.string()),
+        "sums": ArrowTensorArray.from_numpy(np.stack([arrays[n] for n in names])),
+    })  # fmt: skip
+
+
+def _model_inputs(
+    table: pa.Table,
+    inputs: InputSettings,
+    voices: VoiceScaling | None,
+    scale: Standardizer,
+    keep_ids: bool = False,
+) -> dict[str, np.ndarray]:
+    x = inputs.apply_batch(_images(table, 0), np.asarray(table["voice"].to_pylist()), voices)
+    batch = {"x": scale.apply_in_place(x), "y": table["label"].to_numpy()}
+    if keep_ids:
+        batch["id"] = np.asarray(table["id"].to_pylist())
+    return batch
+
+
+def collect_test(shard: Any, test_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N_test, C, H, W) scaled images and (N_test,) labels of the evaluated rows, in the
+    trial's order (the record lists them so), from the unsplit test dataset."""
+    parts = list(shard.iter_batches(batch_format="numpy", batch_size=256))
+    ids = np.concatenate([p["id"] for p in parts])
+    x = np.concatenate([p["x"] for p in parts])
+    y = np.concatenate([p["y"] for p in parts])
+    where = {uid: i for i, uid in enumerate(ids)}
+    missing = [uid for uid in test_ids if uid not in where]
+    if missing or len(ids) != len(test_ids):
+        raise RuntimeError(
+            f"the stream gave {len(ids)} test rows, the trial has {len(test_ids)} "
+            f"({len(missing)} missing, e.g. {missing[:3]}): the FEATURES changed; re-run"
+        )
+    order = np.asarray([where[uid] for uid in test_ids])
+    return np.ascontiguousarray(x[order]), y[order].astype(np.int64)
