@@ -79,10 +79,12 @@ def plan_grid(
             raise GridError(str(err)) from None
         n_folds = len(partition.folds)
         if partition.unmatched:
-            shown = ", ".join(partition.unmatched[:5])
+            distinct = list(dict.fromkeys(partition.unmatched))  # a clip is listed per fold
+            shown = ", ".join(distinct[:5])
             note(
-                f"train-all: {len(partition.unmatched)} utterances of {cfg.partition} are not "
-                f"in {features} and are left out (e.g. {shown})"
+                f"train-all: {len(distinct)} utterances of {cfg.partition} "
+                f"({len(partition.unmatched)} rows) are not in {features} and are left out "
+                f"(e.g. {shown})"
             )
         if partition.by_name:
             note(

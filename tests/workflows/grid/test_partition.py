@@ -219,3 +219,28 @@ def test_leave_one_session_out_holds_out_both_speakers_of_a_session(synth_featur
     with pytest.raises(GridError, match="speakers that name none: spk01"):
         plan_grid(load_features(synth_features), synth_features, "fp", str(tmp_path), ["CNN"],
                   [0], cfg)  # fmt: skip
+
+
+def test_a_clip_missing_from_the_features_is_named_once_however_many_folds_list_it(
+    synth_features, tmp_path
+):
+    """EmoBox lists each clip once in every fold: the note counts clips, not rows."""
+    data = load_features(synth_features)
+    rows = []
+    for fold in ("1", "2"):
+        parts = (
+            {"spk01": "train", "spk02": "test"}
+            if fold == "1"
+            else {"spk01": "test", "spk02": "train"}
+        )
+        rows += [
+            f"{uid},{fold},{parts[spk]}"
+            for uid, spk in zip(data.utterance_ids, data.speakers, strict=True)
+        ]
+        rows.append(f"gone/never-featurized.wav,{fold},train")
+    cfg = TrainConfig(protocol="predefined", partition=str(write(tmp_path / "p.csv", rows)))
+    notes: list[str] = []
+    plan_grid(data, synth_features, "fp", str(tmp_path), ["CNN"], [0], cfg, note=notes.append)
+    (said,) = [n for n in notes if "left out" in n]
+    assert "1 utterances of" in said and "(2 rows)" in said
+    assert said.count("never-featurized") == 1
