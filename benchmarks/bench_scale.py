@@ -1,14 +1,17 @@
 """Benchmark: the data path at scale. Memory of the node against one copy of the features.
 
     python benchmarks/bench_scale.py [--clips 20000 | --features FEATURES] [--image-size 128]
-        [--trials 1,2,4] [--data-parallel] [--model CNN] [--functionals] [--work DIR]
+        [--trials 1,2,4] [--data-parallel] [--stream] [--object-store-gib G] [--model CNN]
+        [--functionals] [--work DIR]
 
 Builds a synthetic corpus of about ``--clips`` clips (4 speakers; or reads ``--features``, a
 featurized corpus of your own), featurizes it (``featurize`` as the CLI runs it, with
 ``--functionals`` eGeMAPS too), then runs one epoch of ``--model`` under the paper's split
 with k trials at once (seeds 0..k-1, ``--max-concurrent k``) for each k of ``--trials``,
-and with ``--data-parallel`` one trial on two Ray Train workers. Each step on one local Ray
-instance, started by this process, so every Ray process is below it.
+and with ``--data-parallel`` one trial on two Ray Train workers; with ``--stream`` the
+trials stream their rows from the shards (``train-all --stream``). Each step on one local
+Ray instance, started by this process (``--object-store-gib`` sets its object store: a
+streamed trial trains a corpus larger than it), so every Ray process is below it.
 
 Reports featurize clips/s, and per step the node's peak memory: PSS summed over this
 process and every Ray process (the object store's shared pages count once), the peak of
@@ -60,13 +63,16 @@ def featurize_step(corpus: Path, features: str, image_size: int, functionals: bo
             "clips_per_s": summary.featurized / wall, **figures(memory)}  # fmt: skip
 
 
-def grid_step(features: str, work: Path, model: str, trials: int, data_parallel: bool) -> dict:
+def grid_step(
+    features: str, work: Path, model: str, trials: int, data_parallel: bool, stream: bool
+) -> dict:
     from workflows.grid.config import TrainConfig
     from workflows.grid.train_all import train_all
     from workflows.runs import load_records
 
-    name = f"dp2-{trials}" if data_parallel else f"k{trials}"
-    cfg = TrainConfig(epochs=1, protocol="paper", workers_per_trial=2 if data_parallel else 1)
+    name = (f"dp2-{trials}" if data_parallel else f"k{trials}") + ("-stream" if stream else "")
+    workers = 2 if data_parallel else 1
+    cfg = TrainConfig(epochs=1, protocol="paper", workers_per_trial=workers, stream=stream)
     start = time.perf_counter()
     with PeakMemory() as memory:
         summary = train_all(features, str(work / f"runs-{name}"), [model], list(range(trials)),
@@ -75,7 +81,8 @@ def grid_step(features: str, work: Path, model: str, trials: int, data_parallel:
     records = load_records(str(work / f"runs-{name}"))
     return {
         "step": f"train-all {model}, {trials} trial(s)"
-        + (", 2 data-parallel workers" if data_parallel else f", {trials} at once"),
+        + (", 2 data-parallel workers" if data_parallel else f", {trials} at once")
+        + (", streamed" if stream else ""),
         "wall_s": time.perf_counter() - start,
         "epoch_s": max(r.train_s for r in records),
         **figures(memory),
@@ -94,6 +101,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--trials", default="1,2,4")
     parser.add_argument("--data-parallel", action="store_true")
+    parser.add_argument("--stream", action="store_true", help="train-all --stream")
+    parser.add_argument("--object-store-gib", type=float, help="the object store's size")
     parser.add_argument("--model", default="CNN")
     parser.add_argument("--functionals", action="store_true", help="featurize eGeMAPS too")
     parser.add_argument("--work", help="folder for the corpus, features and runs (kept)")
@@ -104,10 +113,18 @@ def main() -> None:
 
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-scale-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    ensure_ray()
+    if args.object_store_gib:  # ensure_ray's local instance, with this object store
+        import ray
+
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                 _node_ip_address="127.0.0.1", log_to_driver=False, logging_level="WARNING",
+                 object_store_memory=int(args.object_store_gib * GIB))  # fmt: skip
+    ray_info = ensure_ray()
     steps: list[dict] = []
     result = {"machine": f"{platform.node()}, {os.cpu_count()} CPUs",
-              "date": time.strftime("%Y-%m-%d"), "steps": steps}  # fmt: skip
+              "date": time.strftime("%Y-%m-%d"), "steps": steps,
+              "object_store_gib": ray_info.cluster_resources()["object_store_memory"] / GIB,
+              }  # fmt: skip
 
     def done(step: dict) -> None:  # each step's figures kept as it ends: a kill loses none
         steps.append(step)
@@ -122,11 +139,12 @@ def main() -> None:
     one_copy = len(index) * 4 * math.prod(index.image_shape) / GIB
     result.update(clips=len(index), one_copy_gib=one_copy)
     for k in (int(t) for t in args.trials.split(",")):
-        done(grid_step(features, work, args.model, k, data_parallel=False))
+        done(grid_step(features, work, args.model, k, False, args.stream))
     if args.data_parallel:
-        done(grid_step(features, work, args.model, 1, data_parallel=True))
+        done(grid_step(features, work, args.model, 1, True, args.stream))
     print(f"{len(index)} clips at {index.image_shape}: one copy of the spectrograms "
-          f"{one_copy:.2f} GiB ({result['machine']}, {result['date']})")  # fmt: skip
+          f"{one_copy:.2f} GiB; object store {result['object_store_gib']:.2f} GiB "
+          f"({result['machine']}, {result['date']})")  # fmt: skip
     for step in steps:
         rate = f", {step['clips_per_s']:.1f} clips/s" if "clips_per_s" in step else ""
         epoch = f", epoch {step['epoch_s']:.0f} s" if "epoch_s" in step else ""
