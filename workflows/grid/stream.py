@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from attres.inputs import InputSettings, VoiceScaling, VoiceSums
+from attres.inputs import InputSettings, VoiceScaling, VoiceSums, add_deltas
 from attres.train import Standardizer, channel_sums
 from featurize.location import Location
 from featurize.store import shard_paths
@@ -88,7 +87,7 @@ def stream_rows(spec: TrialSpec) -> StreamedRows:
     )
 
 
-_TASKS = {"batch_format": "pyarrow", "num_cpus": 0, "concurrency": DATA_TASKS}
+_TASKS = {"batch_format": "numpy", "num_cpus": 0, "concurrency": DATA_TASKS}
 
 
 def _rows(features: str, ids: np.ndarray, size: int, shuffle: bool = False) -> Any:
@@ -109,71 +108,66 @@ def _rows(features: str, ids: np.ndarray, size: int, shuffle: bool = False) -> A
             concurrency=DATA_TASKS,
         )
         .select_columns(columns)
-        .map_batches(_select, fn_kwargs={"ids": pa.array(ids), "size": size}, **_TASKS)
+        .map_batches(
+            _select,
+            fn_kwargs={"ids": frozenset(ids.tolist()), "size": size},
+            batch_format="pyarrow",
+            num_cpus=0,
+            concurrency=DATA_TASKS,
+        )
     )
 
 
-def _select(table: pa.Table, ids: pa.Array, size: int) -> pa.Table:
-    table = table.filter(pc.is_in(table["utterance_id"], value_set=ids))
+def _select(table: pa.Table, ids: frozenset[str], size: int) -> dict[str, np.ndarray]:
+    """The rows of ``ids`` in a block of shard rows, as arrays (numpy, not Arrow kernels, on
+    the nested spectrogram column)."""
     uid = np.asarray(table["utterance_id"].to_pylist(), dtype=object)
-    speaker = table["speaker"].to_pylist()
-    origin = table["origin"].to_pylist() if "origin" in table.column_names else uid
+    rows = np.flatnonzero(np.fromiter((u in ids for u in uid), bool, len(uid)))
+    speaker = np.asarray(table["speaker"].to_pylist(), dtype=object)[rows]
+    origin = (
+        np.asarray(table["origin"].to_pylist(), dtype=object)[rows]
+        if "origin" in table.column_names
+        else uid[rows]
+    )
     # a speed-perturbed copy is a voice of its own (``workflows.grid.data.voices``)
-    voice = [s + u[len(o) :] for s, u, o in zip(speaker, uid, origin, strict=True)]
-    images = table["spectrogram"].combine_chunks().flatten().flatten()
-    return pa.table({
-        "id": table["utterance_id"],
-        "voice": pa.array(voice, pa.string()),
-        "label": pc.cast(table["label"], pa.int64()),
-        "image": pa.FixedSizeListArray.from_arrays(images, size * size),
-    })  # fmt: skip
+    voice = [s + u[len(o) :] for s, u, o in zip(speaker, uid[rows], origin, strict=True)]
+    images = table["spectrogram"].combine_chunks().flatten().flatten().to_numpy()
+    return {
+        "id": uid[rows].astype(str),
+        "voice": np.asarray(voice, dtype=str),
+        "label": table["label"].to_numpy().astype(np.int64)[rows],
+        "image": images.reshape(-1, 1, size, size)[rows],
+    }
 
 
-def _images(table: pa.Table, deltas: int) -> np.ndarray:
-    """(B, 1 + deltas, H, W) float32 images of a batch of ``_select``'s rows."""
-    from attres.inputs import add_deltas
-
-    flat = table["image"].combine_chunks()
-    side = int(round(flat.type.list_size**0.5))
-    x = flat.flatten().to_numpy().reshape(-1, 1, side, side)
-    return add_deltas(x, deltas) if deltas else x
-
-
-def _voice_sums(table: pa.Table, deltas: int) -> pa.Table:
+def _voice_sums(batch: dict[str, np.ndarray], deltas: int) -> dict[str, np.ndarray]:
     sums = VoiceSums()
-    sums.add(_images(table, deltas), np.asarray(table["voice"].to_pylist()))
-    return _array_rows("voice", sums.totals)
+    x = add_deltas(batch["image"], deltas) if deltas else batch["image"]
+    sums.add(x, batch["voice"])
+    names = list(sums.totals)
+    return {
+        "voice": np.asarray(names, dtype=str),
+        "sums": np.stack([sums.totals[n] for n in names]),
+    }
 
 
-def _channel_sums(table: pa.Table, inputs: InputSettings, voices: VoiceScaling | None) -> pa.Table:
-    x = _images(table, 0)
-    x = inputs.apply_batch(x, np.asarray(table["voice"].to_pylist()), voices)
-    return _array_rows("part", {"all": channel_sums(x)})
-
-
-def _array_rows(key: str, arrays: dict[str, np.ndarray]) -> pa.Table:
-    """One row per array: its key and the array, flattened, with its shape."""
-    from ray.data.extensions import ArrowTensorArray
-
-    names = list(arrays)
-    return pa.table({
-        key: pa.array(names, pa.string()),
-        "sums": ArrowTensorArray.from_numpy(np.stack([arrays[n] for n in names])),
-    })  # fmt: skip
+def _channel_sums(
+    batch: dict[str, np.ndarray], inputs: InputSettings, voices: VoiceScaling | None
+) -> dict[str, np.ndarray]:
+    x = inputs.apply_batch(batch["image"], batch["voice"], voices)
+    return {"sums": channel_sums(x)[None]}
 
 
 def _model_inputs(
-    table: pa.Table,
+    batch: dict[str, np.ndarray],
     inputs: InputSettings,
     voices: VoiceScaling | None,
     scale: Standardizer,
     keep_ids: bool = False,
 ) -> dict[str, np.ndarray]:
-    x = inputs.apply_batch(_images(table, 0), np.asarray(table["voice"].to_pylist()), voices)
-    batch = {"x": scale.apply_in_place(x), "y": table["label"].to_numpy()}
-    if keep_ids:
-        batch["id"] = np.asarray(table["id"].to_pylist())
-    return batch
+    x = inputs.apply_batch(batch["image"], batch["voice"], voices)
+    scaled = {"x": scale.apply_in_place(x), "y": batch["label"]}
+    return {**scaled, "id": batch["id"]} if keep_ids else scaled
 
 
 def collect_test(shard: Any, test_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
