@@ -30,7 +30,7 @@ from featurize.location import Location
 from featurize.store import functionals_settings
 from workflows.grid.checkpoints import FileCheckpoints, ReadOnlyCheckpoints
 from workflows.grid.config import TrialSpec
-from workflows.grid.data import Shared, TrialData, index_for, trial_data, trial_index
+from workflows.grid.data import Shared, TrialData, trial_data, trial_index
 from workflows.grid.provenance import code_version
 from workflows.grid.runtime import WORKER_ENV, tune_process
 from workflows.runs import save_model
@@ -52,9 +52,8 @@ def fit_for(spec: TrialSpec) -> Callable[[TrialSpec, TrialData, Shared | None], 
 
 
 def runs_on_ray_train(spec: TrialSpec) -> bool:
-    """The network trains on Ray Train workers: data-parallel, or its rows streamed."""
-    network = model_kind(spec.model) == "torch"
-    return network and (spec.train.workers_per_trial > 1 or streams(spec))
+    """The network trains data-parallel on Ray Train workers."""
+    return model_kind(spec.model) == "torch" and spec.train.workers_per_trial > 1
 
 
 def streams(spec: TrialSpec) -> bool:
@@ -69,7 +68,7 @@ def keep_model(spec: TrialSpec, data: TrialData, fitted: Fitted) -> None:
     meta = ModelMeta(
         model=spec.model,
         trial=spec.name,
-        label_names=data.split.label_names,
+        label_names=tuple(fitted.scores["label_names"]),
         mean=fitted.scale.mean,
         std=fitted.scale.std,
         feature_config=data.feature_config,
@@ -110,8 +109,15 @@ def train_in_process(spec: TrialSpec, data: TrialData, shared: Shared | None = N
     from ray import tune
 
     checkpoints = FileCheckpoints(spec.storage, spec.checkpoint_name)
+    split = data.split
+    if streams(spec):  # the trial's rows as Ray Data reads them, in this process
+        from workflows.grid.stream import stream_rows, streamed_split
+
+        rows = stream_rows(spec)
+        split = streamed_split(spec, rows.train, rows.test, rows.test_ids, rows.n_train,
+                               rows.scale, world=1)  # fmt: skip
     trained = train_model(
-        spec.model, data.split, spec.train, spec.seed, device, checkpoints, report=tune.report
+        spec.model, split, spec.train, spec.seed, device, checkpoints, report=tune.report
     )  # each epoch's figures, for the grid's progress display
     return Fitted(trained.record, trained.model, trained.scale)
 
@@ -178,35 +184,17 @@ def ddp_worker_loop(config: dict[str, Any]) -> None:
 
 
 def streamed_data(spec: TrialSpec, config: dict[str, Any], world: int) -> TrialData:
-    """A streamed trial's data on one rank: its shard of the training rows, in batches that
-    make one global batch of ``batch_size`` over the ranks, shuffled anew each epoch; the
-    evaluated rows in memory."""
+    """A streamed data-parallel trial's data on one rank: its shard of the training rows
+    (``streamed_split``), the evaluated rows in memory."""
     import ray.train
-    import torch
 
-    from workflows.grid.stream import SHUFFLE_ROWS, collect_test
+    from workflows.grid.stream import streamed_split
 
-    test_ids = np.asarray(config["test_ids"])
-    x_test, y_test = collect_test(ray.train.get_dataset_shard("test"), test_ids)
-    shard = ray.train.get_dataset_shard("train")
-    rank_batch = max(2, spec.train.batch_size // world)
-
-    def batches(epoch: int) -> Any:
-        for batch in shard.iter_torch_batches(
-            batch_size=rank_batch,
-            dtypes={"x": torch.float32, "y": torch.int64},
-            local_shuffle_buffer_size=SHUFFLE_ROWS,
-            local_shuffle_seed=spec.seed * 100_003 + epoch,
-        ):
-            if len(batch["y"]) >= 2:  # BatchNorm needs 2 rows; every rank's shard is as long
-                yield batch["x"], batch["y"]
-
-    index = index_for(spec.features, spec.fingerprint)
-    split = StreamedSplit(
-        batches, config["n_train"], Standardizer(*config["scale"]), x_test, y_test,
-        index.label_names,
+    split = streamed_split(
+        spec, ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("test"),
+        np.asarray(config["test_ids"]), config["n_train"], Standardizer(*config["scale"]), world,
     )  # fmt: skip
-    return trial_index(spec, index, split)
+    return trial_index(spec, split=split)
 
 
 def train_data_parallel(spec: TrialSpec, data: TrialData, shared: Shared | None = None) -> Fitted:

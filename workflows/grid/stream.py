@@ -13,6 +13,7 @@ buffer), so records are not bit-identical to it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from attres.inputs import InputSettings, VoiceScaling, VoiceSums, add_deltas
+from attres.loop import StreamedSplit
 from attres.train import Standardizer, channel_sums
 from featurize.location import Location
 from featurize.store import shard_paths
@@ -168,6 +170,37 @@ def _model_inputs(
     x = inputs.apply_batch(batch["image"], batch["voice"], voices)
     scaled = {"x": scale.apply_in_place(x), "y": batch["label"]}
     return {**scaled, "id": batch["id"]} if keep_ids else scaled
+
+
+def streamed_split(
+    spec: TrialSpec,
+    train: Any,
+    test: Any,
+    test_ids: np.ndarray,
+    n_train: int,
+    scale: Standardizer,
+    world: int,
+) -> StreamedSplit:
+    """The loop's view of streamed rows (a Dataset, or a rank's shard of one): batches that
+    make one global batch of ``batch_size`` over the ``world`` ranks, shuffled anew each
+    epoch; the evaluated rows gathered in the trial's order."""
+    import torch
+
+    x_test, y_test = collect_test(test, test_ids)
+    rank_batch = max(2, spec.train.batch_size // world)
+
+    def batches(epoch: int) -> Iterator[tuple[Any, Any]]:
+        for batch in train.iter_torch_batches(
+            batch_size=rank_batch,
+            dtypes={"x": torch.float32, "y": torch.int64},
+            local_shuffle_buffer_size=SHUFFLE_ROWS,
+            local_shuffle_seed=spec.seed * 100_003 + epoch,
+        ):
+            if len(batch["y"]) >= 2:  # BatchNorm needs 2 rows; every rank's shard is as long
+                yield batch["x"], batch["y"]
+
+    label_names = index_for(spec.features, spec.fingerprint).label_names
+    return StreamedSplit(batches, n_train, scale, x_test, y_test, label_names)
 
 
 def collect_test(shard: Any, test_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

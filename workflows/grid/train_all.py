@@ -250,7 +250,8 @@ def share_grid_features(
 
 
 def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:
-    """What one trial holds: its device, or (data-parallel) only a foothold, as the Ray
+    """What one trial holds: its device (a streamed trial's Ray Data tasks work within it),
+    or (data-parallel) only a foothold, as the Ray
     Train workers it starts reserve their own. A scikit-learn model holds CPUs only, so it
     runs on a CPU-only node and leaves the GPU shares to the networks."""
     spec = TrialSpec.from_dict(config["spec"])

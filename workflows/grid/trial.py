@@ -13,7 +13,7 @@ from attres.models import model_kind
 from workflows.grid.checkpoints import FileCheckpoints
 from workflows.grid.config import TrialSpec
 from workflows.grid.data import Shared, TrialData, trial_data, trial_index
-from workflows.grid.fit import Fitted, fit_for, keep_model, runs_on_ray_train
+from workflows.grid.fit import Fitted, fit_for, keep_model, runs_on_ray_train, streams
 from workflows.grid.provenance import provenance
 from workflows.record import TrialRecord
 from workflows.runs import write_record
@@ -26,8 +26,10 @@ def run_trial(config: dict[str, Any], shared: Shared | None = None) -> None:
 
     spec = TrialSpec.from_dict(config["spec"])
     start = time.perf_counter()
-    # data-parallel or streamed, the Ray Train ranks gather the inputs: the trial only ids
-    data = trial_index(spec) if runs_on_ray_train(spec) else trial_data(spec, shared)
+    # data-parallel, the Ray Train ranks gather the inputs; streamed, no process gathers
+    # them: the trial reads only the ids
+    gathers = not (runs_on_ray_train(spec) or streams(spec))
+    data = trial_data(spec, shared) if gathers else trial_index(spec)
     fitted = fit_for(spec)(spec, data, shared)
     if fitted.model is not None:  # else the data-parallel rank that trained it kept it
         keep_model(spec, data, fitted)

@@ -57,13 +57,15 @@ def test_streamed_rows_are_the_in_memory_rows_scaled_the_same(
     np.testing.assert_array_equal(y_train[mine], split.y_train[theirs])
 
 
-def test_a_streamed_data_parallel_trial_trains_and_records_the_trials_rows(
-    ray_local, synth_features, tmp_path
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_streamed_trial_trains_and_records_the_trials_rows(
+    ray_local, synth_features, tmp_path, workers
 ):
-    """Two gloo ranks each iterate their shard of the training rows; the record names the
-    same evaluated rows as the in-memory trial, and a re-run finds it finished."""
+    """The trial's own process (one worker) or two gloo ranks, each on its shard, iterate
+    the training rows; the record names the same evaluated rows as the in-memory trial, and
+    a re-run finds it finished."""
     runs = str(tmp_path / "runs")
-    cfg = TrainConfig(epochs=2, batch_size=8, stream=True, workers_per_trial=2,
+    cfg = TrainConfig(epochs=2, batch_size=8, stream=True, workers_per_trial=workers,
                       cpus_per_trial=0.5, protocol="loso", normalize="speaker")  # fmt: skip
     summary = train_all(synth_features, runs, ["CNN"], [0], cfg, folds=[0], **QUIET)
     assert summary.failed == [] and summary.finished == 1
