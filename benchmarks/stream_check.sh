@@ -9,7 +9,9 @@
 #
 # e.g. benchmarks/stream_check.sh ../shared/data/casia /tmp/stream-check CNN 25. Writes
 # WORK/stream_check.md: WA per seed on each path, the paired differences and the seeds'
-# spread. Resumes after a kill (train-all does).
+# spread. Resumes after a kill (train-all does). With MEMORY_FROM=<a published run folder of
+# the same corpus and settings> (docs/results/casia/paper) the in-memory arm's records are
+# copied from it, not trained again.
 set -euo pipefail
 usage="usage: stream_check.sh CORPUS_DIR WORK [MODEL] [EPOCHS]"
 CORPUS=${1:?$usage}
@@ -19,6 +21,10 @@ EPOCHS=${4:-25}
 T=(--models "$MODEL" --seeds 0-2 --epochs "$EPOCHS" --quiet)
 
 attres-flow featurize "$CORPUS" --out "$WORK/features" --quiet
+if [ -n "${MEMORY_FROM:-}" ]; then
+    source "$(dirname "$0")/../docs/results/restore.sh"
+    restore_published "$MEMORY_FROM" "$WORK/memory"
+fi
 attres-flow train-all "$WORK/features" --out "$WORK/memory" "${T[@]}"
 attres-flow train-all "$WORK/features" --out "$WORK/streamed" "${T[@]}" \
     --stream --workers-per-trial 2
@@ -30,7 +36,8 @@ work, model, epochs = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 
 def wa(path):
     records = [json.loads(p.read_text()) for p in (work / path / "trials").glob("*.json")]
-    return {r["seed"]: 100 * r["wa"] for r in records}
+    return {r["seed"]: 100 * r["wa"] for r in records
+            if r["model"] == model and r["seed"] in (0, 1, 2) and r["protocol"] == "paper"}
 
 memory, streamed = wa("memory"), wa("streamed")
 seeds = sorted(set(memory) & set(streamed))
