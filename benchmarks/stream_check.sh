@@ -20,7 +20,7 @@ MODEL=${3:-CNN}
 EPOCHS=${4:-25}
 T=(--models "$MODEL" --seeds 0-2 --epochs "$EPOCHS" --quiet)
 
-attres-flow featurize "$CORPUS" --out "$WORK/features" --quiet
+attres-flow featurize "$CORPUS" --out "$WORK/features"
 if [ -n "${MEMORY_FROM:-}" ]; then
     source "$(dirname "$0")/../docs/results/restore.sh"
     restore_published "$MEMORY_FROM" "$WORK/memory"
