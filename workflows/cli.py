@@ -339,6 +339,17 @@ def train_all_command(
             "never read."
         ),
     ] = False,
+    extra_train: Annotated[
+        str | None,
+        typer.Option(
+            help="Other featurized corpora (FEATURES, comma-separated) whose clips of this "
+            "corpus's classes join every fold's training side, never its test; "
+            "scikit-learn models of functionals."
+        ),
+    ] = None,
+    extra_weight: Annotated[
+        float, typer.Option(min=0.0, help="The weight of each --extra-train clip in fitting.")
+    ] = 1.0,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
     gpus_per_trial: Annotated[
         float, typer.Option(help="GPUs per trial; fractions (0.25) pack trials on one GPU.")
@@ -394,6 +405,7 @@ def train_all_command(
     quiet: Quiet = False,
 ) -> None:
     """Train every model x seed x fold concurrently on Ray (Tune + Train); resumable."""
+    from featurize.location import Location
     from featurize.raysession import SharedPathError
     from featurize.store import FeatureStoreError
     from workflows.grid.config import TrainConfig
@@ -424,6 +436,8 @@ def train_all_command(
             group=group.value,
             partition=str(partition.resolve()) if partition else "",
             validation_part=validation_part,
+            extra_train=tuple(str(Location(p)) for p in (extra_train or "").split(",") if p),
+            extra_weight=extra_weight,
             cpus_per_trial=cpus_per_trial,
             gpus_per_trial=gpus_per_trial,
             precision=precision.value,

@@ -24,7 +24,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA = 3
+SCHEMA = 4
 
 
 class RecordError(ValueError):
@@ -76,6 +76,9 @@ class TrialRecord:
     # a late fusion (``workflows.results.fusion``): the trials fused, the weight and how it
     # was chosen
     fusion: dict[str, Any] | None = None
+    # multi-corpus training (``--extra-train``): each other corpus whose clips joined the
+    # training side, its fingerprint and the weight of its rows
+    extra_train: list[dict[str, Any]] | None = None
     schema: int = SCHEMA
 
     @property
@@ -98,7 +101,7 @@ class TrialRecord:
             )
         if version == 1:
             data = _from_schema_1(data)
-        data["schema"] = SCHEMA  # 2 -> 3: only optional keys added
+        data["schema"] = SCHEMA  # 2 -> 3 -> 4: only optional keys added
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

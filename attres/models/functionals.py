@@ -84,6 +84,16 @@ def linear_pipeline(
     )
 
 
+def fit_weighted(
+    pipeline: Pipeline, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> Pipeline:
+    """``pipeline.fit``, its scaler and classifier weighing each row by ``sample_weight``."""
+    if sample_weight is None:
+        return pipeline.fit(X, y)
+    weights = {f"{name}__sample_weight": sample_weight for name, _ in pipeline.steps[1:]}
+    return pipeline.fit(X, y, **weights)
+
+
 class FunctionalsLinear:
     """A linear classifier on functionals; X has shape (N, D, 1, 1)."""
 
@@ -93,8 +103,14 @@ class FunctionalsLinear:
         self.num_classes, self.in_chans = num_classes, in_chans
         self.pipeline: Pipeline = linear_pipeline(classifier, C)
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> Any:
-        self.pipeline.fit(X, np.asarray(y))
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        groups: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> Any:
+        fit_weighted(self.pipeline, X, np.asarray(y), sample_weight)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -139,9 +155,11 @@ class OpenSmileLinear:
         y: np.ndarray,
         groups: np.ndarray | None = None,
         scored: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> Any:
         """``scored``: (N,) bool, the rows a held-out part is scored on (recordings; their
-        speed-perturbed copies train only), default all."""
+        speed-perturbed copies and other corpora's clips train only), default all; a part
+        that holds none is not scored. ``sample_weight``: each row's weight in fitting."""
         y = np.asarray(y)
         scored = np.ones(len(y), dtype=bool) if scored is None else np.asarray(scored, bool)
         by_speaker = groups is not None and len(np.unique(groups)) >= 2
@@ -159,11 +177,18 @@ class OpenSmileLinear:
         parts = [
             (fit, held_out[scored[held_out]])
             for fit, held_out in cv.split(X, y, groups=groups if by_speaker else None)
+            if scored[held_out].any()
         ]
         self.selection_ = []
         for option in self.options():
             pipeline = linear_pipeline(option["classifier"], option["C"], option["columns"])
-            scores = cross_val_score(pipeline, X, y, cv=parts, scoring="balanced_accuracy")
+            weighted = {}
+            if sample_weight is not None:  # cut to each part's training rows
+                steps = [name for name, _ in pipeline.steps[1:]]
+                weighted = {"params": {f"{n}__sample_weight": sample_weight for n in steps}}
+            scores = cross_val_score(
+                pipeline, X, y, cv=parts, scoring="balanced_accuracy", **weighted
+            )
             self.selection_.append({
                 "set": option["set"], "classifier": option["classifier"], "C": option["C"],
                 "validation_ua": float(scores.mean()), "per_group": [float(s) for s in scores],
@@ -174,7 +199,7 @@ class OpenSmileLinear:
             row["chosen"] = i == best  # the first of equals: the grid runs from small C up
         chosen = self.options()[best]
         self.pipeline = linear_pipeline(chosen["classifier"], chosen["C"], chosen["columns"])
-        self.pipeline.fit(X, y)
+        fit_weighted(self.pipeline, X, y, sample_weight)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -207,9 +232,16 @@ class SelfTrainedLinear:
         self.C, self.rounds, self.fraction = C, rounds, fraction
         self.base: Pipeline = linear_pipeline("lr", C)
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> Any:
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        groups: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> Any:
         self.x_train_, self.y_train_ = vectors(X).astype(np.float32), np.asarray(y)
-        self.base.fit(X, self.y_train_)
+        self.w_train_ = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight)
+        fit_weighted(self.base, X, self.y_train_, sample_weight)
         return self
 
     def adapted_probabilities(self, X: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
@@ -233,10 +265,13 @@ class SelfTrainedLinear:
                 np.flatnonzero(predicted == c)[np.argsort(-confidence[predicted == c])[:k]]
                 for c in range(self.num_classes)
             ])  # fmt: skip
-            model = clone(self.base).fit(
+            model = fit_weighted(
+                clone(self.base),
                 np.concatenate([self.x_train_, x[picked]]),
                 np.concatenate([self.y_train_, predicted[picked]]),
-            )
+                np.concatenate([getattr(self, "w_train_", np.ones(len(self.y_train_))),
+                                np.ones(len(picked))]),
+            )  # fmt: skip
         return model
 
     def predict(self, X: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:

@@ -17,6 +17,9 @@ from attres.train import Recipe
 RETIRED_KEYS = {"checkpoint_every"}
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 # Settings that do not change results (resources, checkpointing); the others must match.
+# Settings added since checkpoints were named by a hash of the settings: at their defaults
+# they are left out of ``result_settings``, so the runs before them keep their names.
+LATER_KEYS = {"stream": False, "extra_train": (), "extra_weight": 1.0}
 RESOURCE_KEYS = {
     "cpus_per_trial", "gpus_per_trial", "workers_per_trial", "checkpoint_s", "max_failures",
 }  # fmt: skip
@@ -55,6 +58,11 @@ class TrainConfig:
     partition: str = ""  # predefined: the CSV of utterance, fold, split (absolute path)
     # predefined: score the partition's validation rows instead of its test rows (unread)
     validation_part: bool = False
+    # multi-corpus training: other corpora's FEATURES (absolute locations) whose clips of the
+    # target's classes join every fold's training side (never validation or test), each
+    # corpus's speakers scaled within it, every such row weighted extra_weight
+    extra_train: tuple[str, ...] = ()
+    extra_weight: float = 1.0
     cpus_per_trial: float = 1.0  # CPUs reserved for one trial's training worker
     gpus_per_trial: float = 0.0  # GPU share per trial; fractions pack small models on one GPU
     # arithmetic on CUDA (CPU training is always fp32): auto = bf16 where the GPU runs it
@@ -71,6 +79,7 @@ class TrainConfig:
     max_failures: int = 2  # retries of a failed trial, from its last checkpoint
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_train", tuple(self.extra_train))  # a list, from JSON
         Protocol(self.protocol)  # raises on an unknown protocol
         self.inputs()  # raises on an unknown normalization or delta order
         if self.validation_speaker and (self.protocol != "loso" or self.validation):
@@ -89,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if not 0 <= self.validation < 1 or not 0 <= self.label_smoothing < 1:
             raise ValueError("validation and label_smoothing must be in [0, 1)")
+        if self.extra_weight <= 0:
+            raise ValueError(f"extra_weight must be > 0, got {self.extra_weight:g}")
         if self.mixup < 0 or self.spec_masks < 0 or self.warmup_epochs < 0:
             raise ValueError("mixup, spec_masks and warmup_epochs must be >= 0")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
@@ -118,7 +129,11 @@ class TrainConfig:
         """The settings that change a trial's figures, including the arithmetic it ran in:
         the precision asked for on a GPU, fp32 on the CPU (each trial's record says which it
         used)."""
-        settings = {k: v for k, v in self.to_dict().items() if k not in RESOURCE_KEYS}
+        settings = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in RESOURCE_KEYS and not (k in LATER_KEYS and v == LATER_KEYS[k])
+        }
         settings["precision"] = self.precision if self.gpus_per_trial > 0 else "fp32"
         return settings
 
@@ -175,6 +190,7 @@ class TrialSpec:
     test_features: str = ""
     test_fingerprint: str = ""
     classes: tuple[str, ...] = ()
+    extra_fingerprints: tuple[str, ...] = ()  # of ``train.extra_train``'s FEATURES, in order
 
     @property
     def name(self) -> str:
@@ -189,6 +205,8 @@ class TrialSpec:
         owner: dict[str, Any] = {"runs": self.runs, "features": self.fingerprint}
         if self.test_features:
             owner["test_features"] = self.test_fingerprint
+        if self.extra_fingerprints:
+            owner["extra_train"] = list(self.extra_fingerprints)
         owner["settings"] = self.train.result_settings()
         digest = hashlib.sha1(json.dumps(owner, sort_keys=True).encode()).hexdigest()
         return f"{self.name}-{digest[:12]}"
@@ -202,4 +220,5 @@ class TrialSpec:
         data["train"] = TrainConfig.from_dict(data["train"])
         data["train_rows"], data["test_rows"] = tuple(data["train_rows"]), tuple(data["test_rows"])
         data["classes"] = tuple(data.get("classes", ()))
+        data["extra_fingerprints"] = tuple(data.get("extra_fingerprints", ()))
         return cls(**data)

@@ -110,6 +110,9 @@ class TrialData:
     # its settings scores only these on its held-out speaker
     train_recorded: np.ndarray
     parts: tuple[tuple[str, int], ...] = ()  # functionals sets in the input's channels, lengths
+    # (N_train,) each training row's weight, where other corpora's clips join the training
+    # side (``--extra-train``, weighted ``--extra-weight``); None: all weigh the same
+    train_weights: np.ndarray | None = None
 
     @property
     def test_ids_sha1(self) -> str:
@@ -225,11 +228,52 @@ def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
     x = inputs.apply(raw, groups)
     y = features.labels[rows]
     n = len(train)
-    split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names, owned=True)
     ids, config = features.utterance_ids[test], features.config.to_dict()
+    speakers, recorded = features.speakers[train], features.recorded[train]
+    if not spec.extra_fingerprints:
+        split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names, owned=True)
+        return TrialData(split, ids, config, speakers, groups[n:], recorded, parts)
+    extra = extra_training_rows(spec, features.label_names, sets, shared)
+    split = SplitData(
+        np.concatenate([x[:n], extra.x]), np.concatenate([y[:n], extra.y]), x[n:], y[n:],
+        features.label_names, owned=True,
+    )  # fmt: skip
+    weights = np.concatenate([np.ones(n), np.full(len(extra.y), spec.train.extra_weight)])
     return TrialData(
-        split, ids, config, features.speakers[train], groups[n:], features.recorded[train], parts
-    )
+        split, ids, config, np.concatenate([speakers, extra.speakers]), groups[n:],
+        np.concatenate([recorded, np.zeros(len(extra.y), bool)]), parts, weights,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExtraRows:
+    """Other corpora's clips of the target's classes, as the model's inputs."""
+
+    x: np.ndarray
+    y: np.ndarray  # indices into the target's label names
+    speakers: np.ndarray  # "<corpus number>:<speaker>": no speaker shared across corpora
+
+
+def extra_training_rows(
+    spec: TrialSpec, label_names: tuple[str, ...], sets: tuple[str, ...], shared: Shared | None
+) -> ExtraRows:
+    """Every clip of each ``--extra-train`` corpus whose emotion the target has, its
+    speakers scaled by their own statistics within their corpus (never beside the target's
+    rows, nor the other corpora's)."""
+    xs, ys, speakers = [], [], []
+    inputs = spec.train.inputs()
+    for k, (location, fingerprint) in enumerate(
+        zip(spec.train.extra_train, spec.extra_fingerprints, strict=True)
+    ):
+        index = index_for(location, fingerprint, shared)
+        names = np.asarray(index.label_names)[index.labels]
+        rows = np.flatnonzero(np.isin(names, label_names))
+        raw, _ = model_inputs(location, fingerprint, sets, rows, shared)
+        tagged = np.asarray([f"{k}:{voice}" for voice in voices(index, rows)])
+        xs.append(inputs.apply(raw, tagged))
+        ys.append(relabel(index, rows, label_names))
+        speakers.append(np.asarray([f"{k}:{speaker}" for speaker in index.speakers[rows]]))
+    return ExtraRows(np.concatenate(xs), np.concatenate(ys), np.concatenate(speakers))
 
 
 def trial_index(

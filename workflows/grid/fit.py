@@ -252,6 +252,8 @@ def fit_sklearn(spec: TrialSpec, data: TrialData, shared: Shared | None = None) 
     start = time.perf_counter()
     # a model choosing its settings scores its held-out speaker's recordings, not copies
     scored = {"scored": data.train_recorded} if hasattr(model, "selection_") else {}
+    if data.train_weights is not None:  # other corpora's clips on the training side
+        scored["sample_weight"] = data.train_weights
     model.fit(split.x_train, split.y_train, groups=data.train_speakers, **scored)
     train_s = time.perf_counter() - start
     # for seed ensembles and fusion: probabilities where the model has them, else votes

@@ -9,6 +9,7 @@ checkpoint, so running the same command after a kill finishes only what is missi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import ray
 from ray import tune
 
@@ -29,7 +31,13 @@ from featurize.store import FeatureSet, content_fingerprint, functionals_width, 
 from workflows.grid.config import TrainConfig, TrialSpec
 from workflows.grid.data import SharedFeatures, share_features
 from workflows.grid.fit import runs_on_ray_train, streams
-from workflows.grid.plan import GridError, cross_classes, plan_cross_corpus, plan_grid
+from workflows.grid.plan import (
+    GridError,
+    cross_classes,
+    plan_cross_corpus,
+    plan_grid,
+    require_functionals,
+)
 from workflows.grid.progress import GridProgress, trial_name
 from workflows.grid.trial import run_trial
 from workflows.runs import (
@@ -71,6 +79,11 @@ def check_runs_belong(runs: str, cfg: TrainConfig, features_used: dict[str, Any]
             )
     used_file = Location(runs).child(FEATURES_USED)
     used = None if used_file.create(json.dumps(features_used)) else read_json(used_file)
+    if used is not None and used.get("extra_train") != features_used.get("extra_train"):
+        raise GridError(
+            f"{runs} holds runs trained with other --extra-train corpora "
+            f"({used.get('extra_train') or 'none'}); use another --out"
+        )
     if used is not None and used.get("test_fingerprint") != features_used.get("test_fingerprint"):
         raise GridError(
             f"{runs} holds runs tested on other features ({used.get('test_features')}); "
@@ -156,6 +169,13 @@ def train_all(
         "labels": list(data.label_names),
     }
     fingerprint = features_used["fingerprint"]
+    extras: tuple[str, ...] = ()
+    if cfg.extra_train:
+        extras = extra_train_fingerprints(cfg, models, data, test_features, progress)
+        features_used["extra_train"] = [
+            {"features": location, "fingerprint": fp}
+            for location, fp in zip(cfg.extra_train, extras, strict=True)
+        ]
     if test_features is None:
         check_runs_belong(runs, cfg, features_used)
         specs = plan_grid(
@@ -184,6 +204,8 @@ def train_all(
             f"on the {len(classes)} classes both have"
             f"{' that --classes names' if named else ''}: {', '.join(classes)}"
         )
+    if cfg.extra_train:  # every trial's training side gains these corpora's clips
+        specs = [dataclasses.replace(s, extra_fingerprints=extras) for s in specs]
     runs.child(FEATURES_USED).write(json.dumps(features_used, indent=2))
     done = finished_trials(runs)
     todo = [s for s in specs if s.name not in done]
@@ -192,7 +214,7 @@ def train_all(
     failed: list[str] = []
     if todo:
         ensure_ray(address, verbose=verbose)
-        for path in {features, runs, storage}:
+        for path in {features, runs, storage, *cfg.extra_train}:
             require_visible_on_all_nodes(path)
         todo = longest_first(todo, data.image_shape)
         shared = share_grid_features(todo, data, other if test_features else None, progress)
@@ -208,6 +230,45 @@ def train_all(
         unfinished=[s.name for s in todo if s.name not in recorded and s.name not in failed],
         elapsed_s=time.perf_counter() - start,
     )
+
+
+def extra_train_fingerprints(
+    cfg: TrainConfig,
+    models: list[str],
+    data: FeatureSet,
+    test_features: str | None,
+    progress: Callable[[str], None],
+) -> tuple[str, ...]:
+    """Check the ``--extra-train`` corpora (each shares a class with the target; the models
+    are scikit-learn models of functionals, which weigh rows, and each corpus has their
+    sets) and return their fingerprints."""
+    if test_features is not None:
+        raise GridError("--extra-train adds to one corpus's training side; not cross-corpus")
+    names = [model_info(m).name for m in models]
+    unweighted = [n for n in names if model_kind(n) != "sklearn" or not model_info(n).features]
+    if unweighted:
+        raise GridError(
+            f"--extra-train trains the scikit-learn models of functionals (eGeMAPS-LR, "
+            f"eGeMAPS-LR-ST, openSMILE-linear, ...); not {', '.join(unweighted)}"
+        )
+    fingerprints = []
+    for location in cfg.extra_train:
+        other = load_features(location, spectrograms=False)
+        require_functionals(names, other, location)
+        names_there = np.asarray(other.label_names)[other.labels]
+        shared = [c for c in data.label_names if c in set(names_there.tolist())]
+        if not shared:
+            raise GridError(
+                f"--extra-train {location}: none of its classes ({', '.join(other.label_names)}) "
+                f"is one of the target's ({', '.join(data.label_names)})"
+            )
+        kept = int(np.isin(names_there, data.label_names).sum())
+        progress(
+            f"train-all: {kept} clips of {location} ({', '.join(shared)}) join every fold's "
+            f"training side, weighted {cfg.extra_weight:g}"
+        )
+        fingerprints.append(content_fingerprint(location))
+    return tuple(fingerprints)
 
 
 def share_grid_features(

@@ -40,7 +40,8 @@ def run_trial(config: dict[str, Any], shared: Shared | None = None) -> None:
 
 
 def tabled_protocol(spec: TrialSpec) -> str:
-    """The protocol a record is tabled under: validation runs apart from test runs, and a
+    """The protocol a record is tabled under: validation runs apart from test runs, runs
+    trained with other corpora's clips apart from those without ("loso+extra-train"), and a
     cross-corpus run with its class count ("cross-corpus-2cls"), a 2-class run never in the
     row of a 6-class one, and leave-one-session-out apart from leave-one-speaker-out
     ("loso-by-session")."""
@@ -48,6 +49,8 @@ def tabled_protocol(spec: TrialSpec) -> str:
     if spec.test_features:
         return f"{cfg.protocol}-{len(spec.classes)}cls"
     protocol = cfg.protocol if cfg.group == "speaker" else f"{cfg.protocol}-by-{cfg.group}"
+    if spec.extra_fingerprints:  # trained on more than the corpus: a row of its own
+        protocol = f"{protocol}+extra-train"
     return f"{protocol}-validation" if cfg.validating else protocol
 
 
@@ -69,5 +72,10 @@ def trial_record(spec: TrialSpec, data: TrialData, fitted: Fitted, wall_s: float
         epochs=cfg.epochs if model_kind(spec.model) == "torch" else None,
         wall_s=wall_s + earlier_attempts_s,
         test_ids_sha1=data.test_ids_sha1,
+        extra_train=[
+            {"features": location, "fingerprint": fingerprint, "weight": cfg.extra_weight}
+            for location, fingerprint in zip(cfg.extra_train, spec.extra_fingerprints, strict=True)
+        ]
+        or None,
         provenance=provenance(spec),
     )
