@@ -51,3 +51,17 @@ def test_resource_settings_are_not_results():
     assert "cpus_per_trial" not in settings and settings["precision"] == "fp32"
     gpu = dataclasses.replace(TrainConfig(), gpus_per_trial=0.5).result_settings()
     assert gpu["precision"] == "auto"  # bf16 or fp16 by the GPU: each record says which
+
+
+def test_settings_added_since_leave_the_checkpoint_names_of_earlier_runs_alone():
+    """--stream and --extra-train at their defaults leave a trial's checkpoint name as the
+    code before them named it (computed with that code), so a killed run resumes."""
+    from workflows.grid.config import TrainConfig, TrialSpec
+
+    loso = TrainConfig(protocol="loso")
+    spec = TrialSpec(model="CNN", slug="cnn", seed=0, fold=0, split="loso-s0-f0", features="/f",
+                     fingerprint="abc", runs="/r", storage="/r", train=loso,
+                     train_rows=(0, 1), test_rows=(2,))  # fmt: skip
+    assert spec.checkpoint_name == "cnn-loso-s0-f0-c5a3fa9b139b"
+    streamed = dataclasses.replace(spec, train=TrainConfig(protocol="loso", stream=True))
+    assert streamed.checkpoint_name != spec.checkpoint_name

@@ -23,8 +23,14 @@ def _corpus(root, seed: int, speakers: int, emotions: tuple[str, ...] | None = N
     from workflows.demo.synth import SynthConfig, synthesize_corpus
 
     wavs = root / "wavs"
-    synthesize_corpus(wavs, SynthConfig(speakers=speakers, utterances_per_emotion=2,
-                                        min_duration_s=0.5, max_duration_s=0.7, seed=seed))  # fmt: skip
+    config = SynthConfig(
+        speakers=speakers,
+        utterances_per_emotion=2,
+        min_duration_s=0.5,
+        max_duration_s=0.7,
+        seed=seed,
+    )
+    synthesize_corpus(wavs, config)
     manifest = None
     if emotions:
         manifest = root / "manifest.csv"
