@@ -138,7 +138,7 @@ def main() -> None:
     index = load_features(features, spectrograms=False)
     one_copy = len(index) * 4 * math.prod(index.image_shape) / GIB
     result.update(clips=len(index), one_copy_gib=one_copy)
-    for k in (int(t) for t in args.trials.split(",")):
+    for k in (int(t) for t in args.trials.split(",") if t):  # --trials "": featurize only
         done(grid_step(features, work, args.model, k, False, args.stream))
     if args.data_parallel:
         done(grid_step(features, work, args.model, 1, True, args.stream))
