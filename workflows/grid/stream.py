@@ -93,31 +93,37 @@ _TASKS = {"batch_format": "numpy", "num_cpus": 0, "concurrency": DATA_TASKS}
 
 
 def _rows(features: str, ids: np.ndarray, size: int, shuffle: bool = False) -> Any:
-    """The shards' rows whose id is in ``ids``: {"id", "voice", "label", "image"}."""
+    """The shards' rows whose id is in ``ids``: {"id", "voice", "label", "image"}, read a
+    few hundred rows at a time (``READ_ROWS``), shard by shard, by tasks that hold no CPU
+    (Ray Data's own Parquet reader lists the files in a task that holds one: where the
+    trials hold every CPU, the read would never start)."""
     import ray.data
 
     fs, root = Location(features).filesystem()
     paths = shard_paths(fs, root)
+    shards = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=len(paths))
+    if shuffle:  # a new order of the shards each epoch, then the ranks' buffers
+        shards = shards.randomize_block_order()
+    read = {"features": features, "ids": frozenset(ids.tolist()), "size": size}
+    return shards.map_batches(_read_shard, fn_kwargs=read, batch_size=1, **_TASKS)
+
+
+READ_ROWS = 256  # rows of a shard read at once: 16 MiB of 128x128 spectrograms
+
+
+def _read_shard(
+    batch: dict[str, np.ndarray], features: str, ids: frozenset[str], size: int
+) -> Iterator[dict[str, np.ndarray]]:
+    fs, _ = Location(features).filesystem()
     columns = ["utterance_id", "speaker", "label", "spectrogram"]
-    if "origin" in pq.read_schema(paths[0], filesystem=fs).names:
-        columns.append("origin")
-    return (
-        ray.data.read_parquet(
-            paths,
-            filesystem=fs,
-            shuffle="files" if shuffle else None,
-            num_cpus=0,
-            concurrency=DATA_TASKS,
-        )
-        .select_columns(columns)
-        .map_batches(
-            _select,
-            fn_kwargs={"ids": frozenset(ids.tolist()), "size": size},
-            batch_format="pyarrow",
-            num_cpus=0,
-            concurrency=DATA_TASKS,
-        )
-    )
+    for path in batch["path"]:
+        with fs.open_input_file(str(path)) as handle:
+            shard = pq.ParquetFile(handle)
+            wanted = columns + (["origin"] if "origin" in shard.schema_arrow.names else [])
+            for part in shard.iter_batches(batch_size=READ_ROWS, columns=wanted):
+                rows = _select(pa.Table.from_batches([part]), ids, size)
+                if len(rows["id"]):
+                    yield rows
 
 
 def _select(table: pa.Table, ids: frozenset[str], size: int) -> dict[str, np.ndarray]:

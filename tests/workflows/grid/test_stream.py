@@ -63,10 +63,11 @@ def test_a_streamed_trial_trains_and_records_the_trials_rows(
 ):
     """The trial's own process (one worker) or two gloo ranks, each on its shard, iterate
     the training rows; the record names the same evaluated rows as the in-memory trial, and
-    a re-run finds it finished."""
+    a re-run finds it finished. The trial holds every CPU of the cluster: the reads need
+    none of their own."""
     runs = str(tmp_path / "runs")
     cfg = TrainConfig(epochs=2, batch_size=8, stream=True, workers_per_trial=workers,
-                      cpus_per_trial=0.5, protocol="loso", normalize="speaker")  # fmt: skip
+                      cpus_per_trial=2 / workers, protocol="loso", normalize="speaker")  # fmt: skip
     summary = train_all(synth_features, runs, ["CNN"], [0], cfg, folds=[0], **QUIET)
     assert summary.failed == [] and summary.finished == 1
     record = load_records(runs)[0]
