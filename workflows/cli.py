@@ -298,8 +298,9 @@ def train_all_command(
     validation_speaker: Annotated[
         bool,
         typer.Option(
+            "--validation-speaker",
             help="loso: in each fold hold out the next training speaker and report on that "
-            "speaker (nested leave-one-speaker-out); the test speaker is never read."
+            "speaker (nested: leave one speaker out); the test speaker is never read.",
         ),
     ] = False,
     normalize: Annotated[
@@ -322,7 +323,7 @@ def train_all_command(
         Group,
         typer.Option(
             help="What loso and speaker-kfold hold out: speakers, or IEMOCAP's recording "
-            "sessions (leave-one-session-out, 5 folds)."
+            "sessions (leave one session out: 5 folds)."
         ),
     ] = Group.speaker,
     partition: Annotated[
@@ -335,8 +336,9 @@ def train_all_command(
     validation_part: Annotated[
         bool,
         typer.Option(
+            "--validation-part",
             help="predefined: report on the partition's validation rows; its test rows are "
-            "never read."
+            "never read.",
         ),
     ] = False,
     extra_train: Annotated[
@@ -400,8 +402,17 @@ def train_all_command(
             "corpora share fewer classes than either has."
         ),
     ] = None,
+    track: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Log each trial to mlflow[=URI] (default: an SQLite store in RUNS/mlruns) "
+            "or tensorboard[=DIR] (default: RUNS/tensorboard); repeatable, or comma-separated."
+        ),
+    ] = None,
     address: Address = None,
-    verbose: Annotated[bool, typer.Option(help="Show Ray's own logs and status tables.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show Ray's own logs and status tables.")
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Train every model x seed x fold concurrently on Ray (Tune + Train); resumable."""
@@ -410,9 +421,14 @@ def train_all_command(
     from featurize.store import FeatureStoreError
     from workflows.grid.config import TrainConfig
     from workflows.grid.plan import GridError
+    from workflows.grid.tracking import Tracking
     from workflows.grid.train_all import train_all
 
     names = parse_models(models)
+    try:
+        tracking = Tracking.parse(track or [])
+    except ValueError as err:
+        fail(f"--track: {err}")
     cross = protocol is Protocol.cross_corpus or test_features is not None
     if cross and (test_features is None or protocol not in (Protocol.paper, Protocol.cross_corpus)):
         fail("cross-corpus is --test-features OTHER (with no other --protocol)")
@@ -463,6 +479,7 @@ def train_all_command(
             display="quiet" if quiet else "auto",
             test_features=test_features,
             classes=tuple(c.strip() for c in classes.split(",")) if classes else None,
+            track=tracking,
         )
     except (FeatureStoreError, GridError, SharedPathError) as err:
         fail(str(err))

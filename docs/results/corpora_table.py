@@ -65,7 +65,7 @@ def markdown() -> str:
         cells = published_ua(HERE / folder)
         if cells:
             lines.append(
-                f"| {corpus} | {protocol} ([{folder}]({folder})) | "
+                f"| {corpus} | {protocol} ([{folder}]({folder}/tables.md)) | "
                 + " | ".join(cells.get(m, "") for m in MODELS) + " |"
             )  # fmt: skip
     lines += ["", "EmoBox's reported UA % (frozen encoder, small head) on its own folds:", ""]

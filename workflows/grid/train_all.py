@@ -39,6 +39,7 @@ from workflows.grid.plan import (
     require_functionals,
 )
 from workflows.grid.progress import GridProgress, trial_name
+from workflows.grid.tracking import Tracking, tracking_callbacks
 from workflows.grid.trial import run_trial
 from workflows.runs import (
     FEATURES_USED,
@@ -149,18 +150,21 @@ def train_all(
     display: str = "auto",
     test_features: str | None = None,
     classes: tuple[str, ...] | None = None,
+    track: Tracking | None = None,
 ) -> GridSummary:
     """Run every missing trial of the grid concurrently on Ray; returns what happened.
 
     ``display`` is how the running trials show (``workflows.grid.progress``): "auto" (live
     on a terminal, else lines), "live", "lines" or "quiet". With ``test_features`` the grid
     is cross-corpus: trained on ``features``, tested on those, on the classes both have
-    (``classes``: these of them)."""
+    (``classes``: these of them). ``track``: the trackers each trial is logged to
+    (``workflows.grid.tracking``)."""
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     start = time.perf_counter()
     features, runs = Location(features), Location(runs)
     storage = Location(storage) if storage else runs
+    trackers = tracking_callbacks(track or Tracking(), runs)  # refused here, before any work
     data = load_features(features, spectrograms=False)  # planning reads the index only
     features_used = {
         "features": features,
@@ -218,7 +222,9 @@ def train_all(
             require_visible_on_all_nodes(path)
         todo = longest_first(todo, data.image_shape)
         shared = share_grid_features(todo, data, other if test_features else None, progress)
-        failed = _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display, shared)
+        failed = _run_tune(
+            todo, storage, cfg, max_concurrent, verbose, progress, display, shared, trackers
+        )  # fmt: skip
     write_results_table(runs)
     recorded = finished_trials(runs)
     return GridSummary(
@@ -323,7 +329,9 @@ def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     return tune.PlacementGroupFactory([{"CPU": cfg.cpus_per_trial, **gpu}])
 
 
-def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display, shared) -> list[str]:
+def _run_tune(
+    todo, storage, cfg, max_concurrent, verbose, progress, display, shared, trackers
+) -> list[str]:
     resources = ray.cluster_resources()
     if max_concurrent is None:
         networks = any(model_kind(s.model) == "torch" for s in todo)
@@ -351,7 +359,7 @@ def _run_tune(todo, storage, cfg, max_concurrent, verbose, progress, display, sh
             name=f"tune-{hashlib.sha1(todo[0].runs.encode()).hexdigest()[:12]}",
             storage_path=str(storage),
             verbose=2 if verbose else 0,
-            callbacks=[callback],
+            callbacks=[callback, *trackers],
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         ),
     )

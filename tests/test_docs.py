@@ -1,0 +1,55 @@
+"""The documentation: the site builds with no warning (a broken link or anchor, a page
+missing from the navigation fail it), and the README stays a short front door whose links
+and test command are true."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_site_builds_strictly_with_the_cli_reference(tmp_path) -> None:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    site = tmp_path / "site"
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "WARNING" not in built.stderr
+    reference = (site / "cli" / "index.html").read_text()
+    for command in ("featurize", "train-all", "predict", "report"):
+        assert f"attres-flow {command}" in reference
+    assert "--track" in reference and "--functionals" in reference
+    assert (site / "results" / "index.html").is_file()  # docs/results/README.md
+    assert not list((site / "results").rglob("*.json"))  # published records are data
+
+
+def test_readme_is_a_short_front_door() -> None:
+    lines = README.splitlines()
+    assert len(lines) <= 150
+    first_screen = "\n".join(lines[:30])
+    assert "attres-flow featurize" in first_screen and "(docs/corpus.md)" in first_screen
+    assert "mkdocs serve" in README
+
+
+def test_readme_runs_the_tests_as_ci_does() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line for line in ci if line.startswith(("command -v", "pip install"))]
+    assert commands == [
+        "command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)",
+        "pip install -e '.[test]' && python -m pytest",
+    ]
+    assert "\n".join(commands) in README
+
+
+def test_readme_links_lead_somewhere() -> None:
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README)
+    local = [t for t in targets if "://" not in t]
+    assert local and [t for t in local if not (ROOT / t).exists()] == []
