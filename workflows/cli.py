@@ -372,6 +372,7 @@ def train_all_command(
     stream: Annotated[
         bool,
         typer.Option(
+            "--stream",
             help="Stream each network's rows from the shards (Ray Data into Ray Train), for "
             "corpora larger than a node's memory; docs/performance.md says when."
         ),
