@@ -42,3 +42,13 @@ def synth_features(ray_local, synth_corpus, tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("features") / "features")
     run_featurize(synth_corpus, out, FeatureConfig(image_size=32), progress=lambda _: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_encoders(tmp_path_factory) -> dict[str, Path]:
+    """A tiny random encoder of each architecture (tests/tiny_encoders.py), saved with
+    save_pretrained: architecture -> its folder. Nothing is downloaded."""
+    from tests.tiny_encoders import KINDS, save_tiny_encoder
+
+    root = tmp_path_factory.mktemp("encoders")
+    return {kind: save_tiny_encoder(kind, root / f"tiny-{kind}") for kind in KINDS}
