@@ -180,3 +180,24 @@ def folder_revision(path: Path) -> str:
                 while chunk := f.read(1 << 24):
                     digest.update(chunk)
     return f"sha1:{digest.hexdigest()[:16]}"
+
+
+def resolve_trained(settings: dict[str, str]) -> tuple[EncoderSource, list[str]]:
+    """The encoder an encoder set was made with (its ``_set.json``), to embed new
+    recordings: the same model at the same revision where this machine has it; else the
+    model as it is now (a folder's current files, a hub id's main branch), with a warning
+    that its embeddings may differ from those the head learned."""
+    name, model, revision = settings["encoder"], settings["model"], settings["revision"]
+    hub_revision = None if revision.startswith("sha1:") else revision
+    try:
+        source = resolve_encoder(name, model, hub_revision)
+    except EncoderError:
+        if hub_revision is None:
+            raise
+        source = resolve_encoder(name, model)
+    if source.revision == revision:
+        return source, []
+    return source, [
+        f"encoder {name}: the model was trained on embeddings of {model} at revision "
+        f"{revision}; this machine has revision {source.revision}, whose embeddings may differ"
+    ]

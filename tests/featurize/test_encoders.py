@@ -159,16 +159,12 @@ def test_a_hub_id_comes_from_the_cache_offline_or_is_refused_saying_how(
 
 
 @pytest.fixture(scope="module")
-def embedded(ray_local, synth_corpus, synth_features, tiny_encoders, tmp_path_factory):
-    """The session's features (spectrograms only) gaining a WavLM set, then a Whisper one."""
-    out = str(tmp_path_factory.mktemp("encoded") / "features")
-    shutil.copytree(synth_features, out)
-    before = {p.name: p.stat().st_mtime_ns for p in Path(out).glob("part-*.parquet")}
-    fingerprint = content_fingerprint(out)
-    config = load_features(out).config
+def embedded(encoded_features, synth_corpus, tiny_encoders):
+    """The session's features that gained a WavLM set, then a Whisper set beside it."""
+    out, first, before, fingerprint = encoded_features
     wavlm = resolve_encoder("wavlm", str(tiny_encoders["wavlm"]))
-    first = run_featurize(synth_corpus, out, config, encoders=(wavlm,), **QUIET)
     whisper = resolve_encoder("whisper", str(tiny_encoders["whisper"]))
+    config = load_features(out, spectrograms=False).config
     second = run_featurize(synth_corpus, out, config, encoders=(wavlm, whisper), **QUIET)
     return out, before, fingerprint, first, second
 

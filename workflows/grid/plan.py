@@ -21,6 +21,7 @@ from attres.splits import (
     validation_speaker_split,
     validation_split,
 )
+from featurize.encoder_store import check_encoder_set
 from featurize.location import Location
 from featurize.store import FeatureSet, FeatureStoreError, check_functionals
 from workflows.grid.config import TrainConfig, TrialSpec
@@ -148,9 +149,15 @@ def require_two_clips_a_class(data: FeatureSet, rows: np.ndarray, features: str)
 
 
 def require_functionals(names: list[str], data: FeatureSet, features: str) -> None:
-    """Refuse, before any trial starts, a model of openSMILE functionals on FEATURES that
-    lack its sets (the error names the ``--functionals`` option to featurize with)."""
+    """Refuse, before any trial starts, a model of openSMILE functionals (or a head over an
+    encoder set) on FEATURES that lack its sets (the error names the ``--functionals`` or
+    ``--encoder`` option to featurize with)."""
     for name in names:
+        if encoder := model_info(name).encoder:
+            try:
+                check_encoder_set(features, encoder, data.utterance_ids)
+            except FeatureStoreError as err:
+                raise GridError(f"model {name} reads the encoder set {encoder}: {err}") from None
         for functionals in model_info(name).features:
             try:
                 check_functionals(features, functionals, data.utterance_ids)
