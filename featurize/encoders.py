@@ -12,6 +12,7 @@ loaded and run by ``featurize.embedding``.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,11 @@ def resolve_encoder(name: str, model: str, revision: str | None = None) -> Encod
     to local files; EncoderError naming the model and how to provide it if they are not
     here and cannot be downloaded, or if it is no speech encoder this module knows."""
     check_name(name)
+    if importlib.util.find_spec("transformers") is None:
+        raise EncoderError(
+            f"encoder {model}: speech encoders need Hugging Face transformers: "
+            "pip install 'attres-flow[encoders]'"
+        )
     folder = Path(model).expanduser()
     if folder.is_dir():
         path = folder.resolve()

@@ -111,3 +111,17 @@ def test_predict_warns_when_the_encoder_is_another_revision(runs, synth_corpus, 
     assert result.exit_code == 0, result.output
     assert "warning: encoder wavlm" in result.output and "sha1:0000000000000000" in result.output
     assert "revision sha1:" in result.output and "may differ" in result.output
+
+
+def test_cross_corpus_heads_need_the_same_encoder_on_both_corpora(encoded_features, tmp_path):
+    from featurize.encoder_store import encoder_location
+    from workflows.grid.plan import require_same_encoders
+
+    features, *_ = encoded_features
+    other = tmp_path / "other"
+    shutil.copytree(features, other)
+    require_same_encoders(["wavlm-LR"], features, str(other))  # the same set: fine
+    meta = Path(encoder_location(str(other), "wavlm")) / "_set.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "revision": "sha1:1"}))
+    with pytest.raises(GridError, match="encoder set wavlm of .* differ in revision"):
+        require_same_encoders(["wavlm-LR", "att-Res"], features, str(other))
