@@ -219,26 +219,25 @@ def test_another_revision_under_the_same_name_is_refused(embedded, synth_corpus,
 
 
 def test_a_clip_the_encoder_cannot_take_is_rejected_with_its_reason(
-    ray_local, synth_corpus, tiny_encoders, tmp_path
+    ray_local, synth_corpus, synth_features, tiny_encoders, tmp_path
 ):
-    """Through the command line: a 250-sample clip makes a spectrogram at 10 ms frames, but
-    is shorter than the encoder's 400-sample receptive field: rejected by the encoder alone,
-    and named."""
-    corpus = tmp_path / "corpus"
+    """Through the command line, into a copy of the session's features: a clip cut to 250
+    samples, shorter than the encoder's 400-sample receptive field, is rejected by the
+    encoder and named (its spectrogram was made before it was cut; one at 10 ms frames
+    would take it)."""
+    corpus, out = tmp_path / "corpus", tmp_path / "features"
     shutil.copytree(synth_corpus, corpus)
+    shutil.copytree(synth_features, out)
     short = sorted(corpus.rglob("*.wav"))[0]
     sf.write(short, np.random.default_rng(0).normal(size=250).astype(np.float32) * 0.1, 16000)
-    out = tmp_path / "features"
     result = CliRunner().invoke(app, [
-        "featurize", str(corpus), "--out", str(out), "--image-size", "16", "--frame-ms", "10",
+        "featurize", str(corpus), "--out", str(out), "--image-size", "32",
         "--encoder", f"tiny={tiny_encoders['hubert']}",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "36 featurized" in result.output and "0 rejected in" in result.output
-    assert (
-        "encoder tiny" in result.output
-        and "35 clips embedded, 0 already, 1 rejected" in result.output
-    )
+    assert "0 featurized, 36 skipped" in result.output
+    assert "encoder tiny" in result.output
+    assert "35 clips embedded, 0 already, 1 rejected" in result.output
     summary = json.loads((out / "_summary.json").read_text())
     assert summary["encoders"][0]["rejected"] == 1 and summary["rejected"] == 0
     with open(out / REJECTS_FILE, newline="") as f:
