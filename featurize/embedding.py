@@ -64,12 +64,12 @@ class Embedder:
         # hub revision from its own cache
         local = os.path.isdir(source.path)
         where = source.path if local else source.model
-        pinned = {} if local else {"revision": source.revision}
+        revision = None if local else source.revision
         self.source, self.device, self.dtype = source, torch.device(device), device_dtype(device)
         self.extractor = AutoFeatureExtractor.from_pretrained(
-            where, local_files_only=local, **pinned
+            where, local_files_only=local, revision=revision
         )
-        model = AutoModel.from_pretrained(where, local_files_only=local, **pinned)
+        model = AutoModel.from_pretrained(where, local_files_only=local, revision=revision)
         self.whisper = source.model_type == "whisper"
         self.model = (model.get_encoder() if self.whisper else model).to(self.device, self.dtype)
         self.model.eval()

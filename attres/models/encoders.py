@@ -90,7 +90,7 @@ def choose_layer(
     speakers, and every option tried with its mean validation UA and per-fold UAs."""
     layers, dim = X.shape[1], X.shape[2]
     parts, by = held_out_speakers(y, groups, scored)
-    selection = []
+    selection: list[dict[str, Any]] = []
     for layer in range(layers):
         for C in Cs:
             pipeline = linear_pipeline("lr", C, layer_columns(layer, dim))
