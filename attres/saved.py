@@ -66,6 +66,9 @@ class ModelMeta:
     # a model of openSMILE functionals: each set's settings as featurized (openSMILE's
     # version, the rate), so a use of it can tell when another openSMILE computes its input
     functionals: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # a head over an encoder set: the set's settings as featurized (the model and its
+    # revision, layers, pooling), so a use of it embeds new recordings the same way
+    encoder: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +83,7 @@ class ModelMeta:
             "code_version": self.code_version,
             "architecture": self.architecture,
             "functionals": dict(self.functionals),
+            "encoder": dict(self.encoder),
         }
 
     @classmethod
@@ -98,6 +102,7 @@ class ModelMeta:
                 code_version=data.get("code_version", ""),  # none before versions were kept
                 architecture=data.get("architecture", ""),
                 functionals=dict(data.get("functionals", {})),  # none before functionals
+                encoder=dict(data.get("encoder", {})),  # none before encoders
             )
         except (KeyError, TypeError, ValueError) as err:
             raise SavedModelError(f"trial {trial}: unreadable model metadata: {err}") from err
@@ -126,9 +131,18 @@ class SavedModel:
         return model_info(self.meta.model).features
 
     @property
+    def encoder(self) -> dict[str, Any]:
+        """The encoder set a head reads (its settings: model, revision, layers, dim); {}
+        for a model of spectrograms or functionals."""
+        return self.meta.encoder if model_info(self.meta.model).encoder else {}
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
-        """One input's shape: (C, H, W) of an image, or (D, 1, 1) of D functionals (a network
-        of them keeps one mean and std per functional)."""
+        """One input's shape: (C, H, W) of an image, (D, 1, 1) of D functionals (a network
+        of them keeps one mean and std per functional), or (layers + 1, dim, 1) of a clip's
+        encoder embeddings."""
+        if self.encoder:
+            return (self.encoder["layers"], self.encoder["dim"], 1)
         if self.functionals:
             return (len(np.atleast_1d(self.meta.mean)), 1, 1)
         size = self.meta.feature_config["image_size"]
@@ -234,8 +248,9 @@ def load_torch(data: bytes, source: str) -> SavedModel:
 
 
 def _sklearn_trusted() -> list[str]:
-    """Every type in the pipelines of the SVM (attres/models/svm.py) and of the linear models
-    over functionals (attres/models/functionals.py); skops refuses anything else."""
+    """Every type in the pipelines of the SVM (attres/models/svm.py), of the linear models
+    over functionals (attres/models/functionals.py) and of the heads over encoder layers
+    (attres/models/encoders.py); skops refuses anything else."""
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
     from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
     from sklearn.preprocessing import (  # type: ignore[import-untyped]
@@ -244,12 +259,13 @@ def _sklearn_trusted() -> list[str]:
     )
     from sklearn.svm import SVC, LinearSVC  # type: ignore[import-untyped]
 
+    from attres.models.encoders import SmallNetwork
     from attres.models.functionals import SelfTrainedLinear, vectors
     from attres.models.svm import average_pool
 
     types = (
         average_pool, vectors, SelfTrainedLinear, Pipeline, FunctionTransformer,
-        StandardScaler, SVC, LinearSVC, LogisticRegression,
+        StandardScaler, SVC, LinearSVC, LogisticRegression, SmallNetwork,
     )  # fmt: skip
     return [f"{t.__module__}.{t.__qualname__}" for t in types]
 

@@ -4,6 +4,8 @@
 #   2. one data-parallel trial over 2 ranks (skipped on a single GPU: a rank needs a whole one);
 #   3. a trial killed after its first checkpoint and resumed with another device count
 #      (CUDA_VISIBLE_DEVICES narrowed to one GPU), checking the resume;
+#   4. a base-size speech encoder (WavLM Base+ sizes, random weights) over the corpus:
+#      benchmarks/bench_encoder.py on the GPU, one actor of a whole GPU and two of half;
 # then prints the grid's wall time and each trial's device and precision.
 #
 #   benchmarks/gpu_check.sh [CORPUS] [WORK]
@@ -13,6 +15,7 @@
 set -euo pipefail
 CORPUS=${1:-}
 WORK=$(realpath -m "${2:-gpu-check}")
+HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$WORK" && cd "$WORK"
 nvidia-smi --query-gpu=name,memory.total,compute_cap --format=csv,noheader
 GPUS=$(nvidia-smi --list-gpus | wc -l)
@@ -43,6 +46,11 @@ sleep 3 && kill -9 $pid && wait $pid 2>/dev/null || true
 ray stop --force >/dev/null 2>&1 || true
 CUDA_VISIBLE_DEVICES=0 attres-flow train-all features --out resume --models ResNet-18 \
     --epochs 25 --checkpoint-s 5 --gpus-per-trial 1 --quiet
+
+# the encoder on Ray Data GPU actors against a plain loop on the GPU (bf16 or fp16)
+CORPUS_PATH=$(realpath "$CORPUS")
+(cd "$HERE" && python bench_encoder.py "$CORPUS_PATH" --clips 400 --device cuda \
+    --placements 1x1x1,2x1x0.5)
 
 python - "$WORK" <<'PY'
 import sys

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+from fractions import Fraction
 from math import gcd
 
 import numpy as np
@@ -63,3 +64,12 @@ def to_mono_at_rate(samples: np.ndarray, rate: int, target_rate: int) -> np.ndar
         g = gcd(rate, target_rate)
         mono = resample_poly(mono, target_rate // g, rate // g)
     return np.asarray(mono, dtype=np.float32)
+
+
+def perturb_speed(signal: np.ndarray, speed: float) -> np.ndarray:
+    """The signal played ``speed`` times as fast, tempo and pitch together (Kaldi's speed
+    perturbation, sox's ``speed``): resampled to ``len / speed`` samples."""
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(speed).limit_denominator(100)
+    return resample_poly(signal, ratio.denominator, ratio.numerator).astype(np.float32)

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from featurize.audio import AUDIO_EXTENSIONS
 from featurize.corpora import Layout, Parsed, Unfit
+from featurize.raysession import SharedPathError
 
 SHOWN = 5  # duplicates named in an error message; the rest are counted
 # A named corpus with more than this share of files outside its convention is refused (a
@@ -20,6 +21,10 @@ MIXED_SHARE = 0.1
 
 class CorpusError(ValueError):
     """The corpus as a whole cannot be used (missing, empty, malformed manifest)."""
+
+
+class MissingCorpusFileError(SharedPathError):
+    """A corpus file the driver listed is missing on the node featurizing it."""
 
 
 @dataclass(frozen=True)

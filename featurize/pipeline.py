@@ -15,19 +15,19 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from featurize.audio import BadAudioError, decode_audio, to_mono_at_rate
+from featurize.audio import BadAudioError, decode_audio, perturb_speed, to_mono_at_rate
 from featurize.config import FeatureConfig
 from featurize.corpora import Layout
-from featurize.corpus import SHOWN, Utterance, discover
+from featurize.corpus import SHOWN, MissingCorpusFileError, Utterance, discover
+from featurize.encoder_pipeline import EncoderRun, EncoderSummary, embed_corpus
+from featurize.encoders import EncoderSource
 from featurize.functionals import Extractor, FunctionalsError, check_sets
 from featurize.location import Location
-from featurize.raysession import SharedPathError
 from featurize.spectrogram import TooShortError, spectrogram_image
 from featurize.store import (
     REJECTS_FILE,
@@ -45,19 +45,6 @@ SHARD_ROWS = 256  # default rows per Parquet shard (16 MiB of 128x128 float32)
 
 class NothingFeaturizedError(RuntimeError):
     """Not a single file of the corpus could be featurized."""
-
-
-class MissingCorpusFileError(SharedPathError):
-    """A corpus file the driver listed is missing on the node featurizing it."""
-
-
-def perturb_speed(signal: np.ndarray, speed: float) -> np.ndarray:
-    """The signal played ``speed`` times as fast, tempo and pitch together (Kaldi's speed
-    perturbation, sox's ``speed``): resampled to ``len / speed`` samples."""
-    from scipy.signal import resample_poly
-
-    ratio = Fraction(speed).limit_denominator(100)
-    return resample_poly(signal, ratio.denominator, ratio.numerator).astype(np.float32)
 
 
 def featurize_file(
@@ -181,6 +168,7 @@ class FeaturizeSummary:
     not_speech: int = 0  # files its convention says are no emotional speech (RAVDESS song)
     functionals: list[str] = field(default_factory=list)  # openSMILE sets asked for
     copies: list[tuple[str, str]] = field(default_factory=list)  # the same audio, left out
+    encoders: list[EncoderSummary] = field(default_factory=list)  # encoder sets asked for
 
     def lines(self) -> list[str]:
         """What a person reads of it: the counts, a named corpus's labels, then each rejected
@@ -202,11 +190,14 @@ class FeaturizeSummary:
             named += [f"    {path}: {why}" for path, why in self.copies[:SHOWN]]
             if len(self.copies) > SHOWN:
                 named.append(f"    and {len(self.copies) - SHOWN} more (in {SUMMARY_FILE})")
+        named += [encoder.line() for encoder in self.encoders]
         return [counts, *named, *(f"  rejected {path}: {reason}" for path, reason in self.rejects)]
 
     def to_json(self) -> str:
         data = asdict(self)
         data.pop("rejects")
+        for encoder in data["encoders"]:  # their rejects are in _rejects.csv too
+            encoder["rejected"] = len(encoder["rejected"])
         return json.dumps(data, indent=2)
 
 
@@ -220,11 +211,15 @@ def run_featurize(
     progress: Callable[[str], None] = print,
     layout: Layout | None = None,
     functionals: tuple[str, ...] = (),
+    encoders: tuple[EncoderSource, ...] = (),
+    encoder_run: EncoderRun | None = None,
 ) -> FeaturizeSummary:
     """Featurize every utterance of ``corpus`` (read by a named corpus's ``layout``, else as
     ``discover`` says) not already in ``features``, with the openSMILE ``functionals`` sets
     ("egemaps", "compare") beside its spectrogram; resumable, and an utterance featurized
-    before gains a set without its spectrogram being made again."""
+    before gains a set without its spectrogram being made again. Then each of ``encoders``
+    (resolved beforehand, ``featurize.encoders``) embeds the clips of FEATURES its set lacks
+    (``featurize.encoder_pipeline``)."""
     from featurize.raysession import ensure_ray, require_visible_on_all_nodes
 
     corpus, features = Path(corpus).resolve(), Location(features)
@@ -256,6 +251,15 @@ def run_featurize(
             todo, done, have, config, labels, sets, features, shard_rows, progress
         )
     featurized = len(todo) - (len(rejects) - len(found.rejects))
+    embedded = []
+    for source in encoders:
+        ensure_ray(address)
+        require_visible_on_all_nodes(features)
+        embedded.append(embed_corpus(
+            found.utterances, config.speeds, features, source, encoder_run or EncoderRun(),
+            progress,
+        ))  # fmt: skip
+        rejects += embedded[-1].rejected
     summary = FeaturizeSummary(
         features=features,
         files_seen=len(found.utterances)
@@ -264,7 +268,7 @@ def run_featurize(
         + len(found.copies),
         featurized=featurized,
         skipped=skipped,
-        rejected=len(rejects),
+        rejected=len(rejects) - sum(len(e.rejected) for e in embedded),
         elapsed_s=round(time.perf_counter() - start, 3),
         config=config.to_dict(),
         labels=list(labels),
@@ -274,6 +278,7 @@ def run_featurize(
         not_speech=len(found.skipped),
         functionals=list(sets),
         copies=list(found.copies),
+        encoders=embedded,
     )
     features.child(REJECTS_FILE).write(_rejects_csv(rejects))
     features.child(SUMMARY_FILE).write(summary.to_json())

@@ -9,6 +9,7 @@ Layout (Arrow's dataset discovery skips names starting with ``_``, so
     FEATURES/_summary.json      counts, config and elapsed seconds of the last run
     FEATURES/_functionals/<set>/_set.json          an openSMILE set's settings (--functionals)
     FEATURES/_functionals/<set>/part-<hash>.parquet   its vectors: utterance_id, values
+    FEATURES/_encoders/<name>/...  a speech encoder's layer means (featurize.encoder_store)
 
 A functionals family is keyed by utterance id, so a corpus featurized before gains a set
 without its images being made again; the content fingerprint covers the audio and the

@@ -42,3 +42,34 @@ def synth_features(ray_local, synth_corpus, tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("features") / "features")
     run_featurize(synth_corpus, out, FeatureConfig(image_size=32), progress=lambda _: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_encoders(tmp_path_factory) -> dict[str, Path]:
+    """A tiny random encoder of each architecture (tests/tiny_encoders.py), saved with
+    save_pretrained: architecture -> its folder. Nothing is downloaded."""
+    from tests.tiny_encoders import KINDS, save_tiny_encoder
+
+    root = tmp_path_factory.mktemp("encoders")
+    return {kind: save_tiny_encoder(kind, root / f"tiny-{kind}") for kind in KINDS}
+
+
+@pytest.fixture(scope="session")
+def encoded_features(ray_local, synth_corpus, synth_features, tiny_encoders, tmp_path_factory):
+    """A copy of ``synth_features`` that gained the tiny WavLM's set, named "wavlm"
+    (``featurize --encoder wavlm=FOLDER``): (FEATURES, that run's summary, the spectrogram
+    shards' modification times and the content fingerprint before it)."""
+    import shutil
+
+    from featurize.encoders import resolve_encoder
+    from featurize.pipeline import run_featurize
+    from featurize.store import content_fingerprint, load_features
+
+    out = str(tmp_path_factory.mktemp("encoded") / "features")
+    shutil.copytree(synth_features, out)
+    before = {p.name: p.stat().st_mtime_ns for p in Path(out).glob("part-*.parquet")}
+    fingerprint = content_fingerprint(out)
+    wavlm = resolve_encoder("wavlm", str(tiny_encoders["wavlm"]))
+    config = load_features(out, spectrograms=False).config
+    summary = run_featurize(synth_corpus, out, config, encoders=(wavlm,), progress=lambda _: None)
+    return out, summary, before, fingerprint

@@ -126,6 +126,23 @@ def featurize(
             "spectrograms being made again."
         ),
     ] = "",
+    encoder: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A speech encoder (transformers: wav2vec2, HuBERT, WavLM, data2vec-audio, "
+            "Whisper) by hub id or local folder, as MODEL or NAME=MODEL: every layer's mean "
+            "over each clip, into FEATURES/_encoders/NAME (repeatable, or comma-separated); "
+            "a featurized corpus gains it without the rest being made again."
+        ),
+    ] = None,
+    encoder_gpus: Annotated[
+        float | None,
+        typer.Option(help="GPU share per encoder actor (0.5: two per GPU); default 1 if any."),
+    ] = None,
+    encoder_actors: Annotated[
+        int | None,
+        typer.Option(min=1, help="Encoder actors; default: one per GPU share, or per 2 CPUs."),
+    ] = None,
     shard_rows: Annotated[int, typer.Option(min=1, help="Rows per Parquet shard (at most).")] = 256,
     address: Address = None,
 ) -> None:
@@ -133,6 +150,8 @@ def featurize(
     from featurize.config import FeatureConfig
     from featurize.corpora import layout
     from featurize.corpus import CorpusError
+    from featurize.encoder_pipeline import EncoderRun
+    from featurize.encoders import EncoderError, parse_encoders, resolve_encoder
     from featurize.functionals import check_sets
     from featurize.pipeline import NothingFeaturizedError, run_featurize
     from featurize.raysession import SharedPathError
@@ -162,12 +181,19 @@ def featurize(
         sets = check_sets(tuple(s.strip() for s in functionals.split(",") if s.strip()))
     except ValueError as err:
         fail(f"--functionals: {err}")
+    try:  # each encoder found before any work, or refused naming how to provide it
+        sources = tuple(resolve_encoder(n, m) for n, m in parse_encoders(encoder or []))
+        encoder_run = EncoderRun(gpus_per_actor=encoder_gpus, actors=encoder_actors)
+    except (EncoderError, ValueError) as err:
+        fail(f"--encoder: {err}")
     try:
         summary = run_featurize(
             corpus, out, config, manifest=manifest, address=address, shard_rows=shard_rows,
-            layout=named, functionals=sets,
+            layout=named, functionals=sets, encoders=sources, encoder_run=encoder_run,
         )  # fmt: skip
-    except (CorpusError, FeatureStoreError, NothingFeaturizedError, SharedPathError) as err:
+    except (
+        CorpusError, EncoderError, FeatureStoreError, NothingFeaturizedError, SharedPathError
+    ) as err:  # fmt: skip
         fail(str(err))
     for line in summary.lines():
         typer.echo(line)
@@ -374,7 +400,7 @@ def train_all_command(
         typer.Option(
             "--stream",
             help="Stream each network's rows from the shards (Ray Data into Ray Train), for "
-            "corpora larger than a node's memory; docs/performance.md says when."
+            "corpora larger than a node's memory; docs/performance.md says when.",
         ),
     ] = False,
     checkpoint_s: Annotated[

@@ -4,12 +4,19 @@ Importing this package registers every built-in model; everything else asks for 
 name through the functions below, never by importing a model file.
 """
 
-from attres.models import attres, baselines, functionals, svm  # noqa: F401  (each registers its models)
+from attres.models import (  # noqa: F401  (each registers its models)
+    attres,
+    baselines,
+    encoders,
+    functionals,
+    svm,
+)
 from attres.models._registry import (
     FUSION,
     PAPER_MODELS,
     ModelInfo,
     create_model,
+    encoder_heads,
     list_models,
     model_info,
     model_kind,
@@ -25,6 +32,7 @@ __all__ = [
     "PAPER_MODELS",
     "ModelInfo",
     "create_model",
+    "encoder_heads",
     "list_models",
     "model_info",
     "model_kind",

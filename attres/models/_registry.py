@@ -11,6 +11,10 @@ branch on ``model_kind(name)``, never on names. Every builder takes
 paper name ("att-Res0+att"), its slug ("att-res0-att") or an extra alias, with "_"
 read as "-" ("lstm_cnn").
 
+A head over a speech encoder's layers is registered once as a family, by the suffix of its
+name (``@register_encoder_head("LR")``): ``<set>-LR`` then names it over the encoder set
+``<set>`` of FEATURES (``featurize --encoder <set>=MODEL``), e.g. "wavlm-base-plus-LR".
+
 >>> from attres.models import model_kind, resolve_name
 >>> resolve_name("LSTM-CNN"), model_kind("svm")
 ('LSTM+CNN', 'sklearn')
@@ -52,15 +56,23 @@ class ModelInfo:
     # what it reads: () the spectrogram, else openSMILE functionals sets ("egemaps", ...),
     # each a (D, 1, 1) input, several side by side as (sum of D, 1, 1)
     features: tuple[str, ...] = ()
+    # a head over a speech encoder: the encoder set it reads, (layers + 1, dim, 1) an input
+    encoder: str = ""
 
     @property
     def reads(self) -> str:
-        """What the model reads, in words: "spectrogram" or "egemaps+compare functionals"."""
+        """What the model reads, in words: "spectrogram", "egemaps+compare functionals" or
+        "wavlm encoder layers"."""
+        if self.encoder:
+            return f"{self.encoder} encoder layers"
         return f"{'+'.join(self.features)} functionals" if self.features else "spectrogram"
 
 
 _MODELS: dict[str, ModelInfo] = {}  # canonical name -> entry
 _KEYS: dict[str, str] = {}  # _key(name, slug or alias) -> canonical name
+_HEADS: dict[str, ModelInfo] = {}  # _key(suffix) -> an encoder head, its encoder ""
+_MEMBERS: dict[str, ModelInfo] = {}  # canonical "<set>-<suffix>" -> that head over <set>
+ENCODER_SET = re.compile(r"^[a-z0-9][a-z0-9.-]*$")  # featurize.encoders' set names
 
 
 def _key(name: str) -> str:
@@ -106,6 +118,42 @@ def register_model(
     return decorator
 
 
+def register_encoder_head(
+    suffix: str, *, kind: Kind = "sklearn", recipe: dict[str, Any] | None = None
+) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder(num_classes, in_chans=layers + 1, **kwargs)`` as the
+    head named ``<set>-<suffix>`` over any encoder set; a suffix taken is refused."""
+
+    def decorator(builder: Builder) -> Builder:
+        if _key(suffix) in _HEADS:
+            raise ValueError(f"cannot register encoder head {suffix!r}: already registered")
+        _HEADS[_key(suffix)] = ModelInfo(suffix, slugify(suffix), kind, builder, dict(recipe or {}))
+        return builder
+
+    return decorator
+
+
+def encoder_heads() -> list[str]:
+    """The suffixes of the heads over encoder sets ("LR", ...)."""
+    return [head.name for head in _HEADS.values()]
+
+
+def _encoder_member(name: str) -> str | None:
+    """The canonical "<set>-<suffix>" of a head over an encoder set, or None."""
+    key = _key(name)
+    for suffix, head in _HEADS.items():
+        encoder = key[: -len(suffix) - 1]
+        if key.endswith(f"-{suffix}") and ENCODER_SET.match(encoder):
+            canonical = f"{encoder}-{head.name}"
+            if canonical not in _MEMBERS:
+                _MEMBERS[canonical] = ModelInfo(
+                    canonical, slugify(canonical), head.kind, head.builder, head.recipe,
+                    encoder=encoder,
+                )  # fmt: skip
+            return canonical
+    return None
+
+
 def list_models() -> list[str]:
     """Canonical names: the paper's in paper order, then later registrations."""
     paper = [name for name in PAPER_MODELS if name in _MODELS]
@@ -114,9 +162,13 @@ def list_models() -> list[str]:
 
 def resolve_name(name: str) -> str:
     """The canonical name for a paper name, slug or alias (any case); ValueError if unknown."""
-    canonical = _KEYS.get(_key(name))
+    canonical = _KEYS.get(_key(name)) or _encoder_member(name)
     if canonical is None:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+        heads = "/".join(f"-{suffix}" for suffix in encoder_heads())
+        raise ValueError(
+            f"unknown model {name!r}; known models: {', '.join(list_models())}, and "
+            f"<encoder set>{heads} over an encoder set of FEATURES"
+        )
     return canonical
 
 
@@ -129,12 +181,13 @@ def slug_of(name: str) -> str:
     slugify."""
     if FUSION in name:
         return "-and-".join(slug_of(part) for part in name.split(FUSION))
-    canonical = _KEYS.get(_key(name))
-    return _MODELS[canonical].slug if canonical else slugify(name)
+    canonical = _KEYS.get(_key(name)) or _encoder_member(name)
+    return model_info(canonical).slug if canonical else slugify(name)
 
 
 def model_info(name: str) -> ModelInfo:
-    return _MODELS[resolve_name(name)]
+    canonical = resolve_name(name)
+    return _MODELS.get(canonical) or _MEMBERS[canonical]
 
 
 def model_kind(name: str) -> Kind:

@@ -10,13 +10,14 @@ hold them) a process reads FEATURES itself, once.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from attres.loop import SplitData, StreamedSplit
-from attres.models import model_info
+from attres.models import ModelInfo, model_info
+from featurize.encoder_store import load_encoder_set
 from featurize.store import (
     FeatureSet,
     content_fingerprint,
@@ -30,6 +31,7 @@ from workflows.grid.config import TrialSpec
 _FEATURES: dict[str, tuple[str, FeatureSet]] = {}
 _FUNCTIONALS: dict[tuple[str, str, str], np.ndarray] = {}  # (location, fingerprint, set)
 _INDEXES: dict[tuple[str, str], FeatureSet] = {}  # (location, fingerprint): no spectrograms
+_ENCODERS: dict[tuple[str, str, str], np.ndarray] = {}  # (location, fingerprint, set)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class SharedFeatures:
     index: FeatureSet  # spectrograms None
     spectrograms: Any  # ray.ObjectRef of the (N, 1, H, W) array, or None: no model reads them
     functionals: dict[str, Any]  # set -> ray.ObjectRef of its (N, D) vectors, in index order
+    # encoder set -> ray.ObjectRef of its (N, layers + 1, dim) embeddings, in index order
+    encoders: dict[str, Any] = field(default_factory=dict)
 
     @property
     def features(self) -> FeatureSet:
@@ -53,7 +57,12 @@ class SharedFeatures:
 
 
 def share_features(
-    location: str, fingerprint: str, index: FeatureSet, spectrograms: bool, sets: tuple[str, ...]
+    location: str,
+    fingerprint: str,
+    index: FeatureSet,
+    spectrograms: bool,
+    sets: tuple[str, ...],
+    encoders: tuple[str, ...] = (),
 ) -> SharedFeatures:
     """Put what a grid's models read of ``location`` into the object store, each array read
     by a task (one copy, owned by this driver, which never loads it)."""
@@ -61,6 +70,7 @@ def share_features(
 
     read_images = ray.remote(num_cpus=0)(_read_spectrograms)
     read_set = ray.remote(num_cpus=0)(_read_functionals)
+    read_encoder = ray.remote(num_cpus=0)(_read_encoder)
     return SharedFeatures(
         location=location,
         fingerprint=fingerprint,
@@ -73,6 +83,10 @@ def share_features(
         functionals={
             name: read_set.remote(location, fingerprint, name, index.utterance_ids) for name in sets
         },
+        encoders={
+            name: read_encoder.remote(location, fingerprint, name, index.utterance_ids)
+            for name in encoders
+        },
     )
 
 
@@ -84,6 +98,11 @@ def _read_spectrograms(location: str, planned: str, size: int, ids: np.ndarray) 
 def _read_functionals(location: str, planned: str, name: str, ids: np.ndarray) -> np.ndarray:
     _require_unchanged(location, planned)
     return load_functionals(location, name, ids).values
+
+
+def _read_encoder(location: str, planned: str, name: str, ids: np.ndarray) -> np.ndarray:
+    _require_unchanged(location, planned)
+    return load_encoder_set(location, name, ids).values
 
 
 def _require_unchanged(location: str, planned: str) -> None:
@@ -144,13 +163,17 @@ def features_for(location: str, planned: str, shared: Shared | None = None) -> F
 def model_inputs(
     location: str,
     planned: str,
-    sets: tuple[str, ...],
+    model: ModelInfo,
     rows: np.ndarray,
     shared: Shared | None = None,
 ) -> tuple[np.ndarray, tuple[tuple[str, int], ...]]:
-    """What a model reads of ``rows``: the (N, 1, H, W) spectrograms, or for a model of
-    openSMILE ``sets`` their functionals side by side as (N, D, 1, 1), with each set's
-    length (a model of functionals never reads a spectrogram)."""
+    """What ``model`` reads of ``rows``: the (N, 1, H, W) spectrograms, or for a model of
+    openSMILE sets their functionals side by side as (N, D, 1, 1), with each set's length
+    (a model of functionals never reads a spectrogram), or for a head over an encoder set
+    its (N, layers + 1, dim, 1) embeddings."""
+    if model.encoder:
+        return encoder_values(location, planned, model.encoder, shared)[rows][..., None], ()
+    sets = model.features
     if not sets:
         return features_for(location, planned, shared).images[rows], ()
     parts = []
@@ -172,6 +195,21 @@ def set_values(location: str, planned: str, name: str, shared: Shared | None) ->
         ids = index_for(location, planned, shared).utterance_ids
         _FUNCTIONALS[key] = load_functionals(location, name, ids).values
     return _FUNCTIONALS[key]
+
+
+def encoder_values(location: str, planned: str, name: str, shared: Shared | None) -> np.ndarray:
+    """(N, layers + 1, dim) embeddings of one encoder set in index order: the store's copy,
+    or read."""
+    import ray
+
+    mine = _shared(location, planned, shared)
+    if mine is not None and name in mine.encoders:
+        return ray.get(mine.encoders[name])
+    key = (location, planned, name)
+    if key not in _ENCODERS:
+        ids = index_for(location, planned, shared).utterance_ids
+        _ENCODERS[key] = load_encoder_set(location, name, ids).values
+    return _ENCODERS[key]
 
 
 def index_for(location: str, planned: str, shared: Shared | None = None) -> FeatureSet:
@@ -207,11 +245,11 @@ def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
     features = index_for(spec.features, spec.fingerprint, shared)
     train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
     inputs = spec.train.inputs()
-    sets = model_info(spec.model).features
+    model = model_info(spec.model)
     if spec.test_features:  # cross-corpus: each corpus's voices scaled within their corpus
         other = index_for(spec.test_features, spec.test_fingerprint, shared)
-        x_train, parts = model_inputs(spec.features, spec.fingerprint, sets, train, shared)
-        x_test, _ = model_inputs(spec.test_features, spec.test_fingerprint, sets, test, shared)
+        x_train, parts = model_inputs(spec.features, spec.fingerprint, model, train, shared)
+        x_test, _ = model_inputs(spec.test_features, spec.test_fingerprint, model, test, shared)
         test_voices = voices(other, test)
         x_train = inputs.apply(x_train, voices(features, train))
         x_test = inputs.apply(x_test, test_voices)
@@ -223,7 +261,7 @@ def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
             parts,
         )  # fmt: skip
     rows = np.concatenate([train, test])
-    raw, parts = model_inputs(spec.features, spec.fingerprint, sets, rows, shared)
+    raw, parts = model_inputs(spec.features, spec.fingerprint, model, rows, shared)
     groups = voices(features, rows)
     x = inputs.apply(raw, groups)
     y = features.labels[rows]
@@ -233,7 +271,7 @@ def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
     if not spec.extra_fingerprints:
         split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names, owned=True)
         return TrialData(split, ids, config, speakers, groups[n:], recorded, parts)
-    extra = extra_training_rows(spec, features.label_names, sets, shared)
+    extra = extra_training_rows(spec, features.label_names, model, shared)
     split = SplitData(
         np.concatenate([x[:n], extra.x]), np.concatenate([y[:n], extra.y]), x[n:], y[n:],
         features.label_names, owned=True,
@@ -255,7 +293,7 @@ class ExtraRows:
 
 
 def extra_training_rows(
-    spec: TrialSpec, label_names: tuple[str, ...], sets: tuple[str, ...], shared: Shared | None
+    spec: TrialSpec, label_names: tuple[str, ...], model: ModelInfo, shared: Shared | None
 ) -> ExtraRows:
     """Every clip of each ``--extra-train`` corpus whose emotion the target has, its
     speakers scaled by their own statistics within their corpus (never beside the target's
@@ -268,7 +306,7 @@ def extra_training_rows(
         index = index_for(location, fingerprint, shared)
         names = np.asarray(index.label_names)[index.labels]
         rows = np.flatnonzero(np.isin(names, label_names))
-        raw, _ = model_inputs(location, fingerprint, sets, rows, shared)
+        raw, _ = model_inputs(location, fingerprint, model, rows, shared)
         tagged = np.asarray([f"{k}:{voice}" for voice in voices(index, rows)])
         xs.append(inputs.apply(raw, tagged))
         ys.append(relabel(index, rows, label_names))

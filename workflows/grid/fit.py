@@ -14,6 +14,7 @@ Networks run ``attres.loop.train_model`` and checkpoint to
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from attres.loop import Replica, SplitData, StreamedSplit, train_model
 from attres.models import class_probabilities, create_model, model_info, model_kind
 from attres.saved import ModelMeta
 from attres.train import Standardizer
+from featurize.encoder_store import saved_settings
 from featurize.location import Location
 from featurize.store import functionals_settings
 from workflows.grid.checkpoints import FileCheckpoints, ReadOnlyCheckpoints
@@ -65,6 +67,7 @@ def streams(spec: TrialSpec) -> bool:
 
 def keep_model(spec: TrialSpec, data: TrialData, fitted: Fitted) -> None:
     """Keep a finished trial's model for predict, export, explain and report (RUNS/models)."""
+    info = model_info(spec.model)
     meta = ModelMeta(
         model=spec.model,
         trial=spec.name,
@@ -74,7 +77,8 @@ def keep_model(spec: TrialSpec, data: TrialData, fitted: Fitted) -> None:
         feature_config=data.feature_config,
         inputs=spec.train.inputs(),
         code_version=code_version(),
-        functionals=functionals_settings(spec.features, model_info(spec.model).features),
+        functionals=functionals_settings(spec.features, info.features),
+        encoder=saved_settings(spec.features, info.encoder) if info.encoder else {},
     )
     save_model(spec.runs, meta, fitted.model, model_kind(spec.model))
 
@@ -245,9 +249,12 @@ def fit_sklearn(spec: TrialSpec, data: TrialData, shared: Shared | None = None) 
 
     split = data.split
     num_classes = len(split.label_names)
-    several = {"parts": data.parts} if len(model_info(spec.model).features) > 1 else {}
+    info = model_info(spec.model)
+    several = {"parts": data.parts} if len(info.features) > 1 else {}
+    # a model with a seed of its own (the encoder heads' networks) takes the trial's
+    seeded = {"seed": spec.seed} if "seed" in inspect.signature(info.builder).parameters else {}
     model = create_model(
-        spec.model, num_classes=num_classes, in_chans=split.x_train.shape[1], **several
+        spec.model, num_classes=num_classes, in_chans=split.x_train.shape[1], **several, **seeded
     )
     start = time.perf_counter()
     # a model choosing its settings scores its held-out speaker's recordings, not copies

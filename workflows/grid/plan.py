@@ -21,6 +21,7 @@ from attres.splits import (
     validation_speaker_split,
     validation_split,
 )
+from featurize.encoder_store import SAME, check_encoder_set, saved_settings
 from featurize.location import Location
 from featurize.store import FeatureSet, FeatureStoreError, check_functionals
 from workflows.grid.config import TrainConfig, TrialSpec
@@ -150,14 +151,36 @@ def require_two_clips_a_class(data: FeatureSet, rows: np.ndarray, features: str)
 
 
 def require_functionals(names: list[str], data: FeatureSet, features: str) -> None:
-    """Refuse, before any trial starts, a model of openSMILE functionals on FEATURES that
-    lack its sets (the error names the ``--functionals`` option to featurize with)."""
+    """Refuse, before any trial starts, a model of openSMILE functionals (or a head over an
+    encoder set) on FEATURES that lack its sets (the error names the ``--functionals`` or
+    ``--encoder`` option to featurize with)."""
     for name in names:
+        if encoder := model_info(name).encoder:
+            try:
+                check_encoder_set(features, encoder, data.utterance_ids)
+            except FeatureStoreError as err:
+                raise GridError(f"model {name} reads the encoder set {encoder}: {err}") from None
         for functionals in model_info(name).features:
             try:
                 check_functionals(features, functionals, data.utterance_ids)
             except FeatureStoreError as err:
                 raise GridError(f"model {name} reads {functionals} functionals: {err}") from None
+
+
+def require_same_encoders(names: list[str], features: str, test_features: str) -> None:
+    """Refuse a cross-corpus head whose encoder set the two FEATURES made differently (another
+    revision, another pooling): it would be tested on embeddings it never learned."""
+    for encoder in dict.fromkeys(
+        model_info(name).encoder for name in names if model_info(name).encoder
+    ):
+        mine, theirs = (saved_settings(f, encoder) for f in (features, test_features))
+        differ = [key for key in SAME if mine.get(key) != theirs.get(key)]
+        if differ:
+            raise GridError(
+                f"the encoder set {encoder} of {features} and of {test_features} differ in "
+                f"{', '.join(differ)} ({[mine.get(k) for k in differ]} against "
+                f"{[theirs.get(k) for k in differ]}); featurize both with the same encoder"
+            )
 
 
 def grouping(speakers: np.ndarray, group: str, features: str) -> np.ndarray:
@@ -236,6 +259,7 @@ def plan_cross_corpus(
     names = list(dict.fromkeys(model_info(m).name for m in models))  # raises on unknown names
     require_functionals(names, data, features)
     require_functionals(names, test_data, test_features)
+    require_same_encoders(names, features, test_features)
     if cfg.validating:
         raise GridError("cross-corpus runs take no --validation yet: they test on the other corpus")
     if data.config.per_clip != test_data.config.per_clip:  # --speeds copies are training's

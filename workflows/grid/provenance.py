@@ -44,10 +44,14 @@ def provenance(spec: TrialSpec) -> dict[str, Any]:
     import torch
 
     from attres.models import model_info
+    from featurize.encoder_store import saved_settings
     from featurize.store import SET_FILE, functionals_location
 
     sets = model_info(spec.model).features
+    encoder = model_info(spec.model).encoder
     return {
+        # a head over an encoder set: the encoder, its revision, layers and pooling
+        **({"encoder": saved_settings(spec.features, encoder)} if encoder else {}),
         # a model of functionals: each set's settings (openSMILE's version among them)
         **(
             {

@@ -26,6 +26,7 @@ from ray import tune
 
 from attres.flops import count_flops
 from attres.models import create_model, model_info, model_kind
+from featurize.encoder_store import saved_settings
 from featurize.location import Location
 from featurize.store import FeatureSet, content_fingerprint, functionals_width, load_features
 from workflows.grid.config import TrainConfig, TrialSpec
@@ -287,8 +288,13 @@ def share_grid_features(
     reads them, and each functionals set a model reads (of both corpora, cross-corpus).
     Says so, with the sizes, when that is more than a node's object store holds: Ray then
     spills to disk, which is slower but finishes."""
-    reads = {model_info(s.model).features for s in todo if not streams(s)}
-    if not reads:  # every trial streams its rows from the shards
+    reads = {
+        model_info(s.model).features
+        for s in todo
+        if not model_info(s.model).encoder and not streams(s)
+    }
+    encoders = tuple(sorted({model_info(s.model).encoder for s in todo} - {""}))
+    if not reads and not encoders:  # every trial streams its rows from the shards
         return {}
     sets = tuple(sorted({name for group in reads for name in group}))
     first = todo[0]
@@ -297,7 +303,8 @@ def share_grid_features(
         located.append((first.test_features, first.test_fingerprint, other))
     size = sum(
         len(index) * 4 * (math.prod(index.image_shape) * (() in reads)
-                          + sum(functionals_width(location, name) for name in sets))
+                          + sum(functionals_width(location, name) for name in sets)
+                          + sum(math.prod(encoder_shape(location, name)) for name in encoders))
         for location, _, index in located
     )  # fmt: skip
     # each node that runs a trial holds a copy: the smallest node's store is the bound
@@ -311,9 +318,15 @@ def share_grid_features(
             "--object-store-memory to keep them in memory"
         )
     return {
-        location: share_features(location, fingerprint, index, () in reads, sets)
+        location: share_features(location, fingerprint, index, () in reads, sets, encoders)
         for location, fingerprint, index in located
     }
+
+
+def encoder_shape(features: str, name: str) -> tuple[int, int]:
+    """(layers + 1, dim) of an encoder set of FEATURES, from its settings."""
+    settings = saved_settings(features, name)
+    return settings["layers"], settings["dim"]
 
 
 def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:

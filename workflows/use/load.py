@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -141,22 +142,33 @@ def _featurize(
 
 @dataclass
 class Recordings:
-    # (H, W) log-power image of each readable file, or with openSMILE sets its (D,) vector
+    # (H, W) log-power image of each readable file, or with openSMILE sets its (D,) vector,
+    # or with an encoder its (layers + 1, dim, 1) embeddings
     images: dict[Path, np.ndarray]
     seconds: dict[Path, float]  # its duration
     errors: dict[Path, str]  # why each other file could not be read
+    notes: list[str] = field(default_factory=list)  # warnings, e.g. another encoder revision
 
     def batch(self, files: list[Path]) -> np.ndarray:
-        """The raw input of a model for ``files``: (N, 1, H, W) images or (N, D, 1, 1)."""
+        """The raw input of a model for ``files``: (N, 1, H, W) images, (N, D, 1, 1) or
+        (N, layers + 1, dim, 1)."""
         x = np.stack([self.images[f] for f in files])
+        if x.ndim == 4:
+            return x
         return x[:, None] if x.ndim == 3 else x[:, :, None, None]
 
 
 def featurize_files(
-    paths: list[Path], config: FeatureConfig, functionals: tuple[str, ...] = ()
+    paths: list[Path],
+    config: FeatureConfig,
+    functionals: tuple[str, ...] = (),
+    encoder: dict[str, Any] | None = None,
 ) -> Recordings:
     """Each recording under ``config`` (as the openSMILE ``functionals`` sets, side by side,
-    if given), or the reason it failed."""
+    if given, or as the embeddings of the ``encoder`` whose settings are given), or the
+    reason it failed."""
+    if encoder:
+        return embed_files(paths, encoder)
     done = Recordings({}, {}, {})
     extractor = Extractor(functionals) if functionals else None
     for path in paths:
@@ -166,6 +178,37 @@ def featurize_files(
             done.errors[path] = str(err) or type(err).__name__
         except Exception as err:  # a decoder bug must not take the other files down
             done.errors[path] = f"unexpected {type(err).__name__}: {err}"
+    return done
+
+
+def embed_files(paths: list[Path], settings: dict[str, Any]) -> Recordings:
+    """Each recording's (layers + 1, dim, 1) embeddings by the encoder of ``settings`` (an
+    encoder set's, as featurized: the same model and revision, else a warning), or the
+    reason it failed; on this machine's GPU if it has one."""
+    import torch
+
+    from featurize.embedding import Embedder, EncoderInputError
+    from featurize.encoders import EncoderError, resolve_trained
+
+    try:
+        source, notes = resolve_trained(settings)
+    except EncoderError as err:
+        raise UseError(str(err)) from err
+    embedder = Embedder(source, "cuda" if torch.cuda.is_available() else "cpu")
+    done = Recordings({}, {}, {}, notes)
+    inputs: dict[Path, tuple[np.ndarray, int]] = {}
+    for path in paths:
+        try:
+            samples, rate = decode_audio(Path(path).read_bytes())
+            signal = to_mono_at_rate(samples, rate, embedder.sample_rate)
+            inputs[path] = embedder.prepare(signal), len(signal)
+            done.seconds[path] = len(samples) / rate
+        except (BadAudioError, EncoderInputError, OSError) as err:
+            done.errors[path] = str(err) or type(err).__name__
+    order = sorted(inputs, key=lambda p: inputs[p][1])  # neighbours in length, less padding
+    if order:
+        values = embedder.embed([inputs[p][0] for p in order], [inputs[p][1] for p in order])
+        done.images.update({p: v[..., None] for p, v in zip(order, values, strict=True)})
     return done
 
 

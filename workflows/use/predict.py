@@ -71,12 +71,15 @@ def predict_files(
     total = {f: np.zeros(len(labels)) for f in files}
     errors: dict[Path, str] = {}
     notes = [warning for t in trained for warning in t.warnings]
-    by_input: dict[tuple[FeatureConfig, tuple[str, ...]], list[SavedModel]] = {}
+    by_input: dict[tuple[FeatureConfig, tuple[str, ...], str], list[SavedModel]] = {}
     for t in trained:
-        by_input.setdefault((feature_config(t), t.functionals), []).append(t)
-    for (config, functionals), group in by_input.items():
-        done = featurize_files([f for f in files if f not in errors], config, functionals)
+        encoder = json.dumps(t.encoder, sort_keys=True)  # the encoder and its revision
+        by_input.setdefault((feature_config(t), t.functionals, encoder), []).append(t)
+    for (config, functionals, encoder), group in by_input.items():
+        todo = [f for f in files if f not in errors]
+        done = featurize_files(todo, config, functionals, json.loads(encoder))
         errors.update(done.errors)
+        notes += done.notes
         good = [f for f in files if f in done.images]
         if not good:
             continue
