@@ -31,7 +31,7 @@ from featurize.location import Location
 from featurize.store import FeatureSet, content_fingerprint, functionals_width, load_features
 from workflows.grid.config import TrainConfig, TrialSpec
 from workflows.grid.data import SharedFeatures, share_features
-from workflows.grid.fit import runs_on_ray_train, streams
+from workflows.grid.fit import streams
 from workflows.grid.plan import (
     GridError,
     cross_classes,
@@ -334,9 +334,9 @@ def _trial_bundle(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     or (data-parallel) only a foothold, as the Ray
     Train workers it starts reserve their own. A scikit-learn model holds CPUs only, so it
     runs on a CPU-only node and leaves the GPU shares to the networks."""
-    spec = TrialSpec.from_dict(config["spec"])
-    cfg, network = spec.train, model_kind(spec.model) == "torch"
-    if runs_on_ray_train(spec):
+    cfg = TrainConfig.from_dict(config["spec"]["train"])
+    network = model_kind(config["spec"]["model"]) == "torch"
+    if cfg.workers_per_trial > 1 and network:  # ``fit.runs_on_ray_train``
         return tune.PlacementGroupFactory([{"CPU": 0, "memory": 64 * 2**20}])
     gpu = {"GPU": cfg.gpus_per_trial} if cfg.gpus_per_trial and network else {}
     return tune.PlacementGroupFactory([{"CPU": cfg.cpus_per_trial, **gpu}])
