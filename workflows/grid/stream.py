@@ -1,5 +1,6 @@
 """A trial's rows streamed from the Parquet shards (``--stream``): Ray Data reads, selects and
-scales them batch by batch, and Ray Train hands each data-parallel rank its shard of the
+scales them batch by batch; the trial's own process iterates them, or with
+``--workers-per-trial N`` Ray Train hands each data-parallel rank its equal shard of the
 training rows. No process holds the trial's split: a corpus larger than a node's memory
 trains.
 
