@@ -25,7 +25,6 @@ import json
 import math
 import os
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,12 +254,15 @@ class TensorBoardTracking(LoggerCallback):
             folder = self.logdir.child(name)
             fs, path = folder.filesystem()
             found = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-            if any(f.base_name.startswith("events.out.tfevents") for f in found):
+            attempts = sum(f.base_name.startswith("events.out.tfevents") for f in found)
+            if attempts:
                 self.earlier.add(name)
-            # purge_step: a resumed trial's epochs from this one on replace the earlier ones;
-            # the suffix keeps two attempts within one second out of one file name
+            # purge_step: a resumed trial's epochs from this one on replace the earlier ones.
+            # TensorBoard reads a run's files in name order, and the name starts with the
+            # second it was opened: the attempt's number keeps two attempts within one
+            # second apart and in order (a later file read first purges the earlier epochs)
             self.writers[name] = SummaryWriter(
-                folder, purge_step=purge_step, filename_suffix=f".{uuid.uuid4().hex[:8]}"
+                folder, purge_step=purge_step, filename_suffix=f".{attempts:04d}"
             )
         return self.writers[name]
 

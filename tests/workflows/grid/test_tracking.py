@@ -124,9 +124,13 @@ def epoch(n: int, loss: float) -> dict:
     return {"epoch": n, "train_loss": loss, "train_acc": 0.5, "epoch_s": 1.0}
 
 
-def test_a_resumed_trial_continues_its_runs(tracked, tmp_path):
+def test_a_resumed_trial_continues_its_runs(tracked, tmp_path, monkeypatch):
     """Stopped after epoch 1, resumed from its checkpoint by a later train-all (which
-    reports epoch 1 again only if it had no checkpoint): one MLflow run, every epoch once."""
+    reports epoch 1 again only if it had no checkpoint): one MLflow run, every epoch once.
+    Both attempts open their event files within one second (the name's time is frozen)."""
+    from tensorboardX import event_file_writer
+
+    monkeypatch.setattr(event_file_writer, "time", SimpleNamespace(time=lambda: 1.8e9))
     runs = tmp_path / "runs"
     trial = a_trial(runs, tracked)
     first = MLflowTracking(str(runs))
