@@ -248,24 +248,36 @@ def load_torch(data: bytes, source: str) -> SavedModel:
 
 
 def _sklearn_trusted() -> list[str]:
-    """Every type in the pipelines of the SVM (attres/models/svm.py), of the linear models
-    over functionals (attres/models/functionals.py) and of the heads over encoder layers
+    """Every type in the pipelines of the SVM (attres/models/svm.py), of the models over
+    functionals (attres/models/functionals.py) and of the heads over encoder layers
     (attres/models/encoders.py); skops refuses anything else."""
+    from sklearn.feature_selection import SelectKBest, f_classif  # type: ignore[import-untyped]
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
+    from sklearn.neural_network._stochastic_optimizers import (  # type: ignore[import-untyped]
+        AdamOptimizer,  # an MLP keeps its optimizer's state
+    )
     from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
     from sklearn.preprocessing import (  # type: ignore[import-untyped]
         FunctionTransformer,
+        LabelBinarizer,
         StandardScaler,
     )
     from sklearn.svm import SVC, LinearSVC  # type: ignore[import-untyped]
 
     from attres.models.encoders import SmallNetwork
-    from attres.models.functionals import SelfTrainedLinear, vectors
+    from attres.models.functionals import (
+        ProbabilityAverage,
+        SelfTrained,
+        SelfTrainedLinear,
+        vectors,
+    )
     from attres.models.svm import average_pool
 
     types = (
-        average_pool, vectors, SelfTrainedLinear, Pipeline, FunctionTransformer,
-        StandardScaler, SVC, LinearSVC, LogisticRegression, SmallNetwork,
+        average_pool, vectors, SelfTrained, SelfTrainedLinear, ProbabilityAverage, Pipeline,
+        FunctionTransformer, StandardScaler, SVC, LinearSVC, LogisticRegression, SmallNetwork,
+        SelectKBest, f_classif, MLPClassifier, LabelBinarizer, AdamOptimizer,
     )  # fmt: skip
     return [f"{t.__module__}.{t.__qualname__}" for t in types]
 

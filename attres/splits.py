@@ -109,6 +109,18 @@ def validation_speaker_split(split: Split, speakers: np.ndarray) -> Split:
     return Split(split.fold, f"{split.name}-valspk", fit, val)
 
 
+def validation_fold_split(split: Split, next_test: np.ndarray) -> Split:
+    """Nested speaker-kfold: a fold's training side with the next fold's test speakers
+    (``next_test``: that fold's test rows, all on this fold's training side) held out as
+    the evaluation part; this fold's test rows appear in neither part."""
+    val = np.intersect1d(split.train, next_test)
+    if len(val) != len(next_test) or len(val) == len(split.train):
+        raise ValueError(
+            f"{split.name}: the next fold's speakers are not a part of its training side"
+        )
+    return Split(split.fold, f"{split.name}-valfold", np.setdiff1d(split.train, val), val)
+
+
 def validation_split(
     labels: np.ndarray, seed: int, fraction: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:

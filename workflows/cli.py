@@ -326,7 +326,8 @@ def train_all_command(
         typer.Option(
             "--validation-speaker",
             help="loso: in each fold hold out the next training speaker and report on that "
-            "speaker (nested: leave one speaker out); the test speaker is never read.",
+            "speaker (nested: leave one speaker out); speaker-kfold: the next fold's "
+            "speakers. The test speakers are never read.",
         ),
     ] = False,
     normalize: Annotated[

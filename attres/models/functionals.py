@@ -12,21 +12,29 @@ held-out speaker come from their own unlabeled recordings.
 * ``openSMILE-linear``: the set, the classifier and C chosen inside the training split by
   leave-one-training-speaker-out, every option's validation UA kept (``selection_``);
 * ``eGeMAPS-LR-ST``: the logistic regression adapted to each new speaker by class-balanced
-  self-training on that speaker's own unlabeled clips (``SelfTrainedLinear``).
+  self-training on that speaker's own unlabeled clips (``SelfTrainedLinear``);
+* the recipe issue's candidates: ``eGeMAPS-MLP-ST`` (scikit-learn's MLP, self-trained),
+  ``ComParE-LR-FS`` (the ANOVA F-test's best ``SELECT_K`` ComParE functionals, chosen on
+  the training rows), ``Sets-LR`` (eGeMAPS-LR's and ComParE-LR's probabilities averaged,
+  ``ProbabilityAverage``) and ``Sets-LR-ST`` (that average, self-trained).
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone  # type: ignore[import-untyped]
+from sklearn.base import BaseEstimator, ClassifierMixin, clone  # type: ignore[import-untyped]
+from sklearn.feature_selection import SelectKBest, f_classif  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.model_selection import (  # type: ignore[import-untyped]
     LeaveOneGroupOut,
     StratifiedKFold,
     cross_val_score,
 )
+from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
 from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-untyped]
 from sklearn.preprocessing import FunctionTransformer, StandardScaler  # type: ignore[import-untyped]
 from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
@@ -39,6 +47,7 @@ from attres.models._registry import register_model
 FUNCTIONALS_RECIPE = {"normalize": "speaker", "deltas": 0, "spec_masks": 0, "mixup": 0.0}
 CLASSIFIERS = ("lr", "svm")
 SEARCH_C = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # openSMILE-linear's choices of C
+SELECT_K = 1000  # ComParE-LR-FS: the functionals kept of ComParE's 6,373
 
 
 def vectors(x: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -66,9 +75,10 @@ def class_probabilities(estimator: Any, X: np.ndarray, num_classes: int) -> np.n
 
 
 def linear_pipeline(
-    classifier: str, C: float, columns: tuple[int, int | None] = (0, None)
+    classifier: str, C: float, columns: tuple[int, int | None] = (0, None), select: int = 0
 ) -> Pipeline:
-    """Columns of the input -> standardized on the training rows -> a linear classifier."""
+    """Columns of the input -> standardized on the training rows -> (``select``: the best
+    ``select`` columns by the ANOVA F-test on the training rows) -> a linear classifier."""
     if classifier not in CLASSIFIERS:
         raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {classifier!r}")
     model = (
@@ -80,28 +90,89 @@ def linear_pipeline(
     return make_pipeline(
         FunctionTransformer(vectors, kw_args={"start": start, "stop": stop}),
         StandardScaler(),
+        *([SelectKBest(f_classif, k=select)] if select else []),
         model,
     )
 
 
+def mlp_pipeline(seed: int = 0) -> Pipeline:
+    """The input standardized on the training rows -> scikit-learn's MLP of eGeMAPS-MLP's
+    sizes (256, 128), L2-regularized, stopped early on 10 % of the training rows."""
+    return make_pipeline(
+        FunctionTransformer(vectors),
+        StandardScaler(),
+        MLPClassifier((256, 128), alpha=1e-2, early_stopping=True, random_state=seed),
+    )
+
+
 def fit_weighted(
-    pipeline: Pipeline, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
-) -> Pipeline:
-    """``pipeline.fit``, its scaler and classifier weighing each row by ``sample_weight``."""
+    model: Any, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> Any:
+    """``model.fit``, each row weighed by ``sample_weight``: in a pipeline, by each step
+    that takes weights (the scaler, the classifier; not the column selection)."""
     if sample_weight is None:
-        return pipeline.fit(X, y)
-    weights = {f"{name}__sample_weight": sample_weight for name, _ in pipeline.steps[1:]}
-    return pipeline.fit(X, y, **weights)
+        return model.fit(X, y)
+    if not isinstance(model, Pipeline):
+        return model.fit(X, y, sample_weight=sample_weight)
+    weights = {
+        f"{name}__sample_weight": sample_weight
+        for name, step in model.steps[1:]
+        if "sample_weight" in inspect.signature(step.fit).parameters
+    }
+    return model.fit(X, y, **weights)
+
+
+def warm_copy(model: Any) -> Any:
+    """A copy of a fitted model whose next ``fit`` starts from its fitted weights (every
+    estimator in it with ``warm_start``), so a refit on a few more rows converges fast."""
+    model = copy.deepcopy(model)
+    for key in model.get_params(deep=True):
+        if key == "warm_start" or key.endswith("__warm_start"):
+            model.set_params(**{key: True})
+    for member in getattr(model, "members_", ()):
+        for key in member.get_params(deep=True):
+            if key.endswith("__warm_start"):
+                member.set_params(**{key: True})
+    return model
+
+
+class ProbabilityAverage(ClassifierMixin, BaseEstimator):
+    """Classifiers of one input (each its own columns: a feature set), their class
+    probabilities averaged. With ``warm_start`` a refit starts from the fitted members."""
+
+    def __init__(self, members: tuple[Any, ...] = (), warm_start: bool = False) -> None:
+        self.members, self.warm_start = members, warm_start
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> ProbabilityAverage:
+        again = self.warm_start and hasattr(self, "members_")
+        members = self.members_ if again else [clone(m) for m in self.members]
+        self.members_ = [fit_weighted(m, X, y, sample_weight) for m in members]
+        self.classes_ = self.members_[0].classes_
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict_proba(X) for m in self.members_], axis=0)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
 class FunctionalsLinear:
-    """A linear classifier on functionals; X has shape (N, D, 1, 1)."""
+    """A linear classifier on functionals; X has shape (N, D, 1, 1). ``select``: keep the
+    best ``select`` functionals by the F-test on the training rows (0: all)."""
 
     def __init__(
-        self, num_classes: int, in_chans: int = 1, classifier: str = "lr", C: float = 0.01
+        self,
+        num_classes: int,
+        in_chans: int = 1,
+        classifier: str = "lr",
+        C: float = 0.01,
+        select: int = 0,
     ) -> None:
         self.num_classes, self.in_chans = num_classes, in_chans
-        self.pipeline: Pipeline = linear_pipeline(classifier, C)
+        self.pipeline: Pipeline = linear_pipeline(classifier, C, select=min(select, in_chans))
 
     def fit(
         self,
@@ -115,6 +186,29 @@ class FunctionalsLinear:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.pipeline.predict(X))
+
+
+class SetsAverage(FunctionalsLinear):
+    """A logistic regression per feature set (``parts``: (name, length) of each set's
+    columns, in order), their probabilities averaged: ``Sets-LR``."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int = 1,
+        parts: tuple[tuple[str, int], ...] | None = None,
+        C: float = 0.01,
+    ) -> None:
+        self.num_classes, self.in_chans = num_classes, in_chans
+        self.pipeline: Any = sets_average(parts or (("functionals", in_chans),), C)
+
+
+def sets_average(parts: tuple[tuple[str, int], ...], C: float = 0.01) -> ProbabilityAverage:
+    """One logistic regression per set of ``parts``' columns, probabilities averaged."""
+    ends = np.cumsum([0, *(length for _, length in parts)]).tolist()
+    return ProbabilityAverage(
+        tuple(linear_pipeline("lr", C, (ends[i], ends[i + 1])) for i in range(len(parts)))
+    )
 
 
 class OpenSmileLinear:
@@ -208,29 +302,32 @@ class OpenSmileLinear:
         return np.asarray(self.pipeline.predict(X))
 
 
-class SelfTrainedLinear:
-    """A logistic regression adapted to each speaker it classifies, using no label of theirs.
+class SelfTrained:
+    """A classifier adapted to each speaker it classifies, using no label of theirs.
 
-    Class-balanced self-training (Zou et al., ECCV 2018): fitted on the training rows, it
-    labels a speaker's clips, adds the most confident of them to its training rows (at most
-    ``fraction * round / rounds`` of the speaker's clips per predicted class over the
-    classes' count, so no emotion floods the rest) and refits; ``rounds`` times, from the
-    training rows each time. The cap per class assumes each emotion is present in a
-    speaker's recordings. It keeps the training rows (88 eGeMAPS functionals of each clip)
-    to adapt to speakers it has not met, so ``predict`` on new recordings adapts too.
+    Class-balanced self-training (Zou et al., ECCV 2018): ``base`` (a scikit-learn
+    classifier with probabilities), fitted on the training rows, labels a speaker's clips,
+    adds the most confident of them to its training rows (at most ``fraction * round /
+    rounds`` of the speaker's clips per predicted class over the classes' count, so no
+    emotion floods the rest) and refits; ``rounds`` times, from the training rows each time
+    (``warm``: each refit starts from the weights of the one before, not from scratch). The
+    cap per class assumes each emotion is present in a speaker's recordings. It keeps the
+    training rows to adapt to speakers it has not met, so ``predict`` on new recordings
+    adapts too.
     """
 
     def __init__(
         self,
         num_classes: int,
         in_chans: int = 1,
-        C: float = 0.01,
+        base: Any = None,
         rounds: int = 5,
         fraction: float = 1.0,
+        warm: bool = False,
     ) -> None:
         self.num_classes, self.in_chans = num_classes, in_chans
-        self.C, self.rounds, self.fraction = C, rounds, fraction
-        self.base: Pipeline = linear_pipeline("lr", C)
+        self.rounds, self.fraction, self.warm = rounds, fraction, warm
+        self.base: Any = linear_pipeline("lr", 0.01) if base is None else base
 
     def fit(
         self,
@@ -265,8 +362,9 @@ class SelfTrainedLinear:
                 np.flatnonzero(predicted == c)[np.argsort(-confidence[predicted == c])[:k]]
                 for c in range(self.num_classes)
             ])  # fmt: skip
+            refit = warm_copy(model) if getattr(self, "warm", False) else clone(self.base)
             model = fit_weighted(
-                clone(self.base),
+                refit,
                 np.concatenate([self.x_train_, x[picked]]),
                 np.concatenate([self.y_train_, predicted[picked]]),
                 np.concatenate([getattr(self, "w_train_", np.ones(len(self.y_train_))),
@@ -276,6 +374,21 @@ class SelfTrainedLinear:
 
     def predict(self, X: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
         return self.adapted_probabilities(X, groups).argmax(axis=1)
+
+
+class SelfTrainedLinear(SelfTrained):
+    """``eGeMAPS-LR-ST``: the logistic regression (C) self-trained on each speaker."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int = 1,
+        C: float = 0.01,
+        rounds: int = 5,
+        fraction: float = 1.0,
+    ) -> None:
+        super().__init__(num_classes, in_chans, linear_pipeline("lr", C), rounds, fraction)
+        self.C = C
 
 
 class FunctionalsMLP(nn.Module):
@@ -316,3 +429,19 @@ register_model("eGeMAPS-LR-ST", kind="sklearn", features=("egemaps",), recipe=FU
 register_model(
     "openSMILE-linear", kind="sklearn", features=("egemaps", "compare"), recipe=FUNCTIONALS_RECIPE
 )(OpenSmileLinear)
+# the recipe issue's candidates
+register_model("eGeMAPS-MLP-ST", kind="sklearn", features=("egemaps",), recipe=FUNCTIONALS_RECIPE)(
+    lambda num_classes, in_chans=1, seed=0: SelfTrained(
+        num_classes, in_chans, mlp_pipeline(seed), warm=True
+    )
+)
+register_model("ComParE-LR-FS", kind="sklearn", features=("compare",), recipe=FUNCTIONALS_RECIPE)(
+    lambda num_classes, in_chans=1: FunctionalsLinear(num_classes, in_chans, select=SELECT_K)
+)
+SETS = ("egemaps", "compare")
+register_model("Sets-LR", kind="sklearn", features=SETS, recipe=FUNCTIONALS_RECIPE)(SetsAverage)
+register_model("Sets-LR-ST", kind="sklearn", features=SETS, recipe=FUNCTIONALS_RECIPE)(
+    lambda num_classes, in_chans=1, parts=None: SelfTrained(
+        num_classes, in_chans, sets_average(parts or (("functionals", in_chans),)), warm=True
+    )
+)

@@ -8,7 +8,7 @@ import torch
 
 from attres.inputs import InputSettings
 from attres.models import class_probabilities, create_model, model_info, model_kind
-from attres.models.functionals import SEARCH_C, OpenSmileLinear
+from attres.models.functionals import SEARCH_C, SELECT_K, OpenSmileLinear, linear_pipeline
 
 
 def separable(n_per_group: int = 20, groups: int = 3, seed: int = 0):
@@ -107,7 +107,7 @@ def test_self_training_adapts_to_a_new_speaker_without_their_labels():
     np.testing.assert_allclose(twice[: len(x_new)], model.adapted_probabilities(x_new))
 
 
-@pytest.mark.parametrize("name", ["eGeMAPS-LR", "eGeMAPS-LR-ST"])
+@pytest.mark.parametrize("name", ["eGeMAPS-LR", "eGeMAPS-LR-ST", "eGeMAPS-MLP-ST", "Sets-LR-ST"])
 def test_probabilities_keep_their_class_when_training_lacks_one(name):
     """A fold whose training side has no clip of class 1 (of 3): each column is its class."""
     x, y, g = separable(groups=2)
@@ -140,3 +140,44 @@ def test_selection_scores_a_held_out_speakers_recordings_not_their_speed_copies(
         mine = (G == held_out) & scored
         expected.append(balanced_accuracy_score(Y[mine], fitted.predict(X[mine])))
     assert lr["per_group"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("eGeMAPS-MLP-ST", {}),
+        ("Sets-LR-ST", {"parts": (("egemaps", 1), ("compare", 1))}),
+    ],
+)
+def test_the_recipe_candidates_self_train_each_speaker_on_their_own_clips(name, kw):
+    x, y, x_new, _ = shifted_speaker()
+    model = create_model(name, num_classes=2, in_chans=2, **kw).fit(x, y)
+    adapted = model.adapted_probabilities(x_new)
+    assert np.abs(adapted - class_probabilities(model.base, x_new, 2)).max() > 0.01
+    both = np.concatenate([x_new, x_new])
+    twice = model.adapted_probabilities(both, np.repeat(["a", "b"], len(x_new)))
+    np.testing.assert_allclose(twice[: len(x_new)], twice[len(x_new) :])
+    np.testing.assert_allclose(twice[: len(x_new)], adapted)
+
+
+def test_sets_lr_averages_one_regression_per_set():
+    x, y, g = separable()
+    x = np.concatenate([x, np.random.default_rng(1).normal(size=x.shape)], axis=1)
+    model = create_model("Sets-LR", num_classes=3, in_chans=20, parts=(("a", 10), ("b", 10)))
+    p = model.fit(x, y).pipeline.predict_proba(x)
+    alone = [linear_pipeline("lr", 0.01, cols).fit(x, y) for cols in ((0, 10), (10, 20))]
+    np.testing.assert_allclose(p, np.mean([m.predict_proba(x) for m in alone], axis=0))
+
+
+def test_compare_lr_fs_keeps_the_informative_functionals_of_the_training_rows():
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1, 2], 100)
+    x = rng.normal(size=(300, SELECT_K + 500))
+    informative = rng.choice(x.shape[1], 20, replace=False)
+    x[:, informative] += 2.0 * y[:, None]
+    model = create_model("ComParE-LR-FS", num_classes=3, in_chans=x.shape[1])
+    kept = model.fit(x[:, :, None, None], y).pipeline.named_steps["selectkbest"].get_support()
+    assert kept.sum() == SELECT_K and kept[informative].all()
+    # fewer functionals than SELECT_K: all are kept
+    small = create_model("ComParE-LR-FS", num_classes=3, in_chans=30)
+    assert small.fit(x[:, :30, None, None], y).pipeline.named_steps["selectkbest"].k == 30

@@ -82,8 +82,12 @@ class TrainConfig:
         object.__setattr__(self, "extra_train", tuple(self.extra_train))  # a list, from JSON
         Protocol(self.protocol)  # raises on an unknown protocol
         self.inputs()  # raises on an unknown normalization or delta order
-        if self.validation_speaker and (self.protocol != "loso" or self.validation):
-            raise ValueError("validation_speaker needs --protocol loso and no --validation")
+        inner = self.protocol == "loso" or (self.protocol == "speaker-kfold" and self.k >= 3)
+        if self.validation_speaker and (not inner or self.validation):
+            raise ValueError(
+                "validation_speaker needs --protocol loso (or speaker-kfold, --k 3 or more) "
+                "and no --validation"
+            )
         if (self.protocol == "predefined") != bool(self.partition):
             raise ValueError("--protocol predefined and --partition CSV go together")
         if self.validation_part and (self.protocol != "predefined" or self.validation):

@@ -18,6 +18,7 @@ from attres.splits import (
     Split,
     make_split,
     protocol_folds,
+    validation_fold_split,
     validation_speaker_split,
     validation_split,
 )
@@ -112,7 +113,14 @@ def plan_grid(
                     drawn = Split(
                         drawn.fold, drawn.name, recorded[drawn.train], recorded[drawn.test]
                     )
-                split = evaluated_split(drawn, data, groups, cfg, seed)
+                if cfg.validation_speaker and protocol is Protocol.speaker_kfold:
+                    after = make_split(  # the next fold's test speakers: this one's validation
+                        protocol, data.labels[recorded], groups[recorded], seed,
+                        (fold + 1) % n_folds, cfg.k,
+                    )  # fmt: skip
+                    split = validation_fold_split(drawn, recorded[after.test])
+                else:
+                    split = evaluated_split(drawn, data, groups, cfg, seed)
             except GridError:
                 raise
             except ValueError as err:  # scikit-learn's refusal of this data

@@ -263,3 +263,41 @@ def test_a_grid_of_functionals_models_shares_their_sets_and_no_spectrogram(featu
     values = grid.ray.get(shared.functionals["egemaps"])
     expected = load_functionals(features, "egemaps", index.utterance_ids).values
     np.testing.assert_array_equal(values, expected)
+
+
+def test_recipe_candidates_validate_on_the_next_folds_speakers_and_predict(
+    features, corpus, tmp_path
+):
+    """speaker-kfold with --validation-speaker: each fold scores the speakers of the next
+    fold, never its own test speakers; the candidates' saved models predict new files."""
+    from attres.splits import Protocol, make_split
+    from featurize.store import load_features
+
+    with pytest.raises(ValueError, match="--k 3 or more"):
+        TrainConfig(protocol="speaker-kfold", k=2, validation_speaker=True)
+    runs = str(tmp_path / "val")
+    cfg = TrainConfig(epochs=2, protocol="speaker-kfold", k=3, validation_speaker=True)
+    models = ["eGeMAPS-MLP-ST", "ComParE-LR-FS", "Sets-LR", "Sets-LR-ST"]
+    assert train_all(features, runs, models, [0], cfg, **QUIET).failed == []
+    assert len(load_records(runs)) == 4 * 3
+    index = load_features(features, spectrograms=False)
+    tested = [
+        set(index.speakers[make_split(Protocol.speaker_kfold, index.labels, index.speakers, 0,
+                                      fold, 3).test])
+        for fold in range(3)
+    ]  # fmt: skip
+    for fold in range(3):
+        split = json.loads(
+            (Path(runs) / "splits" / f"spk3fold-s0-f{fold}-valfold.json").read_text()
+        )
+        assert split["evaluated_on"] == "validation"
+        assert set(split["held_out_speakers"]) == tested[(fold + 1) % 3]
+        seen = {uid.split("/")[0] for uid in split["train"] + split["test"]}
+        assert not seen & tested[fold]  # the fold's test speakers are never read
+    files = sorted((corpus / "spk01").rglob("*.wav"))[:3]
+    for model in ("Sets-LR-ST", "eGeMAPS-MLP-ST", "ComParE-LR-FS"):
+        result = CliRunner().invoke(
+            app, ["predict", runs, *map(str, files), "--model", model, "--speaker", "spk01"]
+        )
+        assert result.exit_code == 0, result.output
+        assert all(f.name in result.output for f in files)
