@@ -15,7 +15,10 @@ import csv
 from pathlib import Path
 
 HERE = Path(__file__).parent
-MODELS = ("eGeMAPS-LR", "eGeMAPS-LR-ST", "eGeMAPS-MLP", "ComParE-LR", "att-Res", "att-Res+")
+MODELS = (
+    "eGeMAPS-LR", "eGeMAPS-LR-ST", "eGeMAPS-MLP", "ComParE-LR", "SER-recipe", "att-Res",
+    "att-Res+",
+)  # fmt: skip
 # corpus, published folder, the protocol in words
 ROWS = (
     ("CASIA", "casia/loso", "leave one speaker out (4 folds)"),
@@ -56,13 +59,23 @@ def published_ua(folder: Path) -> dict[str, str]:
     return cells
 
 
+def row_ua(folder: str) -> dict[str, str]:
+    """The cells of a row: its published folder's models and, on a corpus's own
+    speaker-independent protocol, the recipe's test run (``<corpus>/recipe-test``, made by
+    run_recipe_search.sh under that protocol)."""
+    cells = published_ua(HERE / folder)
+    if cells and "emobox" not in folder:
+        cells.update(published_ua(HERE / folder.split("/")[0] / "recipe-test"))
+    return cells
+
+
 def markdown() -> str:
     lines = [
         "| corpus | protocol | " + " | ".join(MODELS) + " |",
         "|---|---|" + "---|" * len(MODELS),
     ]
     for corpus, folder, protocol in ROWS:
-        cells = published_ua(HERE / folder)
+        cells = row_ua(folder)
         if cells:
             lines.append(
                 f"| {corpus} | {protocol} ([{folder}]({folder}/tables.md)) | "
@@ -85,7 +98,7 @@ def figure(path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    rows = [(c, published_ua(HERE / f)) for c, f, _ in ROWS if "emobox" not in f]
+    rows = [(c, row_ua(f)) for c, f, _ in ROWS if "emobox" not in f]
     rows = [(c, cells) for c, cells in rows if cells]
     fig, ax = plt.subplots(figsize=(9, 3.6))
     width = 0.8 / len(MODELS)

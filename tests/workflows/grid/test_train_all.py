@@ -257,6 +257,37 @@ def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features
         assert getattr(resumed, key) == getattr(reference, key), key
 
 
+def test_a_streamed_trial_killed_mid_run_resumes_from_its_checkpoint(
+    ray_local, synth_features, tmp_path
+):
+    """--stream: killed after a checkpoint, a re-run resumes the trial from it (it does not
+    start over), trains every epoch and records the in-memory trial's test rows."""
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "workflows.cli", "train-all", synth_features, "--out",
+           str(runs), "--models", "CNN", "--epochs", "4", "--batch-size", "8", "--stream",
+           "--protocol", "loso", "--folds", "0", "--checkpoint-s", "0"]  # fmt: skip
+    proc, log, _ = start_until_checkpoint(cmd, tmp_path / "first-run.log", runs)
+    for pid in descendants(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (runs / "trials").exists() or not list((runs / "trials").iterdir())
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (record,) = load_records(str(runs))
+    assert record.resumed_from_epoch > 0, log.read_text()
+    assert len(record.curves["train_loss"]) == 4 and record.provenance["train_config"]["stream"]
+    in_memory = CliRunner().invoke(
+        app, ["train-all", synth_features, "--out", str(tmp_path / "memory"), "--models",
+              "CNN", "--epochs", "1", "--protocol", "loso", "--folds", "0"],
+    )  # fmt: skip
+    assert in_memory.exit_code == 0, in_memory.output
+    (reference,) = load_records(str(tmp_path / "memory"))
+    assert record.test_ids_sha1 == reference.test_ids_sha1
+    assert record.test_labels == reference.test_labels
+
+
 def test_a_stopped_run_says_so_and_exits_nonzero(ray_local, synth_features, tmp_path):
     """Ctrl-C: Tune stops the grid and returns; the unfinished trial must not count as done
     (it did: the summary said "1 trials finished" and the command exited 0)."""
