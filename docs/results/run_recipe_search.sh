@@ -19,6 +19,7 @@
 #   test       the chosen recipe (RECIPE, default SER-recipe) on every corpus's test folds
 #              (its speaker-independent protocol), into WORK/<name>/recipe-test
 #   publish    into docs/results/<name>/recipe-search, recipe-search-extra, recipe-test
+# ONLY="savee tess" runs the stages on those corpora alone.
 # `python docs/results/recipe_table.py` tables the published search and the test.
 # Everything resumes after a kill.
 set -euo pipefail
@@ -40,6 +41,7 @@ protocol_of() {
 
 for stage in $STAGES; do
     for name in "${CORPORA[@]}"; do
+        [[ -z ${ONLY:-} || " $ONLY " == *" $name "* ]] || continue
         features=$WORK/$name/features
         read -ra protocol <<<"$(protocol_of "$name")"
         search=$WORK/$name/recipe-search

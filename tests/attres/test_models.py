@@ -198,7 +198,7 @@ def test_list_models_in_paper_order() -> None:
         *functionals,
         "eGeMAPS-LR-ST",
         "openSMILE-linear",
-        *("eGeMAPS-MLP-ST", "ComParE-LR-FS", "Sets-LR", "Sets-LR-ST"),
+        *("eGeMAPS-MLP-ST", "ComParE-LR-FS", "Sets-LR", "Sets-LR-ST", "SER-recipe"),
     ]
     assert [model_kind(name) for name in PAPER_ORDER].count("sklearn") == 1
     assert model_kind("SVM") == "sklearn" and model_kind("att-Res") == "torch"
