@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -53,3 +55,14 @@ def test_readme_links_lead_somewhere() -> None:
     targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README)
     local = [t for t in targets if "://" not in t]
     assert local and [t for t in local if not (ROOT / t).exists()] == []
+
+
+@pytest.mark.parametrize("script", ["corpora_table.py", "recipe_table.py"])
+def test_the_results_tables_are_what_their_scripts_print_from_the_records(script) -> None:
+    """docs/results/README.md's tables across corpora are read from the published folders,
+    not typed: a table that differs from its script's output is stale."""
+    printed = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "results" / script)],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert printed in (ROOT / "docs" / "results" / "README.md").read_text()

@@ -16,8 +16,9 @@
 #              is held out and scored; the test speakers are never read. TESS, with two
 #              speakers, has none to spare and is not searched. Into WORK/<name>/recipe-search
 #              (multi-corpus training: WORK/<name>/recipe-search-extra)
-#   test       the chosen recipe (RECIPE, default SER-recipe) on every corpus's test folds
-#              (its speaker-independent protocol), into WORK/<name>/recipe-test
+#   test       the chosen recipe (RECIPE, default SER-recipe) and eGeMAPS-LR on every
+#              corpus's test folds (its speaker-independent protocol), into
+#              WORK/<name>/recipe-test
 #   publish    into docs/results/<name>/recipe-search, recipe-search-extra, recipe-test
 # ONLY="savee tess" runs the stages on those corpora alone.
 # `python docs/results/recipe_table.py` tables the published search and the test.
@@ -69,7 +70,7 @@ for stage in $STAGES; do
                 --extra-train "$extra" --extra-weight 0.3
             ;;
         test)
-            attres-flow train-all "$features" "${protocol[@]}" --quiet --models "$RECIPE" \
+            attres-flow train-all "$features" "${protocol[@]}" --quiet --models "eGeMAPS-LR,$RECIPE" \
                 --out "$WORK/$name/recipe-test"
             ;;
         publish)
