@@ -224,6 +224,18 @@ def start_until_checkpoint(
     return proc, log, found[0]
 
 
+def kill_before_any_record(proc: subprocess.Popen, runs: Path) -> None:
+    """SIGKILL a train-all and its whole tree (Ray's workers leave the process group, and a
+    trial left running would finish on its own and write its record before a second run
+    starts); no trial may have finished."""
+    for pid in descendants(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (runs / "trials").exists() or not list((runs / "trials").iterdir())
+
+
 def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features, tmp_path):
     """Killed mid-run, the trial resumes from its checkpoint and ends with exactly the
     record of a run never interrupted (same curves, same confusion matrix)."""
@@ -234,14 +246,7 @@ def test_interrupted_trial_resumes_from_its_checkpoint(ray_local, synth_features
            str(runs), "--checkpoint-s", "0", *settings]  # fmt: skip
     proc, _, state = start_until_checkpoint(cmd, tmp_path / "first-run.log", runs)
     assert state.parent.name.startswith("att-res0-paper-s0-f0-")  # the trial, and its run
-    # The whole tree: Ray's workers leave the process group, and a trial left running
-    # would finish on its own and write the record before the second run starts.
-    for pid in descendants(proc.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (runs / "trials").exists() or not list((runs / "trials").iterdir())
+    kill_before_any_record(proc, runs)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
     resumed = load_records(str(runs))[0]
@@ -267,12 +272,7 @@ def test_a_streamed_trial_killed_mid_run_resumes_from_its_checkpoint(
            str(runs), "--models", "CNN", "--epochs", "4", "--batch-size", "8", "--stream",
            "--protocol", "loso", "--folds", "0", "--checkpoint-s", "0"]  # fmt: skip
     proc, log, _ = start_until_checkpoint(cmd, tmp_path / "first-run.log", runs)
-    for pid in descendants(proc.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (runs / "trials").exists() or not list((runs / "trials").iterdir())
+    kill_before_any_record(proc, runs)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
     (record,) = load_records(str(runs))
