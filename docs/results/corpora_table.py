@@ -64,8 +64,9 @@ def row_ua(folder: str) -> dict[str, str]:
     speaker-independent protocol, the recipe's test run (``<corpus>/recipe-test``, made by
     run_recipe_search.sh under that protocol)."""
     cells = published_ua(HERE / folder)
-    if cells and "emobox" not in folder:
-        cells.update(published_ua(HERE / folder.split("/")[0] / "recipe-test"))
+    recipe = published_ua(HERE / folder.split("/")[0] / "recipe-test").get("SER-recipe")
+    if cells and recipe and "emobox" not in folder:
+        cells["SER-recipe"] = recipe
     return cells
 
 
