@@ -85,7 +85,7 @@ class TrainConfig:
         inner = self.protocol == "loso" or (self.protocol == "speaker-kfold" and self.k >= 3)
         if self.validation_speaker and (not inner or self.validation):
             raise ValueError(
-                "validation_speaker needs --protocol loso (or speaker-kfold, --k 3 or more) "
+                "--validation-speaker needs --protocol loso (or speaker-kfold, --k 3 or more) "
                 "and no --validation"
             )
         if (self.protocol == "predefined") != bool(self.partition):

@@ -183,7 +183,7 @@ def test_without_a_partition_or_with_a_validation_speaker_predefined_is_refused(
     assert bare.exit_code == 2 and "--partition CSV go together" in bare.output
     both = runner.invoke(app, [*args, "--protocol", "predefined", "--partition", "x.csv",
                                "--validation-speaker"])  # fmt: skip
-    assert both.exit_code == 2 and "validation_speaker needs --protocol loso" in both.output
+    assert both.exit_code == 2 and "--validation-speaker needs --protocol loso" in both.output
 
 
 def test_validation_part_scores_the_partitions_validation_rows(synth_features, tmp_path):
