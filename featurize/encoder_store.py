@@ -26,6 +26,7 @@ from featurize.store import (
     FeatureStoreError,
     put_shard,
     remove_stale_tmp,
+    shard_ids,
     shard_paths,
 )
 
@@ -116,11 +117,7 @@ def encoder_sets(features: str) -> list[str]:
 
 def encoder_ids(features: str, name: str) -> set[str]:
     """utterance_ids that already have the set's embedding."""
-    fs, root = encoder_location(features, name).filesystem()
-    ids: set[str] = set()
-    for path in shard_paths(fs, root):
-        ids.update(pq.read_table(path, columns=["utterance_id"], filesystem=fs)[0].to_pylist())
-    return ids
+    return shard_ids(encoder_location(features, name))
 
 
 def write_encoder_shard(

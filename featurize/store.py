@@ -344,13 +344,18 @@ def functionals_settings(features: str, sets: tuple[str, ...]) -> dict[str, dict
             for name in sets}  # fmt: skip
 
 
-def functionals_ids(features: str, name: str) -> set[str]:
-    """utterance_ids that already have the set's vector."""
-    fs, root = functionals_location(features, name).filesystem()
+def shard_ids(folder: Location) -> set[str]:
+    """utterance_ids of every shard in a set's folder (its ids column only)."""
+    fs, root = folder.filesystem()
     ids: set[str] = set()
     for path in shard_paths(fs, root):
         ids.update(pq.read_table(path, columns=["utterance_id"], filesystem=fs)[0].to_pylist())
     return ids
+
+
+def functionals_ids(features: str, name: str) -> set[str]:
+    """utterance_ids that already have the set's vector."""
+    return shard_ids(functionals_location(features, name))
 
 
 def write_functionals_shard(
