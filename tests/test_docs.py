@@ -1,5 +1,5 @@
 """The documentation: the site builds with no warning (a broken link or anchor, a page
-missing from the navigation fail it), and the README stays a short front door whose links
+missing from the navigation fail it) and no link of its pages leads nowhere, and the README stays a short front door whose links
 and test command are true."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -31,6 +32,22 @@ def test_the_site_builds_strictly_with_the_cli_reference(tmp_path) -> None:
     assert "--track" in reference and "--functionals" in reference
     assert (site / "results" / "index.html").is_file()  # docs/results/README.md
     assert not list((site / "results").rglob("*.json"))  # published records are data
+    assert broken_links(site) == []
+
+
+def broken_links(site: Path) -> list[str]:
+    """Every href and src of the built pages that names a file of the site the build did not
+    write (mkdocs checks the Markdown's links; this checks what the theme and raw HTML add)."""
+    broken = []
+    for page in site.rglob("*.html"):
+        for link in re.findall(r'(?:href|src)="([^"#?]+)', page.read_text()):
+            if re.match(r"[a-z]+:", link):  # https:, mailto:, data:
+                continue
+            path = unquote(link)
+            target = site / path.lstrip("/") if path.startswith("/") else page.parent / path
+            if not (target.is_file() or (target / "index.html").is_file()):
+                broken.append(f"{page.relative_to(site)}: {link}")
+    return broken
 
 
 def test_readme_is_a_short_front_door() -> None:
