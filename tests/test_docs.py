@@ -1,6 +1,6 @@
 """The documentation: the site builds with no warning (a broken link or anchor, a page
-missing from the navigation fail it) and no link of its pages leads nowhere, and the README stays a short front door whose links
-and test command are true."""
+missing from the navigation fail it) and no link of its pages leads nowhere, and the README
+stays a short front door whose links and test command are true."""
 
 from __future__ import annotations
 
