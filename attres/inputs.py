@@ -89,10 +89,93 @@ def speaker_standardize(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
     for speaker in np.unique(speakers):
         rows = speakers == speaker
         mine = x[rows]
-        mean = mine.mean(axis=(0, 3), keepdims=True)  # (1, C, H, 1)
-        std = mine.std(axis=(0, 3), keepdims=True) + 1e-5
+        mean, std = voice_statistics(mine)
         out[rows] = (mine - mean) / std
     return out
+
+
+def voice_statistics(mine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1, C, H, 1) mean and std of one speaker's (N_s, C, H, W) images."""
+    return mine.mean(axis=(0, 3), keepdims=True), mine.std(axis=(0, 3), keepdims=True) + 1e-5
+
+
+def voice_scaling(
+    values: np.ndarray, rows: np.ndarray, voices: np.ndarray, settings: InputSettings
+) -> VoiceScaling | None:
+    """``speaker_standardize``'s statistics of ``values[rows]`` (delta channels added), bit
+    for bit, holding one voice's rows at a time; None where the settings scale no voice."""
+    if settings.normalize != "speaker":
+        return None
+    stats = {}
+    for voice in np.unique(voices):
+        mine = values[rows[voices == voice]]
+        mean, std = voice_statistics(add_deltas(mine, settings.deltas) if settings.deltas else mine)
+        stats[str(voice)] = (mean[0, :, :, 0], std[0, :, :, 0])
+    return VoiceScaling(stats)
+
+
+@dataclass(frozen=True)
+class Part:
+    """Some rows of one read-only array (a grid's copy in the object store) and their voices'
+    statistics."""
+
+    values: np.ndarray  # (N_all, 1, H, W) images, or (N_all, D, 1, 1) vectors, read-only
+    rows: np.ndarray  # (n,) indices into values
+    voices: np.ndarray  # (n,) the voice of each row
+    scaling: VoiceScaling | None  # the voices' statistics; None: no per-voice scaling
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One side of a split (training or evaluated rows) as a network's (n, C, H, W) float32
+    inputs, made on request from read-only arrays: gathered, delta channels added and each
+    row scaled by its voice, as ``InputSettings.apply`` makes the whole side, bit for bit.
+    A trial holds the rows of a batch, not a scaled copy of its split.
+
+    >>> x = np.random.default_rng(0).normal(size=(5, 1, 4, 6)).astype(np.float32)
+    >>> who, settings = np.array(list("aabba")), InputSettings("speaker", deltas=1)
+    >>> rows = Rows((Part(x, np.arange(5), who, voice_scaling(x, np.arange(5), who, settings)),),
+    ...             settings)
+    >>> bool((np.asarray(rows) == settings.apply(x, who)).all()), rows.shape
+    (True, (5, 2, 4, 6))
+    """
+
+    parts: tuple[Part, ...]
+    settings: InputSettings
+
+    def __len__(self) -> int:
+        return sum(len(part.rows) for part in self.parts)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        n, channels, *rest = self.parts[0].values.shape
+        return (len(self), channels * self.settings.channels, *rest)
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        """The inputs of rows ``idx`` (positions in this side), a fresh array."""
+        idx = np.asarray(idx, dtype=np.intp)
+        if len(self.parts) == 1:
+            return self._made(self.parts[0], idx)
+        out = np.empty((len(idx), *self.shape[1:]), dtype=np.float32)
+        start = 0
+        for part in self.parts:
+            mine = (idx >= start) & (idx < start + len(part.rows))
+            if mine.any():
+                out[mine] = self._made(part, idx[mine] - start)
+            start += len(part.rows)
+        return out
+
+    def between(self, start: int, stop: int) -> np.ndarray:
+        """The inputs of rows start..stop-1."""
+        return self.take(np.arange(start, stop))
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        """All of the side at once (a scikit-learn model's training matrix)."""
+        return self.take(np.arange(len(self))).astype(dtype or np.float32, copy=False)
+
+    def _made(self, part: Part, idx: np.ndarray) -> np.ndarray:
+        images = part.values[part.rows[idx]]  # a fresh array: the store's copy stays read-only
+        return self.settings.apply_batch(images, part.voices[idx], part.scaling)
 
 
 @dataclass

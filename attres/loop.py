@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from attres.flops import count_flops, count_parameters
+from attres.inputs import Rows
 from attres.metrics import classification_metrics
 from attres.models import create_model
 from attres.train import (
@@ -37,17 +38,33 @@ from attres.train import (
 
 @dataclass(frozen=True)
 class SplitData:
-    """The arrays of one split before the loop's scaling: (N, C, H, W) float32 images (one
-    channel, or more with delta channels) and (N,) int64 labels."""
+    """One split before the loop's scaling: (N, C, H, W) float32 images (one channel, or
+    more with delta channels), as arrays or as ``Rows`` made batch by batch (a grid trial's),
+    and (N,) int64 labels."""
 
-    x_train: np.ndarray
+    x_train: np.ndarray | Rows
     y_train: np.ndarray
-    x_test: np.ndarray
+    x_test: np.ndarray | Rows
     y_test: np.ndarray
     label_names: tuple[str, ...]
-    # the images are the caller's own copy, which the loop may scale in place (a grid
-    # trial's split: one copy of it in memory, not two); else the loop scales a copy
-    owned: bool = False
+
+
+class BatchedInputs:
+    """One side of a split as the loop reads it, each batch made from ``Rows`` and
+    standardized when asked for: indexed like the (N, C, H, W) tensor it stands for, by a
+    tensor of rows or a slice."""
+
+    def __init__(self, rows: Rows, scale: Standardizer, device: torch.device) -> None:
+        self.rows, self.scale, self.device = rows, scale, device
+        self.shape = torch.Size(rows.shape)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: slice | torch.Tensor) -> torch.Tensor:
+        idx = np.arange(len(self))[key] if isinstance(key, slice) else key.cpu().numpy()
+        batch = self.scale.apply_in_place(self.rows.take(idx))  # a fresh array: scaled in place
+        return torch.from_numpy(batch).to(self.device)
 
 
 @dataclass(frozen=True)
@@ -237,12 +254,17 @@ def train_model(
     if isinstance(data, StreamedSplit):
         scale, n_train = data.scale, data.n_train
         x_test = torch.from_numpy(data.x_test).to(device)
+    elif isinstance(data.x_train, Rows):  # a grid trial's: no scaled copy of the split
+        rows = data.x_train
+        scale, n_train = Standardizer.fit_rows(rows.between, len(rows), rows.shape[1]), len(rows)
+        x_train = BatchedInputs(rows, scale, device)
+        x_test = BatchedInputs(data.x_test, scale, device)
+        y_train = torch.from_numpy(data.y_train).to(device)
     else:
         scale, n_train = Standardizer.fit(data.x_train), len(data.y_train)
-        scaled = scale.apply_in_place if data.owned else scale
-        x_train = torch.from_numpy(scaled(data.x_train)).to(device)
+        x_train = torch.from_numpy(scale(data.x_train)).to(device)
         y_train = torch.from_numpy(data.y_train).to(device)
-        x_test = torch.from_numpy(scaled(data.x_test)).to(device)
+        x_test = torch.from_numpy(scale(data.x_test)).to(device)
     shape = tuple(x_test.shape[1:])  # (C, H, W)
     model = create_model(model_name, len(data.label_names), in_chans=shape[0])
     flops = count_flops(model, shape)

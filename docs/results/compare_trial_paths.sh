@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Do two commits' trial paths give the same records? Trains att-Res0, LSTM+CNN and
-# eGeMAPS-MLP for 3 epochs, and eGeMAPS-LR, on one synthetic corpus (240 clips, 32x32, with
-# eGeMAPS functionals) with each commit's code and compares the records' WA, UA, confusion
+# Do two commits' trial paths give the same records? Trains att-Res0, att-Res+ (speakers
+# scaled), LSTM+CNN and eGeMAPS-MLP for 3 epochs, and eGeMAPS-LR, on one synthetic corpus
+# (240 clips, 32x32, with eGeMAPS functionals), then the CNN with two delta channels and
+# speakers scaled, with each commit's code, and compares the records' WA, UA, confusion
 # matrices and curves.
 #
 #   docs/results/compare_trial_paths.sh OLD_COMMIT [WORK_DIR]
@@ -11,22 +12,27 @@ set -euo pipefail
 OLD=${1:?usage: compare_trial_paths.sh OLD_COMMIT [WORK_DIR]}
 WORK=$(realpath -m "${2:-compare-trial-paths}")
 NEW=$(cd "$(dirname "$0")/../.." && pwd)
-mkdir -p "$WORK" && cd "$WORK" && rm -rf old new
+mkdir -p "$WORK" && cd "$WORK" && rm -rf old new old-deltas new-deltas
 [ -d old-code ] || git -C "$NEW" worktree add --detach "$WORK/old-code" "$OLD" >/dev/null
 [ -d corpus ] || attres-flow synth corpus --speakers 4 --utterances 10 >/dev/null
 [ -d features ] || attres-flow featurize corpus --out features --image-size 32 \
     --functionals egemaps >/dev/null
-GRID=(--models att-Res0,LSTM+CNN,eGeMAPS-MLP,eGeMAPS-LR --epochs 3 --batch-size 16)
+GRID=(--models att-Res0,att-Res+,LSTM+CNN,eGeMAPS-MLP,eGeMAPS-LR --epochs 3 --batch-size 16)
+DELTAS=(--models CNN --deltas 2 --normalize speaker --epochs 3 --batch-size 16)
 for side in old new; do
     code=$NEW && [ $side = old ] && code=$WORK/old-code
     (cd "$code" && PYTHONPATH=$code attres-flow train-all "$WORK/features" --out "$WORK/$side" \
         "${GRID[@]}" >/dev/null 2>&1)
+    (cd "$code" && PYTHONPATH=$code attres-flow train-all "$WORK/features" \
+        --out "$WORK/$side-deltas" "${DELTAS[@]}" >/dev/null 2>&1)
 done
 python - "$WORK" <<'PY'
 import json, pathlib, sys
 work = pathlib.Path(sys.argv[1])
-for path in sorted((work / "old" / "trials").glob("*.json")):
-    old, new = json.loads(path.read_text()), json.loads((work / "new" / "trials" / path.name).read_text())
+for grid in ("", "-deltas"):
+  for path in sorted((work / f"old{grid}" / "trials").glob("*.json")):
+    other = work / f"new{grid}" / "trials" / path.name
+    old, new = json.loads(path.read_text()), json.loads(other.read_text())
     same = all(old[k] == new[k] for k in ("wa", "ua", "confusion", "curves"))
     print(f"{path.stem}: WA {old['wa']:.4f} -> {new['wa']:.4f}, records "
           f"{'identical' if same else 'DIFFER'}; wall {old['wall_s']:.1f} s -> {new['wall_s']:.1f} s")

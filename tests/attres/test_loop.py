@@ -6,8 +6,10 @@ import copy
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
+from attres.inputs import InputSettings, Part, Rows, voice_scaling
 from attres.loop import SplitData, train_model
 from workflows.grid.checkpoints import FileCheckpoints
 from workflows.grid.config import TrainConfig
@@ -64,22 +66,27 @@ def test_no_checkpoint_is_written_before_checkpoint_s_has_passed():
     assert recorded.saved == []
 
 
-def test_scaling_the_callers_own_split_in_place_gives_the_same_record():
-    """A grid trial hands the loop its own copy (``owned``): scaled there, no second copy,
-    and the run is bit for bit the run on a scaled copy."""
+@pytest.mark.parametrize("settings", [InputSettings(), InputSettings("speaker", deltas=2)])
+def test_rows_made_batch_by_batch_train_the_run_of_the_whole_arrays(settings):
+    """A grid trial's split is ``Rows`` over the store's read-only copy, gathered and scaled
+    a batch at a time: the statistics, every batch and so the record are bit for bit those
+    of the split made whole first (``InputSettings.apply``, then ``Standardizer.fit``)."""
     cfg = TrainConfig(epochs=2, batch_size=4, checkpoint_s=1e9)
     cpu = torch.device("cpu")
+    data = tiny_split()
+    store = np.concatenate([data.x_train, data.x_test])
+    store.flags.writeable = False  # as Ray's object store hands it out
+    voices = np.tile(np.array(["p", "q", "r"]), 8)
+    train, test = np.arange(12), np.arange(12, 24)
+    scaling = voice_scaling(store, np.arange(24), voices, settings)
 
-    def split(owned: bool) -> SplitData:  # float32, as a trial's images are
-        data = tiny_split()
-        x_train, x_test = data.x_train.astype(np.float32), data.x_test.astype(np.float32)
-        return dataclasses.replace(data, x_train=x_train, x_test=x_test, owned=owned)
+    def side(rows: np.ndarray) -> Rows:
+        return Rows((Part(store, rows, voices[rows], scaling),), settings)
 
-    untouched, owned = split(owned=False), split(owned=True)
-    before = owned.x_train.copy()
-    on_copy = train_model("CNN", untouched, cfg, 0, cpu, Recorded()).record
-    in_place = train_model("CNN", owned, cfg, 0, cpu, Recorded()).record
-    for key in ("wa", "ua", "confusion", "curves", "test_probabilities"):
-        assert in_place[key] == on_copy[key], key
-    assert not np.array_equal(owned.x_train, before)  # scaled where it lay
-    np.testing.assert_array_equal(untouched.x_train, before)  # not owned: left as it was
+    made = settings.apply(store, voices)  # what a trial held before
+    whole = dataclasses.replace(data, x_train=made[train], x_test=made[test])
+    batched = dataclasses.replace(data, x_train=side(train), x_test=side(test))
+    on_arrays = train_model("CNN", whole, cfg, 0, cpu, Recorded()).record
+    on_rows = train_model("CNN", batched, cfg, 0, cpu, Recorded()).record
+    for key in ("scale_mean", "scale_std", "wa", "confusion", "curves", "test_probabilities"):
+        assert on_rows[key] == on_arrays[key], key

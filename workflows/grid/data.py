@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from attres.inputs import InputSettings, Part, Rows, voice_scaling
 from attres.loop import SplitData, StreamedSplit
 from attres.models import ModelInfo, model_info
 from featurize.encoder_store import load_encoder_set
@@ -160,27 +161,52 @@ def features_for(location: str, planned: str, shared: Shared | None = None) -> F
     return cached[1]
 
 
-def model_inputs(
+def model_values(
     location: str,
     planned: str,
     model: ModelInfo,
     rows: np.ndarray,
     shared: Shared | None = None,
-) -> tuple[np.ndarray, tuple[tuple[str, int], ...]]:
-    """What ``model`` reads of ``rows``: the (N, 1, H, W) spectrograms, or for a model of
-    openSMILE sets their functionals side by side as (N, D, 1, 1), with each set's length
-    (a model of functionals never reads a spectrogram), or for a head over an encoder set
-    its (N, layers + 1, dim, 1) embeddings."""
+) -> tuple[np.ndarray, np.ndarray, tuple[tuple[str, int], ...]]:
+    """What ``model`` reads of ``rows``, as an array and each row's index into it: the
+    features' (N, 1, H, W) spectrograms (the store's read-only copy, not gathered), or an
+    openSMILE set's (N, D, 1, 1) functionals, several sets side by side for ``rows`` alone,
+    with each set's length (a model of functionals never reads a spectrogram), or an encoder
+    set's (N, layers + 1, dim, 1) embeddings."""
     if model.encoder:
-        return encoder_values(location, planned, model.encoder, shared)[rows][..., None], ()
+        return encoder_values(location, planned, model.encoder, shared)[..., None], rows, ()
     sets = model.features
     if not sets:
-        return features_for(location, planned, shared).images[rows], ()
-    parts = []
-    for name in sets:
-        parts.append(set_values(location, planned, name, shared)[rows])
+        return features_for(location, planned, shared).images, rows, ()
+    if len(sets) == 1:
+        values = set_values(location, planned, sets[0], shared)
+        return values[:, :, None, None], rows, ((sets[0], values.shape[1]),)
+    parts = [set_values(location, planned, name, shared)[rows] for name in sets]
     x = np.concatenate(parts, axis=1)[:, :, None, None]
-    return x, tuple((name, part.shape[1]) for name, part in zip(sets, parts, strict=True))
+    lengths = tuple((name, part.shape[1]) for name, part in zip(sets, parts, strict=True))
+    return x, np.arange(len(rows)), lengths
+
+
+def scaled_parts(
+    location: str,
+    planned: str,
+    model: ModelInfo,
+    sides: list[np.ndarray],
+    voices_of: list[np.ndarray],
+    settings: InputSettings,
+    shared: Shared | None,
+) -> tuple[list[Part], tuple[tuple[str, int], ...]]:
+    """Rows of one FEATURES, one ``Part`` per side given, every voice scaled by the
+    statistics of all of its rows on these sides together."""
+    rows = np.concatenate(sides)
+    values, index, lengths = model_values(location, planned, model, rows, shared)
+    everyone = np.concatenate(voices_of)
+    scaling = voice_scaling(values, index, everyone, settings)
+    parts, start = [], 0
+    for side, who in zip(sides, voices_of, strict=True):
+        parts.append(Part(values, index[start : start + len(side)], who, scaling))
+        start += len(side)
+    return parts, lengths
 
 
 def set_values(location: str, planned: str, name: str, shared: Shared | None) -> np.ndarray:
@@ -238,47 +264,55 @@ def voices(features: FeatureSet, rows: np.ndarray) -> np.ndarray:
 
 
 def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
-    """The trial's rows as the model's inputs (``TrainConfig.inputs``): a speaker is scaled
-    by the statistics of their rows in this split, training and evaluation parts alike. The
-    speed-perturbed copies of a speaker count as a voice of their own (Kaldi gives them
-    speaker ids of their own too): their formants moved, and a tested voice has no copies."""
+    """The trial's rows as the model's inputs (``TrainConfig.inputs``), made batch by batch
+    from the grid's copy (``attres.inputs.Rows``): a speaker is scaled by the statistics of
+    their rows in this split, training and evaluation parts alike. The speed-perturbed
+    copies of a speaker count as a voice of their own (Kaldi gives them speaker ids of their
+    own too): their formants moved, and a tested voice has no copies."""
     features = index_for(spec.features, spec.fingerprint, shared)
     train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
-    inputs = spec.train.inputs()
+    settings = spec.train.inputs()
     model = model_info(spec.model)
+    train_voices = voices(features, train)
     if spec.test_features:  # cross-corpus: each corpus's voices scaled within their corpus
         other = index_for(spec.test_features, spec.test_fingerprint, shared)
-        x_train, parts = model_inputs(spec.features, spec.fingerprint, model, train, shared)
-        x_test, _ = model_inputs(spec.test_features, spec.test_fingerprint, model, test, shared)
         test_voices = voices(other, test)
-        x_train = inputs.apply(x_train, voices(features, train))
-        x_test = inputs.apply(x_test, test_voices)
+        (trained,), parts = scaled_parts(
+            spec.features, spec.fingerprint, model, [train], [train_voices], settings, shared
+        )  # fmt: skip
+        (tested,), _ = scaled_parts(
+            spec.test_features, spec.test_fingerprint, model, [test], [test_voices], settings,
+            shared,
+        )  # fmt: skip
         y_train, y_test = relabel(features, train, spec.classes), relabel(other, test, spec.classes)
-        split = SplitData(x_train, y_train, x_test, y_test, spec.classes, owned=True)
+        split = SplitData(
+            Rows((trained,), settings), y_train, Rows((tested,), settings), y_test, spec.classes
+        )  # fmt: skip
         ids, config = other.utterance_ids[test], features.config.to_dict()
         return TrialData(
             split, ids, config, features.speakers[train], test_voices, features.recorded[train],
             parts,
         )  # fmt: skip
-    rows = np.concatenate([train, test])
-    raw, parts = model_inputs(spec.features, spec.fingerprint, model, rows, shared)
-    groups = voices(features, rows)
-    x = inputs.apply(raw, groups)
-    y = features.labels[rows]
-    n = len(train)
+    test_voices = voices(features, test)
+    (trained, tested), parts = scaled_parts(
+        spec.features, spec.fingerprint, model, [train, test], [train_voices, test_voices],
+        settings, shared,
+    )  # fmt: skip
+    y_train, y_test = features.labels[train], features.labels[test]
     ids, config = features.utterance_ids[test], features.config.to_dict()
     speakers, recorded = features.speakers[train], features.recorded[train]
+    x_test = Rows((tested,), settings)
     if not spec.extra_fingerprints:
-        split = SplitData(x[:n], y[:n], x[n:], y[n:], features.label_names, owned=True)
-        return TrialData(split, ids, config, speakers, groups[n:], recorded, parts)
+        split = SplitData(Rows((trained,), settings), y_train, x_test, y_test, features.label_names)
+        return TrialData(split, ids, config, speakers, test_voices, recorded, parts)
     extra = extra_training_rows(spec, features.label_names, model, shared)
     split = SplitData(
-        np.concatenate([x[:n], extra.x]), np.concatenate([y[:n], extra.y]), x[n:], y[n:],
-        features.label_names, owned=True,
+        Rows((trained, *extra.parts), settings), np.concatenate([y_train, extra.y]), x_test,
+        y_test, features.label_names,
     )  # fmt: skip
-    weights = np.concatenate([np.ones(n), np.full(len(extra.y), spec.train.extra_weight)])
+    weights = np.concatenate([np.ones(len(train)), np.full(len(extra.y), spec.train.extra_weight)])
     return TrialData(
-        split, ids, config, np.concatenate([speakers, extra.speakers]), groups[n:],
+        split, ids, config, np.concatenate([speakers, extra.speakers]), test_voices,
         np.concatenate([recorded, np.zeros(len(extra.y), bool)]), parts, weights,
     )  # fmt: skip
 
@@ -287,7 +321,7 @@ def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
 class ExtraRows:
     """Other corpora's clips of the target's classes, as the model's inputs."""
 
-    x: np.ndarray
+    parts: tuple[Part, ...]  # one per corpus
     y: np.ndarray  # indices into the target's label names
     speakers: np.ndarray  # "<corpus number>:<speaker>": no speaker shared across corpora
 
@@ -298,20 +332,20 @@ def extra_training_rows(
     """Every clip of each ``--extra-train`` corpus whose emotion the target has, its
     speakers scaled by their own statistics within their corpus (never beside the target's
     rows, nor the other corpora's)."""
-    xs, ys, speakers = [], [], []
-    inputs = spec.train.inputs()
+    parts, ys, speakers = [], [], []
+    settings = spec.train.inputs()
     for k, (location, fingerprint) in enumerate(
         zip(spec.train.extra_train, spec.extra_fingerprints, strict=True)
     ):
         index = index_for(location, fingerprint, shared)
         names = np.asarray(index.label_names)[index.labels]
         rows = np.flatnonzero(np.isin(names, label_names))
-        raw, _ = model_inputs(location, fingerprint, model, rows, shared)
         tagged = np.asarray([f"{k}:{voice}" for voice in voices(index, rows)])
-        xs.append(inputs.apply(raw, tagged))
+        (part,), _ = scaled_parts(location, fingerprint, model, [rows], [tagged], settings, shared)
+        parts.append(part)
         ys.append(relabel(index, rows, label_names))
         speakers.append(np.asarray([f"{k}:{speaker}" for speaker in index.speakers[rows]]))
-    return ExtraRows(np.concatenate(xs), np.concatenate(ys), np.concatenate(speakers))
+    return ExtraRows(tuple(parts), np.concatenate(ys), np.concatenate(speakers))
 
 
 def trial_index(

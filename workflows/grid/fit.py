@@ -248,28 +248,29 @@ def fit_sklearn(spec: TrialSpec, data: TrialData, shared: Shared | None = None) 
     from attres.metrics import classification_metrics
 
     split = data.split
+    x_train, x_test = np.asarray(split.x_train), np.asarray(split.x_test)  # made whole
     num_classes = len(split.label_names)
     info = model_info(spec.model)
     several = {"parts": data.parts} if len(info.features) > 1 else {}
     # a model with a seed of its own (the encoder heads' networks) takes the trial's
     seeded = {"seed": spec.seed} if "seed" in inspect.signature(info.builder).parameters else {}
     model = create_model(
-        spec.model, num_classes=num_classes, in_chans=split.x_train.shape[1], **several, **seeded
+        spec.model, num_classes=num_classes, in_chans=x_train.shape[1], **several, **seeded
     )
     start = time.perf_counter()
     # a model choosing its settings scores its held-out speaker's recordings, not copies
     scored = {"scored": data.train_recorded} if hasattr(model, "selection_") else {}
     if data.train_weights is not None:  # other corpora's clips on the training side
         scored["sample_weight"] = data.train_weights
-    model.fit(split.x_train, split.y_train, groups=data.train_speakers, **scored)
+    model.fit(x_train, split.y_train, groups=data.train_speakers, **scored)
     train_s = time.perf_counter() - start
     # for seed ensembles and fusion: probabilities where the model has them, else votes
     if hasattr(model, "adapted_probabilities"):  # adapts to each tested speaker, unlabeled
-        probabilities = model.adapted_probabilities(split.x_test, data.test_groups)
+        probabilities = model.adapted_probabilities(x_test, data.test_groups)
     elif hasattr(model.pipeline, "predict_proba"):
-        probabilities = class_probabilities(model.pipeline, split.x_test, num_classes)
+        probabilities = class_probabilities(model.pipeline, x_test, num_classes)
     else:
-        probabilities = np.eye(num_classes)[model.predict(split.x_test)]
+        probabilities = np.eye(num_classes)[model.predict(x_test)]
     predicted = probabilities.argmax(axis=1)
     scores = {
         **classification_metrics(split.y_test, predicted, num_classes),

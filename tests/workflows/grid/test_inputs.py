@@ -282,12 +282,12 @@ def test_speed_copies_are_scaled_as_voices_of_their_own(perturbed_features, tmp_
                 if data.speakers[row] == speaker
                 and data.utterance_ids[row] == data.origins[row] + suffix
             ]  # fmt: skip
-            rows = split.x_train[mine]  # scaled with the test rows of the same voice
+            rows = split.x_train.take(mine)  # scaled with the test rows of the same voice
             test_rows = [
                 j for j, row in enumerate(spec.test_rows)
                 if data.speakers[row] == speaker and not suffix
             ]  # fmt: skip
-            both = np.concatenate([rows, split.x_test[test_rows]])
+            both = np.concatenate([rows, split.x_test.take(test_rows)])
             np.testing.assert_allclose(both.mean(axis=(0, 3)), 0, atol=1e-4)
 
 

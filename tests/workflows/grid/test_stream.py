@@ -36,7 +36,8 @@ def test_streamed_rows_are_the_in_memory_rows_scaled_the_same(
     cfg = TrainConfig(normalize=normalize, deltas=deltas, stream=True)
     spec = _spec(synth_features, str(tmp_path / "runs"), cfg)
     split = trial_data(spec).split
-    scale = Standardizer.fit(split.x_train)
+    x_memory, x_memory_test = np.asarray(split.x_train), np.asarray(split.x_test)
+    scale = Standardizer.fit(x_memory)
     rows = stream_rows(spec)
     assert rows.n_train == len(split.y_train)
     np.testing.assert_allclose(rows.scale.mean, scale.mean, rtol=1e-4, atol=1e-5)
@@ -44,16 +45,16 @@ def test_streamed_rows_are_the_in_memory_rows_scaled_the_same(
 
     x_test, y_test = collect_test(rows.test, rows.test_ids)
     np.testing.assert_array_equal(y_test, split.y_test)
-    np.testing.assert_allclose(x_test, scale(split.x_test), atol=2e-3)
+    np.testing.assert_allclose(x_test, scale(x_memory_test), atol=2e-3)
 
     streamed = list(rows.train.iter_batches(batch_format="numpy", batch_size=None))
     x_train = np.concatenate([b["x"] for b in streamed])
     y_train = np.concatenate([b["y"] for b in streamed])
-    assert x_train.shape == split.x_train.shape
+    assert x_train.shape == x_memory.shape
     # the same rows, in another order: matched by their sums, which differ row to row
     mine = np.argsort(x_train.sum(axis=(1, 2, 3)))
-    theirs = np.argsort(scale(split.x_train).sum(axis=(1, 2, 3)))
-    np.testing.assert_allclose(x_train[mine], scale(split.x_train)[theirs], atol=2e-3)
+    theirs = np.argsort(scale(x_memory).sum(axis=(1, 2, 3)))
+    np.testing.assert_allclose(x_train[mine], scale(x_memory)[theirs], atol=2e-3)
     np.testing.assert_array_equal(y_train[mine], split.y_train[theirs])
 
 
