@@ -15,17 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from attres.recipe import Recipe
 from attres.sums import Fetch, channel_statistics
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Regularization of one training step; the defaults are the paper's plain recipe."""
-
-    label_smoothing: float = 0.0  # cross-entropy label smoothing
-    mixup: float = 0.0  # Beta(alpha, alpha) mixup of pairs within a batch; 0: off
-    spec_masks: int = 0  # SpecAugment: this many frequency and this many time masks; 0: off
-    mask_fraction: float = 0.15  # the widest mask, as a fraction of its axis
 
 
 @dataclass(frozen=True)

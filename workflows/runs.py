@@ -17,24 +17,18 @@ and the trained models are used from it (``workflows.use``). Nothing here import
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from attres.models import resolve_name
-from attres.saved import (
-    ModelMeta,
-    SavedModel,
-    SavedModelError,
-    load_sklearn,
-    load_torch,
-    sklearn_bytes,
-    torch_bytes,
-)
 from featurize.location import Location
 from workflows.record import TrialRecord
+
+if TYPE_CHECKING:  # attres.saved imports torch: a grid's driver, which reads runs, does not
+    from attres.saved import ModelMeta, SavedModel
 
 TRAIN_CONFIG = "train_config.json"
 FEATURES_USED = "features_used.json"
@@ -97,6 +91,8 @@ def save_model(runs: str, meta: ModelMeta, model: Any, kind: str) -> Location:
 
     ``kind`` is the registry's: "torch" (one ``.pt``) or "sklearn" (``.skops`` + ``.json``).
     """
+    from attres.saved import sklearn_bytes, torch_bytes
+
     models = Location(runs).child(MODELS)
     if kind == "sklearn":
         pipeline, meta_json = sklearn_bytes(meta, model)
@@ -114,6 +110,8 @@ def has_model(runs: str, trial: str) -> bool:
 
 def load_model(runs: str, trial: str) -> SavedModel:
     """The saved final model of ``trial``; SavedModelError if missing, unreadable or untrusted."""
+    from attres.saved import SavedModelError, load_sklearn, load_torch
+
     models = Location(runs).child(MODELS)
     pt, skops_file = models.child(f"{trial}.pt"), models.child(f"{trial}.skops")
     try:

@@ -1,16 +1,11 @@
 """The model zoo and its registry (timm's layout: ``_registry`` beside the model files).
 
-Importing this package registers every built-in model; everything else asks for models by
-name through the functions below, never by importing a model file.
+Importing this package registers every built-in model (``_catalog``: by name, each builder
+by place, so that importing it imports no model, torch or scikit-learn); everything else
+asks for models by name through the functions below, never by importing a model file.
 """
 
-from attres.models import (  # noqa: F401  (each registers its models)
-    attres,
-    baselines,
-    encoders,
-    functionals,
-    svm,
-)
+from attres.models import _catalog  # noqa: F401  (registers the built-in models)
 from attres.models._registry import (
     FUSION,
     PAPER_MODELS,
@@ -24,10 +19,8 @@ from attres.models._registry import (
     resolve_name,
     slug_of,
 )
-from attres.models.functionals import class_probabilities
 
 __all__ = [
-    "class_probabilities",
     "FUSION",
     "PAPER_MODELS",
     "ModelInfo",

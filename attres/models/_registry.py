@@ -22,9 +22,11 @@ name (``@register_encoder_head("LR")``): ``<set>-LR`` then names it over the enc
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 Kind = Literal["torch", "sklearn"]
@@ -51,13 +53,25 @@ class ModelInfo:
     name: str  # canonical (paper) name, e.g. "att-Res0+att"
     slug: str  # file- and URL-safe name, e.g. "att-res0-att"
     kind: Kind  # "torch": an nn.Module returning logits; "sklearn": fit / predict
-    builder: Callable[..., Any]
+    # the builder, or where it is ("module:attribute"), imported when a model is built: the
+    # registry itself imports no model, and so neither torch nor scikit-learn
+    builder: Callable[..., Any] | str
     recipe: dict[str, Any] = field(default_factory=dict)  # training overrides, e.g. att-Res+
     # what it reads: () the spectrogram, else openSMILE functionals sets ("egemaps", ...),
     # each a (D, 1, 1) input, several side by side as (sum of D, 1, 1)
     features: tuple[str, ...] = ()
     # a head over a speech encoder: the encoder set it reads, (layers + 1, dim, 1) an input
     encoder: str = ""
+    options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of every build
+
+    @property
+    def build(self) -> Callable[..., Any]:
+        """The builder, imported if the registry named it by place, with its options."""
+        builder = self.builder
+        if isinstance(builder, str):
+            module, name = builder.split(":")
+            builder = getattr(importlib.import_module(module), name)
+        return partial(builder, **self.options) if self.options else builder
 
     @property
     def reads(self) -> str:
@@ -93,8 +107,12 @@ def register_model(
     aliases: tuple[str, ...] = (),
     recipe: dict[str, Any] | None = None,
     features: tuple[str, ...] = (),
+    builder: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Callable[[Builder], Builder]:
-    """Decorator registering ``builder(num_classes, in_chans=1, **kwargs)`` under ``name``.
+    """Decorator registering ``builder(num_classes, in_chans=1, **kwargs)`` under ``name``;
+    given ``builder="module:attribute"``, registers that builder by place, imported only
+    when a model is built (``attres.models._catalog``), with ``options`` as keywords.
 
     ``recipe``: training settings this entry always uses (names of
     ``workflows.grid.config.TrainConfig`` fields), so an improved recipe is a model of its own.
@@ -111,18 +129,27 @@ def register_model(
         taken = [k for k in keys if k in _KEYS]
         if taken:
             raise ValueError(f"cannot register model {name!r}: {taken} already registered")
-        _MODELS[name] = ModelInfo(name, slug, kind, builder, dict(recipe or {}), features)
+        _MODELS[name] = ModelInfo(
+            name, slug, kind, builder, dict(recipe or {}), features, options=dict(options or {})
+        )
         _KEYS.update(dict.fromkeys(keys, name))
         return builder
 
+    if builder is not None:
+        decorator(builder)  # type: ignore[arg-type]
     return decorator
 
 
 def register_encoder_head(
-    suffix: str, *, kind: Kind = "sklearn", recipe: dict[str, Any] | None = None
+    suffix: str,
+    *,
+    kind: Kind = "sklearn",
+    recipe: dict[str, Any] | None = None,
+    builder: str | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator registering ``builder(num_classes, in_chans=layers + 1, **kwargs)`` as the
-    head named ``<set>-<suffix>`` over any encoder set; a suffix taken is refused."""
+    head named ``<set>-<suffix>`` over any encoder set (or ``builder="module:attribute"``,
+    by place); a suffix taken is refused."""
 
     def decorator(builder: Builder) -> Builder:
         if _key(suffix) in _HEADS:
@@ -130,6 +157,8 @@ def register_encoder_head(
         _HEADS[_key(suffix)] = ModelInfo(suffix, slugify(suffix), kind, builder, dict(recipe or {}))
         return builder
 
+    if builder is not None:
+        decorator(builder)  # type: ignore[arg-type]
     return decorator
 
 
@@ -197,4 +226,4 @@ def model_kind(name: str) -> Kind:
 
 def create_model(name: str, num_classes: int, in_chans: int = 1, **kwargs: Any) -> Any:
     """Build a model: an ``nn.Module`` (kind "torch") or an object with fit / predict."""
-    return model_info(name).builder(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return model_info(name).build(num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -7,19 +7,17 @@ classifier (the model returns logits, the softmax lives in the loss). Maps shrin
 by 2, 4 and 4: a 128x128 spectrogram leaves the stages as 64, 16 and 4 pixels square,
 a 32x32 one as 16, 4 and 1 (where attention over a single position is the identity).
 
-The six networks differ only in which stages are Block-A (``VARIANTS`` below);
-att-Res0+att adds one SpatialAttention before the global average pooling.
+The six networks differ only in which stages are Block-A (``VARIANTS`` in
+``attres.models._catalog``); att-Res0+att adds one SpatialAttention before the global
+average pooling.
 """
 
 from __future__ import annotations
-
-from functools import partial
 
 import torch
 from torch import nn
 
 from attres.layers import ConvBNReLU, ResidualBlock, SpatialAttention
-from attres.models._registry import register_model
 
 
 class Block(nn.Sequential):
@@ -66,33 +64,3 @@ class AttRes(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, F, T) -> (B, num_classes)
         x = self.attention(self.stages(x))  # (B, 128, F / 32, T / 32)
         return self.fc(torch.flatten(self.pool(x), 1))
-
-
-# name -> (attention_stages, final_attention): the only difference between the six networks.
-VARIANTS: dict[str, tuple[tuple[bool, bool, bool], bool]] = {
-    "att-Res0": ((False, False, False), False),
-    "att-Res0+att": ((False, False, False), True),  # one SpatialAttention before pooling
-    "att-Res1": ((False, False, True), False),
-    "att-Res2": ((True, True, False), False),
-    "att-Res": ((False, True, True), False),
-    "att-Res3": ((True, True, True), False),
-}
-
-for _name, (_stages, _final) in VARIANTS.items():
-    register_model(_name)(partial(AttRes, attention_stages=_stages, final_attention=_final))
-
-# att-Res+: the att-Res network with the recipe chosen for speaker-independent recognition,
-# by nested leave-one-speaker-out on CASIA (docs/results/search_loso.sh: the test speaker of
-# a fold is never read by its trials; docs/results/README.md has every option tried).
-ATT_RES_PLUS_RECIPE = {
-    "schedule": "cosine",  # also the default of every model
-    "warmup_epochs": 1.0,
-    "label_smoothing": 0.1,
-    "mixup": 0.2,
-    "spec_masks": 2,
-    "normalize": "speaker",  # each speaker scaled by their own statistics
-}
-_stages, _final = VARIANTS["att-Res"]
-register_model("att-Res+", slug="att-res-plus", recipe=ATT_RES_PLUS_RECIPE)(
-    partial(AttRes, attention_stages=_stages, final_attention=_final)
-)

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from attres.layers import ConvBNReLU, ResidualBlock
-from attres.models._registry import register_model
 
 
 def _head(channels: int, num_classes: int) -> nn.Sequential:
@@ -27,7 +26,6 @@ def _head(channels: int, num_classes: int) -> nn.Sequential:
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
 
 
-@register_model("CNN")
 class CNN(nn.Sequential):
     """att-Res0's conv layers without residuals: per stage conv (stride), max-pool, conv, conv."""
 
@@ -47,7 +45,6 @@ class CNN(nn.Sequential):
         super().__init__(*layers, _head(channels, num_classes))
 
 
-@register_model("LSTM+CNN")
 class LSTMCNN(nn.Module):
     """Conv front end, LSTM over time (the W axis), classifier on the time-averaged output."""
 
@@ -79,7 +76,6 @@ class LSTMCNN(nn.Module):
         return self.fc(out.mean(dim=1))
 
 
-@register_model("AlexNet")
 class AlexNet(nn.Module):
     """AlexNet (torchvision layout) for one-channel spectrograms; see the module docstring."""
 
@@ -117,7 +113,6 @@ class AlexNet(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-@register_model("ResNet-18", slug="resnet18")
 class ResNet18(nn.Sequential):
     """ResNet-18: 7x7 stride-2 stem, max-pool, four stages of two BasicBlocks, linear head."""
 

@@ -38,11 +38,8 @@ from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-unty
 from sklearn.preprocessing import FunctionTransformer, StandardScaler  # type: ignore[import-untyped]
 from torch import nn
 
-from attres.models._registry import register_encoder_head
 from attres.models.functionals import linear_pipeline, vectors
 
-# none of the image options, whatever the grid's settings; the scaling is the grid's
-ENCODER_RECIPE = {"deltas": 0, "spec_masks": 0, "mixup": 0.0}
 SEARCH_C = (1e-3, 1e-2, 1e-1)  # the linear probe's choices of C
 INNER_FOLDS = 4  # folds of training speakers the layer is chosen on
 
@@ -265,8 +262,3 @@ class SmallNetwork(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(1)]
-
-
-register_encoder_head("LR", recipe=ENCODER_RECIPE)(EncoderLinear)
-register_encoder_head("MLP", recipe=ENCODER_RECIPE)(EncoderMLP)
-register_encoder_head("WS", recipe=ENCODER_RECIPE)(EncoderWeightedSum)

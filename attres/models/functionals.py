@@ -40,12 +40,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler  # type: i
 from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
 from torch import nn
 
-from attres.models._registry import register_model
+from attres.models._catalog import CLASSIFIERS
 
-# the recipe of every model here: per-speaker scaling, and none of the image options (delta
-# channels, spectrogram masks, mixup) whatever the grid's settings
-FUNCTIONALS_RECIPE = {"normalize": "speaker", "deltas": 0, "spec_masks": 0, "mixup": 0.0}
-CLASSIFIERS = ("lr", "svm")
 SEARCH_C = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # openSMILE-linear's choices of C
 SELECT_K = 1000  # ComParE-LR-FS: the functionals kept of ComParE's 6,373
 
@@ -414,45 +410,19 @@ class FunctionalsMLP(nn.Module):
         return self.net(x)
 
 
-for _set, _name in (("egemaps", "eGeMAPS"), ("compare", "ComParE")):
-    for _clf in CLASSIFIERS:
-        register_model(
-            f"{_name}-{_clf.upper()}", kind="sklearn", features=(_set,), recipe=FUNCTIONALS_RECIPE
-        )(lambda num_classes, in_chans=1, _c=_clf, **kw: FunctionalsLinear(
-            num_classes, in_chans, classifier=_c, **kw
-        ))  # fmt: skip
-    register_model(f"{_name}-MLP", features=(_set,), recipe=FUNCTIONALS_RECIPE)(FunctionalsMLP)
-
-register_model("eGeMAPS-LR-ST", kind="sklearn", features=("egemaps",), recipe=FUNCTIONALS_RECIPE)(
-    SelfTrainedLinear
-)
-register_model(
-    "openSMILE-linear", kind="sklearn", features=("egemaps", "compare"), recipe=FUNCTIONALS_RECIPE
-)(OpenSmileLinear)
-# the recipe issue's candidates
-register_model("eGeMAPS-MLP-ST", kind="sklearn", features=("egemaps",), recipe=FUNCTIONALS_RECIPE)(
-    lambda num_classes, in_chans=1, seed=0: SelfTrained(
-        num_classes, in_chans, mlp_pipeline(seed), warm=True
-    )
-)
-register_model("ComParE-LR-FS", kind="sklearn", features=("compare",), recipe=FUNCTIONALS_RECIPE)(
-    lambda num_classes, in_chans=1: FunctionalsLinear(num_classes, in_chans, select=SELECT_K)
-)
-SETS = ("egemaps", "compare")
-register_model("Sets-LR", kind="sklearn", features=SETS, recipe=FUNCTIONALS_RECIPE)(SetsAverage)
+def mlp_self_trained(num_classes: int, in_chans: int = 1, seed: int = 0) -> SelfTrained:
+    """eGeMAPS-MLP-ST: scikit-learn's MLP self-trained on each tested speaker (warm refits)."""
+    return SelfTrained(num_classes, in_chans, mlp_pipeline(seed), warm=True)
 
 
-@register_model("Sets-LR-ST", kind="sklearn", features=SETS, recipe=FUNCTIONALS_RECIPE)
+def compare_selected(num_classes: int, in_chans: int = 1) -> FunctionalsLinear:
+    """ComParE-LR-FS: the logistic regression on the ``SELECT_K`` best functionals."""
+    return FunctionalsLinear(num_classes, in_chans, select=SELECT_K)
+
+
 def sets_self_trained(
     num_classes: int, in_chans: int = 1, parts: tuple[tuple[str, int], ...] | None = None
 ) -> SelfTrained:
     """Sets-LR self-trained on each tested speaker (the refits warm-started)."""
     average = sets_average(parts or (("functionals", in_chans),))
     return SelfTrained(num_classes, in_chans, average, warm=True)
-
-
-# The one recipe for every corpus: the candidate with the best mean UA on validation
-# speakers across the public corpora (docs/results/run_recipe_search.sh, recipe_table.py)
-register_model("SER-recipe", kind="sklearn", features=SETS, recipe=FUNCTIONALS_RECIPE)(
-    sets_self_trained
-)

@@ -15,8 +15,6 @@ from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-unty
 from sklearn.preprocessing import FunctionTransformer, StandardScaler  # type: ignore[import-untyped]
 from sklearn.svm import SVC  # type: ignore[import-untyped]
 
-from attres.models._registry import register_model
-
 
 def _pooling_matrix(size: int, out: int) -> np.ndarray:
     """(out, size) matrix whose row i averages bins [floor(i*size/out), ceil((i+1)*size/out))."""
@@ -39,7 +37,6 @@ def average_pool(x: np.ndarray, size: int = 16) -> np.ndarray:
     return pooled.reshape(len(x), -1)
 
 
-@register_model("SVM", kind="sklearn")
 class SpectrogramSVM:
     """RBF SVM on pooled, standardised spectrograms; X has shape (N, C, H, W)."""
 

@@ -7,8 +7,14 @@ import pytest
 import torch
 
 from attres.inputs import InputSettings
-from attres.models import class_probabilities, create_model, model_info, model_kind
-from attres.models.functionals import SEARCH_C, SELECT_K, OpenSmileLinear, linear_pipeline
+from attres.models import create_model, model_info, model_kind
+from attres.models.functionals import (
+    SEARCH_C,
+    SELECT_K,
+    OpenSmileLinear,
+    class_probabilities,
+    linear_pipeline,
+)
 
 
 def separable(n_per_group: int = 20, groups: int = 3, seed: int = 0):

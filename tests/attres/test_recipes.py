@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from attres.models import create_model, model_info
-from attres.train import Recipe, cosine_schedule, mixup_weight, spec_augment, train_epoch
+from attres.recipe import Recipe
+from attres.train import cosine_schedule, mixup_weight, spec_augment, train_epoch
 from workflows.grid.config import TrainConfig
 
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attres.inputs import InputSettings
+from attres.models import model_info, model_kind
+from attres.recipe import Recipe
 from attres.splits import Protocol
-from attres.train import Recipe
 
 # Keys that older runs saved and that no longer exist (nor change results): dropped when a
 # saved configuration is read (``TrainConfig.from_dict``, the one place that upgrades one).
@@ -226,3 +227,15 @@ class TrialSpec:
         data["classes"] = tuple(data.get("classes", ()))
         data["extra_fingerprints"] = tuple(data.get("extra_fingerprints", ()))
         return cls(**data)
+
+
+def runs_on_ray_train(spec: TrialSpec) -> bool:
+    """The network trains data-parallel on Ray Train workers."""
+    return model_kind(spec.model) == "torch" and spec.train.workers_per_trial > 1
+
+
+def streams(spec: TrialSpec) -> bool:
+    """``--stream`` applies to the trial: a network of spectrograms (functionals are a few
+    hundred numbers a clip, read whole)."""
+    model = spec.model
+    return spec.train.stream and model_kind(model) == "torch" and not model_info(model).features

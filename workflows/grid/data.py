@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from attres.inputs import InputSettings, Part, Rows, voice_scaling
-from attres.loop import SplitData, StreamedSplit
 from attres.models import ModelInfo, model_info
 from featurize.encoder_store import load_encoder_set
 from featurize.store import (
@@ -27,6 +26,9 @@ from featurize.store import (
     load_spectrograms,
 )
 from workflows.grid.config import TrialSpec
+
+if TYPE_CHECKING:  # the loop imports torch: the grid's driver shares features, trains nothing
+    from attres.loop import SplitData, StreamedSplit
 
 # Features read by this process, by location: a reused trial actor reads them once.
 _FEATURES: dict[str, tuple[str, FeatureSet]] = {}
@@ -269,6 +271,8 @@ def trial_data(spec: TrialSpec, shared: Shared | None = None) -> TrialData:
     their rows in this split, training and evaluation parts alike. The speed-perturbed
     copies of a speaker count as a voice of their own (Kaldi gives them speaker ids of their
     own too): their formants moved, and a tested voice has no copies."""
+    from attres.loop import SplitData
+
     features = index_for(spec.features, spec.fingerprint, shared)
     train, test = np.asarray(spec.train_rows), np.asarray(spec.test_rows)
     settings = spec.train.inputs()

@@ -24,14 +24,15 @@ from typing import Any
 import numpy as np
 
 from attres.loop import Replica, SplitData, StreamedSplit, train_model
-from attres.models import class_probabilities, create_model, model_info, model_kind
+from attres.models import create_model, model_info, model_kind
+from attres.models.functionals import class_probabilities
 from attres.saved import ModelMeta
 from attres.train import Standardizer
 from featurize.encoder_store import saved_settings
 from featurize.location import Location
 from featurize.store import functionals_settings
 from workflows.grid.checkpoints import FileCheckpoints, ReadOnlyCheckpoints
-from workflows.grid.config import TrialSpec
+from workflows.grid.config import TrialSpec, runs_on_ray_train, streams
 from workflows.grid.data import Shared, TrialData, trial_data, trial_index
 from workflows.grid.provenance import code_version
 from workflows.grid.runtime import WORKER_ENV, tune_process
@@ -51,18 +52,6 @@ def fit_for(spec: TrialSpec) -> Callable[[TrialSpec, TrialData, Shared | None], 
     if model_kind(spec.model) == "sklearn":
         return fit_sklearn
     return train_data_parallel if runs_on_ray_train(spec) else train_in_process
-
-
-def runs_on_ray_train(spec: TrialSpec) -> bool:
-    """The network trains data-parallel on Ray Train workers."""
-    return model_kind(spec.model) == "torch" and spec.train.workers_per_trial > 1
-
-
-def streams(spec: TrialSpec) -> bool:
-    """``--stream`` applies to the trial: a network of spectrograms (functionals are a few
-    hundred numbers a clip, read whole)."""
-    model = spec.model
-    return spec.train.stream and model_kind(model) == "torch" and not model_info(model).features
 
 
 def keep_model(spec: TrialSpec, data: TrialData, fitted: Fitted) -> None:
@@ -253,7 +242,7 @@ def fit_sklearn(spec: TrialSpec, data: TrialData, shared: Shared | None = None) 
     info = model_info(spec.model)
     several = {"parts": data.parts} if len(info.features) > 1 else {}
     # a model with a seed of its own (the encoder heads' networks) takes the trial's
-    seeded = {"seed": spec.seed} if "seed" in inspect.signature(info.builder).parameters else {}
+    seeded = {"seed": spec.seed} if "seed" in inspect.signature(info.build).parameters else {}
     model = create_model(
         spec.model, num_classes=num_classes, in_chans=x_train.shape[1], **several, **seeded
     )

@@ -24,14 +24,12 @@ import numpy as np
 import ray
 from ray import tune
 
-from attres.flops import count_flops
 from attres.models import create_model, model_info, model_kind
 from featurize.encoder_store import saved_settings
 from featurize.location import Location
 from featurize.store import FeatureSet, content_fingerprint, functionals_width, load_features
-from workflows.grid.config import TrainConfig, TrialSpec
+from workflows.grid.config import TrainConfig, TrialSpec, streams
 from workflows.grid.data import SharedFeatures, share_features
-from workflows.grid.fit import streams
 from workflows.grid.plan import (
     GridError,
     cross_classes,
@@ -103,14 +101,32 @@ def check_runs_belong(runs: str, cfg: TrainConfig, features_used: dict[str, Any]
 def longest_first(specs: list[TrialSpec], image_shape: tuple[int, ...]) -> list[TrialSpec]:
     """The grid ordered by each model's FLOPs per example, largest first, so the longest
     trials do not start last and leave the other slots idle at the end (models of
-    functionals, a few thousand FLOPs, count as none)."""
+    functionals, a few thousand FLOPs, count as none). The networks are built and counted
+    in a Ray task: the driver never imports torch."""
+    networks = sorted(
+        {
+            s.model
+            for s in specs
+            if model_kind(s.model) == "torch" and not model_info(s.model).features
+        }
+    )
     flops = {}
-    for name in {s.model for s in specs}:
-        if model_kind(name) == "torch" and not model_info(name).features:
-            flops[name] = count_flops(create_model(name, num_classes=2), image_shape)
-        else:
-            flops[name] = 0
-    return sorted(specs, key=lambda s: -flops[s.model])
+    if networks:
+        counted = ray.remote(num_cpus=0)(network_flops).remote(networks, image_shape)
+        flops = dict(zip(networks, ray.get(counted), strict=True))
+    return sorted(specs, key=lambda s: -flops.get(s.model, 0))
+
+
+def is_network(model: str) -> bool:
+    """A torch model of spectrograms (a network of functionals counts as no cost)."""
+    return model_kind(model) == "torch" and not model_info(model).features
+
+
+def network_flops(names: list[str], image_shape: tuple[int, ...]) -> list[int]:
+    """FLOPs per example of each network on ``image_shape`` inputs (in a Ray worker)."""
+    from attres.flops import count_flops
+
+    return [count_flops(create_model(name, num_classes=2), image_shape) for name in names]
 
 
 def trial_slots(resources: dict[str, float], cfg: TrainConfig, networks: bool = True) -> int:
@@ -357,6 +373,10 @@ def _run_tune(
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
         logging.getLogger("ray.tune").setLevel(logging.WARNING)
     callback = GridProgress(todo, max_concurrent, progress, display, epochs=_epochs)
+    # Tune's own per-trial result.json and progress.csv, not its TensorBoard logger: that one
+    # imports torch into the driver (--track tensorboard writes the grid's event files)
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    loggers = [tune.logger.CSVLoggerCallback(), tune.logger.JsonLoggerCallback()]
     tuner = tune.Tuner(
         # the features travel to each trial by reference: one copy per node, read zero-copy
         tune.with_resources(tune.with_parameters(run_trial, shared=shared), _trial_bundle),
@@ -372,7 +392,7 @@ def _run_tune(
             name=f"tune-{hashlib.sha1(todo[0].runs.encode()).hexdigest()[:12]}",
             storage_path=str(storage),
             verbose=2 if verbose else 0,
-            callbacks=[callback, *trackers],
+            callbacks=[callback, *loggers, *trackers],
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         ),
     )

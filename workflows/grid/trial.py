@@ -7,22 +7,26 @@ A trial whose record exists is done; an unfinished network resumes from its chec
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attres.models import model_kind
 from workflows.grid.checkpoints import FileCheckpoints
-from workflows.grid.config import TrialSpec
+from workflows.grid.config import TrialSpec, runs_on_ray_train, streams
 from workflows.grid.data import Shared, TrialData, trial_data, trial_index
-from workflows.grid.fit import Fitted, fit_for, keep_model, runs_on_ray_train, streams
 from workflows.grid.provenance import provenance
 from workflows.record import TrialRecord
 from workflows.runs import write_record
+
+if TYPE_CHECKING:  # the fit imports torch: in the trial's process, not the grid's driver
+    from workflows.grid.fit import Fitted
 
 
 def run_trial(config: dict[str, Any], shared: Shared | None = None) -> None:
     """Tune's function trainable: one trial, start to record, resuming where it stopped.
     ``shared``: the grid's features in the object store (``workflows.grid.data``)."""
     from ray import tune
+
+    from workflows.grid.fit import fit_for, keep_model
 
     spec = TrialSpec.from_dict(config["spec"])
     start = time.perf_counter()

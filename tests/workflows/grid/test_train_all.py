@@ -479,3 +479,22 @@ def test_a_grid_shares_one_read_only_copy_and_names_sizes_beyond_the_store(
     np.testing.assert_array_equal(images, load_features(synth_features).spectrograms)
     assert not images.flags.writeable  # one copy for every trial: nobody writes into it
     assert shared[synth_features].functionals == {}  # a network reads no functionals
+
+
+def test_the_driver_runs_a_grid_without_importing_torch(synth_features, tmp_path) -> None:
+    """The driver plans from ids, speakers and labels and the registry's names (torch alone
+    is 0.3 GiB of a process): the networks are built, counted and trained in Ray's workers.
+    Its own process, as `attres-flow train-all` runs, on a local Ray instance of its own
+    (scikit-learn, which draws the splits, it does import)."""
+    script = (
+        "import sys\n"
+        "from workflows.cli import app\n"
+        f"app(['train-all', {synth_features!r}, '--out', 'runs', '--models', 'CNN,SVM',\n"
+        "     '--epochs', '1', '--cpus-per-trial', '0.5', '--quiet'], standalone_mode=False)\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "torch imported: False" in done.stdout
+    assert {r.model for r in load_records(str(tmp_path / "runs"))} == {"CNN", "SVM"}
