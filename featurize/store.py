@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,6 +246,23 @@ def load_spectrograms(features: str, size: int, expected: np.ndarray) -> np.ndar
     """(N, 1, size, size) float32 spectrograms of FEATURES in utterance_id order, read shard
     by shard into one array (no second copy of the corpus on the way); ``expected``: the ids
     of the index they go with (refused if the shards hold others now)."""
+    positions, shards = spectrogram_shards(features, size, expected)
+    row_of = np.empty(len(positions), dtype=np.int64)
+    row_of[positions] = np.arange(len(positions))  # position in the file order -> row in id order
+    out = np.empty((len(positions), 1, size, size), dtype=np.float32)
+    start = 0
+    for images in shards:
+        out[row_of[start : start + len(images)]] = images
+        start += len(images)
+    return out
+
+
+def spectrogram_shards(
+    features: str, size: int, expected: np.ndarray
+) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    """The spectrograms of FEATURES one shard at a time: (N,) where each row of the index (in
+    ``expected``'s utterance_id order) is among the shards' rows in file order, and each
+    shard's (n, 1, size, size) float32 spectrograms in that order, read when asked for."""
     fs, root = Location(features).filesystem()
     paths = shard_paths(fs, root)
     ids = (
@@ -258,16 +276,13 @@ def load_spectrograms(features: str, size: int, expected: np.ndarray) -> np.ndar
             f"{features} changed while it was read ({len(ids)} rows, the index has "
             f"{len(expected)}); run the command again"
         )
-    row_of = np.empty(len(ids), dtype=np.int64)
-    row_of[order] = np.arange(len(ids))  # position in the file order -> row in id order
-    out = np.empty((len(ids), 1, size, size), dtype=np.float32)
-    start = 0
-    for path in paths:
-        column = pq.read_table(path, filesystem=fs, columns=["spectrogram"]).column(0)
-        images = column.combine_chunks().flatten().flatten().to_numpy().reshape(-1, 1, size, size)
-        out[row_of[start : start + len(images)]] = images
-        start += len(images)
-    return out
+
+    def shards() -> Iterator[np.ndarray]:
+        for path in paths:
+            column = pq.read_table(path, filesystem=fs, columns=["spectrogram"]).column(0)
+            yield column.combine_chunks().flatten().flatten().to_numpy().reshape(-1, 1, size, size)
+
+    return order, shards()
 
 
 def refuse_same_audio(features: str, ids: np.ndarray, sha1: pa.ChunkedArray) -> None:

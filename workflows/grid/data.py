@@ -10,7 +10,8 @@ hold them) a process reads FEATURES itself, once.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from featurize.store import (
     content_fingerprint,
     load_features,
     load_functionals,
-    load_spectrograms,
+    spectrogram_shards,
 )
 from workflows.grid.config import TrialSpec
 
@@ -45,18 +46,45 @@ class SharedFeatures:
     location: str
     fingerprint: str
     index: FeatureSet  # spectrograms None
-    spectrograms: Any  # ray.ObjectRef of the (N, 1, H, W) array, or None: no model reads them
+    # the spectrograms: the ray.ObjectRef of where each row is among the shards' rows, then
+    # one of each shard's (n, 1, H, W) array (``ShardedImages``); () where no model reads them
+    spectrograms: tuple[Any, ...]
     functionals: dict[str, Any]  # set -> ray.ObjectRef of its (N, D) vectors, in index order
     # encoder set -> ray.ObjectRef of its (N, layers + 1, dim) embeddings, in index order
     encoders: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def features(self) -> FeatureSet:
-        """The features, their spectrograms the store's read-only copy (zero-copy)."""
+    def images(self) -> ShardedImages:
+        """The spectrograms as the store holds them: read-only, zero-copy."""
         import ray
 
-        images = None if self.spectrograms is None else ray.get(self.spectrograms)
-        return replace(self.index, spectrograms=images)
+        positions, *shards = ray.get(list(self.spectrograms))
+        return ShardedImages(shards, positions)
+
+
+class ShardedImages:
+    """(N, 1, H, W) spectrograms kept as one array per shard, indexed by rows of the index
+    (utterance_id order) like one array: the task that puts them into the object store holds
+    one shard at a time, never a second copy of the corpus."""
+
+    def __init__(self, shards: list[np.ndarray], positions: np.ndarray) -> None:
+        self.shards = shards
+        self.positions = positions  # (N,) each row's place among the shards' rows, in order
+        self.starts = np.cumsum([0, *(len(shard) for shard in shards)])[:-1]
+        self.shape = (len(positions), *shards[0].shape[1:])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        """The rows' images, a fresh (n, 1, H, W) array."""
+        where = self.positions[np.asarray(rows, dtype=np.intp)]
+        shard = np.searchsorted(self.starts, where, side="right") - 1
+        out = np.empty((len(where), *self.shape[1:]), dtype=self.shards[0].dtype)
+        for k in np.unique(shard):
+            mine = shard == k
+            out[mine] = self.shards[k][where[mine] - self.starts[k]]
+        return out
 
 
 def share_features(
@@ -68,21 +96,22 @@ def share_features(
     encoders: tuple[str, ...] = (),
 ) -> SharedFeatures:
     """Put what a grid's models read of ``location`` into the object store, each array read
-    by a task (one copy, owned by this driver, which never loads it)."""
+    by a task (one copy, owned by this driver, which never loads it); the spectrograms shard
+    by shard, from a task that streams them (``num_returns="streaming"``)."""
     import ray
 
-    read_images = ray.remote(num_cpus=0)(_read_spectrograms)
+    read_images = ray.remote(num_cpus=0, num_returns="streaming")(_read_spectrograms)
     read_set = ray.remote(num_cpus=0)(_read_functionals)
     read_encoder = ray.remote(num_cpus=0)(_read_encoder)
+    images = ()
+    if spectrograms:
+        size = index.config.image_size
+        images = tuple(read_images.remote(location, fingerprint, size, index.utterance_ids))
     return SharedFeatures(
         location=location,
         fingerprint=fingerprint,
         index=index,
-        spectrograms=(
-            read_images.remote(location, fingerprint, index.config.image_size, index.utterance_ids)
-            if spectrograms
-            else None
-        ),
+        spectrograms=images,
         functionals={
             name: read_set.remote(location, fingerprint, name, index.utterance_ids) for name in sets
         },
@@ -93,9 +122,14 @@ def share_features(
     )
 
 
-def _read_spectrograms(location: str, planned: str, size: int, ids: np.ndarray) -> np.ndarray:
+def _read_spectrograms(
+    location: str, planned: str, size: int, ids: np.ndarray
+) -> Iterator[np.ndarray]:
+    """Where each row is among the shards' rows, then each shard's spectrograms."""
     _require_unchanged(location, planned)
-    return load_spectrograms(location, size, ids)
+    positions, shards = spectrogram_shards(location, size, ids)
+    yield positions
+    yield from shards
 
 
 def _read_functionals(location: str, planned: str, name: str, ids: np.ndarray) -> np.ndarray:
@@ -151,16 +185,17 @@ def _shared(location: str, planned: str, shared: Shared | None) -> SharedFeature
     return mine if mine is not None and mine.fingerprint == planned else None
 
 
-def features_for(location: str, planned: str, shared: Shared | None = None) -> FeatureSet:
-    """Features the grid was planned on (fingerprint ``planned``): the object store's copy
-    where the grid shared them, else this process's own, read once."""
-    if (mine := _shared(location, planned, shared)) is not None:
-        return mine.features
+def images_for(location: str, planned: str, shared: Shared | None = None) -> Any:
+    """The (N, 1, H, W) spectrograms the grid was planned on (fingerprint ``planned``): the
+    object store's copy where the grid shared them (``ShardedImages``), else this process's
+    own array, read once."""
+    if (mine := _shared(location, planned, shared)) is not None and mine.spectrograms:
+        return mine.images
     cached = _FEATURES.get(location)
     if cached is None or cached[0] != planned:
         _require_unchanged(location, planned)
         _FEATURES[location] = cached = (planned, load_features(location))
-    return cached[1]
+    return cached[1].images
 
 
 def model_values(
@@ -179,7 +214,7 @@ def model_values(
         return encoder_values(location, planned, model.encoder, shared)[..., None], rows, ()
     sets = model.features
     if not sets:
-        return features_for(location, planned, shared).images, rows, ()
+        return images_for(location, planned, shared), rows, ()
     if len(sets) == 1:
         values = set_values(location, planned, sets[0], shared)
         return values[:, :, None, None], rows, ((sets[0], values.shape[1]),)

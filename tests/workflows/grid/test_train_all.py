@@ -458,8 +458,9 @@ def test_a_class_with_one_clip_is_refused_by_name(ray_local, synth_corpus, tmp_p
 def test_a_grid_shares_one_read_only_copy_and_names_sizes_beyond_the_store(
     ray_local, synth_features, tmp_path, monkeypatch
 ):
-    """The object store's copy is the features as read, read-only; a grid reading more than
-    the store holds is told the sizes (Ray spills the rest to disk)."""
+    """The object store's copy is the features as read, read-only, put there shard by shard
+    (no process holds the corpus twice); a grid reading more than the store holds is told
+    the sizes (Ray spills the rest to disk)."""
     from workflows.grid import train_all as grid
 
     index = load_features(synth_features, spectrograms=False)
@@ -475,9 +476,13 @@ def test_a_grid_shares_one_read_only_copy_and_names_sizes_beyond_the_store(
     shared = grid.share_grid_features(specs, index, None, heard.append)
     (message,) = heard
     assert "0.00 GiB, more than the 0.00 GiB object store of the smallest node" in message
-    images = shared[synth_features].features.images
-    np.testing.assert_array_equal(images, load_features(synth_features).spectrograms)
-    assert not images.flags.writeable  # one copy for every trial: nobody writes into it
+    images = shared[synth_features].images  # one array per shard, indexed as one
+    whole = load_features(synth_features).spectrograms
+    rows = np.random.default_rng(0).permutation(len(whole))
+    assert images.shape == whole.shape and len(images.shards) > 1
+    np.testing.assert_array_equal(images[rows], whole[rows])
+    # one copy for every trial: nobody writes into it
+    assert not any(shard.flags.writeable for shard in images.shards)
     assert shared[synth_features].functionals == {}  # a network reads no functionals
 
 
