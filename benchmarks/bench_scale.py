@@ -7,7 +7,8 @@
 Builds a synthetic corpus of about ``--clips`` clips (4 speakers; or reads ``--features``, a
 featurized corpus of your own), featurizes it (``featurize`` as the CLI runs it, with
 ``--functionals`` eGeMAPS too), then runs one epoch of ``--model`` under the paper's split
-with k trials at once (seeds 0..k-1, ``--max-concurrent k``) for each k of ``--trials``,
+with k trials at once (seeds 0..k-1, ``--max-concurrent k``, each trial holding 1/k of
+the CPUs where there are fewer than k) for each k of ``--trials``,
 and with ``--data-parallel`` one trial on two Ray Train workers; with ``--stream`` the
 trials stream their rows from the shards (``train-all --stream``). Each step on one local
 Ray instance, started by this process (``--object-store-gib`` sets its object store: a
@@ -72,7 +73,10 @@ def grid_step(
 
     name = (f"dp2-{trials}" if data_parallel else f"k{trials}") + ("-stream" if stream else "")
     workers = 2 if data_parallel else 1
-    cfg = TrainConfig(epochs=1, protocol="paper", workers_per_trial=workers, stream=stream)
+    # k trials at once, whatever the cores: each holds its share of them
+    cpus = min(1.0, (os.cpu_count() or 1) / (trials * workers))
+    cfg = TrainConfig(epochs=1, protocol="paper", workers_per_trial=workers, stream=stream,
+                      cpus_per_trial=cpus)  # fmt: skip
     start = time.perf_counter()
     with PeakMemory() as memory:
         summary = train_all(features, str(work / f"runs-{name}"), [model], list(range(trials)),
