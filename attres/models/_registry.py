@@ -1,10 +1,13 @@
 """The model registry: one table from the paper's names (and slugs) to builders.
 
-Importing ``attres.models`` fills it (each model module registers its builders); callers use
-the names that package re-exports. This module imports no model, so there is no cycle.
+Importing ``attres.models`` fills it (``_catalog`` registers every built-in model, each
+builder named by place, "module:attribute", and imported when a model is built); callers
+use the names that package re-exports. This module imports no model, so there is no cycle,
+and reading the registry imports neither torch nor scikit-learn.
 
 In the style of torchvision's ``models/_api.py`` and timm's ``models/_registry.py``:
-a module registers a builder with ``@register_model("att-Res", kind="torch")``, and
+``register_model("att-Res", builder="attres.models.attres:AttRes", options={...})`` (or, for
+a builder at hand, the decorator ``@register_model("my-net")``) registers it, and
 training, tuning and evaluation code call ``create_model(name, num_classes)`` and
 branch on ``model_kind(name)``, never on names. Every builder takes
 ``(num_classes, in_chans=1, **kwargs)``. Names resolve case-insensitively, from the

@@ -21,7 +21,9 @@ from attres.layers import SpatialAttention
 from attres.models import (
     _registry,
     create_model,
+    encoder_heads,
     list_models,
+    model_info,
     model_kind,
     register_model,
     resolve_name,
@@ -301,3 +303,12 @@ def test_prepare_for_training() -> None:
 def test_doctests(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_every_registered_builder_is_found_where_the_catalog_says() -> None:
+    """The catalog names builders by place: a renamed class or function fails here, not in a
+    grid's trial."""
+    for name in list_models():
+        assert callable(model_info(name).build), name
+    for head in encoder_heads():
+        assert callable(model_info(f"wavlm-{head}").build), head
