@@ -44,7 +44,7 @@ def channel_statistics(fetch: Fetch, n: int, channels: int) -> tuple[list, list]
     if channels == 1:
         totals = [_pairwise(fetch, n, per_row, lambda rows: rows[:, :1])]
     else:
-        totals = _row_by_row(fetch, n, channels)
+        totals = _row_by_row(fetch, n, per_row, channels)
     means = [_divide(total, count) for total in totals]
     stds = []
     for c, total in enumerate(totals):
@@ -85,12 +85,11 @@ def _pairwise(fetch: Fetch, n: int, per_row: int, pick: Callable) -> np.float32:
     return total(0, n * per_row)
 
 
-def _row_by_row(fetch: Fetch, n: int, channels: int) -> list[np.float32]:
+def _row_by_row(fetch: Fetch, n: int, per_row: int, channels: int) -> list[np.float32]:
     """Per channel, numpy's sum over a strided channel view: the rows gathered in groups
     that fill its buffer (``np.getbufsize()`` numbers, whole rows, at least one), each
     group's pairwise sum added to a running float32 total in row order."""
     totals = [ZERO] * channels
-    per_row = int(np.prod(fetch(0, 1).shape[2:]))
     group = max(1, np.getbufsize() // per_row)  # rows per buffer
     step = group * max(1, LEAF // (group * per_row * channels))
     for start in range(0, n, step):

@@ -234,8 +234,12 @@ def runs_on_ray_train(spec: TrialSpec) -> bool:
     return model_kind(spec.model) == "torch" and spec.train.workers_per_trial > 1
 
 
+def is_network(model: str) -> bool:
+    """A torch model of spectrograms (not a network of functionals)."""
+    return model_kind(model) == "torch" and not model_info(model).features
+
+
 def streams(spec: TrialSpec) -> bool:
     """``--stream`` applies to the trial: a network of spectrograms (functionals are a few
     hundred numbers a clip, read whole)."""
-    model = spec.model
-    return spec.train.stream and model_kind(model) == "torch" and not model_info(model).features
+    return spec.train.stream and is_network(spec.model)

@@ -28,7 +28,7 @@ from attres.models import create_model, model_info, model_kind
 from featurize.encoder_store import saved_settings
 from featurize.location import Location
 from featurize.store import FeatureSet, content_fingerprint, functionals_width, load_features
-from workflows.grid.config import TrainConfig, TrialSpec, streams
+from workflows.grid.config import TrainConfig, TrialSpec, is_network, streams
 from workflows.grid.data import SharedFeatures, share_features
 from workflows.grid.plan import (
     GridError,
@@ -103,23 +103,12 @@ def longest_first(specs: list[TrialSpec], image_shape: tuple[int, ...]) -> list[
     trials do not start last and leave the other slots idle at the end (models of
     functionals, a few thousand FLOPs, count as none). The networks are built and counted
     in a Ray task: the driver never imports torch."""
-    networks = sorted(
-        {
-            s.model
-            for s in specs
-            if model_kind(s.model) == "torch" and not model_info(s.model).features
-        }
-    )
+    networks = sorted({s.model for s in specs if is_network(s.model)})
     flops = {}
     if networks:
         counted = ray.remote(num_cpus=0)(network_flops).remote(networks, image_shape)
         flops = dict(zip(networks, ray.get(counted), strict=True))
     return sorted(specs, key=lambda s: -flops.get(s.model, 0))
-
-
-def is_network(model: str) -> bool:
-    """A torch model of spectrograms (a network of functionals counts as no cost)."""
-    return model_kind(model) == "torch" and not model_info(model).features
 
 
 def network_flops(names: list[str], image_shape: tuple[int, ...]) -> list[int]:
