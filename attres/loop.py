@@ -62,7 +62,7 @@ class BatchedInputs:
         return len(self.rows)
 
     def __getitem__(self, key: slice | torch.Tensor) -> torch.Tensor:
-        idx = np.arange(len(self))[key] if isinstance(key, slice) else key.cpu().numpy()
+        idx = np.arange(*key.indices(len(self))) if isinstance(key, slice) else key.cpu().numpy()
         batch = self.scale.apply_in_place(self.rows.take(idx))  # a fresh array: scaled in place
         return torch.from_numpy(batch).to(self.device)
 
