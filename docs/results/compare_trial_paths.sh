@@ -2,8 +2,8 @@
 # Do two commits' trial paths give the same records? Trains att-Res0, att-Res+ (speakers
 # scaled), LSTM+CNN and eGeMAPS-MLP for 3 epochs, and eGeMAPS-LR, on one synthetic corpus
 # (240 clips, 32x32, with eGeMAPS functionals), then the CNN with two delta channels and
-# speakers scaled, with each commit's code, and compares the records' WA, UA, confusion
-# matrices and curves.
+# speakers scaled, with each commit's code, and compares the records (same_records.py: test clips, confusion
+# matrices, curves); exits 1 if any differs.
 #
 #   docs/results/compare_trial_paths.sh OLD_COMMIT [WORK_DIR]
 #
@@ -26,14 +26,8 @@ for side in old new; do
     (cd "$code" && PYTHONPATH=$code attres-flow train-all "$WORK/features" \
         --out "$WORK/$side-deltas" "${DELTAS[@]}" >/dev/null 2>&1)
 done
-python - "$WORK" <<'PY'
-import json, pathlib, sys
-work = pathlib.Path(sys.argv[1])
-for grid in ("", "-deltas"):
-  for path in sorted((work / f"old{grid}" / "trials").glob("*.json")):
-    other = work / f"new{grid}" / "trials" / path.name
-    old, new = json.loads(path.read_text()), json.loads(other.read_text())
-    same = all(old[k] == new[k] for k in ("wa", "ua", "confusion", "curves"))
-    print(f"{path.stem}: WA {old['wa']:.4f} -> {new['wa']:.4f}, records "
-          f"{'identical' if same else 'DIFFER'}; wall {old['wall_s']:.1f} s -> {new['wall_s']:.1f} s")
-PY
+status=0
+for grid in "" -deltas; do
+    python "$NEW/docs/results/same_records.py" "$WORK/old$grid" "$WORK/new$grid" || status=1
+done
+exit $status
