@@ -2,8 +2,8 @@
 # Do two commits' trial paths give the same records? Trains att-Res0, att-Res+ (speakers
 # scaled), LSTM+CNN and eGeMAPS-MLP for 3 epochs, and eGeMAPS-LR, on one synthetic corpus
 # (240 clips, 32x32, with eGeMAPS functionals), then the CNN with two delta channels and
-# speakers scaled, with each commit's code, and compares the records (same_records.py: test clips, confusion
-# matrices, curves); exits 1 if any differs.
+# speakers scaled, with each commit's code, and compares the records (same_records.py:
+# test clips, confusion matrices, curves); exits 1 if any differs.
 #
 #   docs/results/compare_trial_paths.sh OLD_COMMIT [WORK_DIR]
 #
