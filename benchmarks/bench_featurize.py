@@ -21,6 +21,10 @@ cluster's processes are not below the driver and are not counted.
 ``--functionals`` adds openSMILE's sets to both (``featurize --functionals``), the loop's
 extractor built once off the clock, as each actor builds its own.
 
+The shards' size is reported with the rate at which the output folder's disk takes a
+sustained write (``DISK_PROBE_BYTES`` written and fsync'd): the seconds the disk alone needs
+for the shards, a floor under the pipeline's time that no number of cores lowers.
+
 ``--timeline`` has each featurize actor log, per block, when it ran and the CPU time its
 thread took, and prints per actor: when it was constructed and began its first block
 (seconds after Ray was up), its blocks, files, busy time, CPU ms per file and the idle
@@ -48,6 +52,27 @@ from featurize.pipeline import FeaturizeBlocks, featurize_file, run_featurize
 from featurize.raysession import ensure_ray
 
 EXTRACTORS: dict[tuple[str, ...], Extractor] = {}  # one per process, as one per actor
+DISK_PROBE_BYTES = 2**30  # more than a few seconds of any disk, less than the page cache
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def disk_write_rate(folder: Path, nbytes: int = DISK_PROBE_BYTES) -> float:
+    """Bytes/s of one sustained write of ``nbytes`` into ``folder``, fsync'd before the
+    clock stops (the file is removed)."""
+    chunk = os.urandom(2**20)
+    path = folder / "disk-probe"
+    start = time.perf_counter()
+    with open(path, "wb") as f:
+        for _ in range(nbytes // len(chunk)):
+            f.write(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+    seconds = time.perf_counter() - start
+    path.unlink()
+    return nbytes / seconds
 
 
 def featurize_all(
@@ -172,6 +197,8 @@ def main() -> None:
         assert summary.featurized + summary.rejected == n
         if args.timeline:
             print_timeline(out / "timeline", ray_up)
+        shard_bytes = folder_bytes(out / "features")
+        disk_rate = disk_write_rate(out)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     run_s = total_s - ray_s
@@ -182,6 +209,10 @@ def main() -> None:
     print(
         f"peak memory  : PSS {memory.pss / 2**30:.2f} GiB, summed RSS {memory.rss / 2**30:.2f} GiB"
         " (driver + Ray processes below it)"
+    )
+    print(
+        f"shards       : {shard_bytes / 1e9:7.2f} GB; the disk writes {disk_rate / 1e6:.0f} MB/s "
+        f"sustained: {shard_bytes / disk_rate:.1f} s of writing for the shards alone"
     )
 
     if not args.skip_loop:

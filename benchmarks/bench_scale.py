@@ -17,9 +17,10 @@ streamed trial trains a corpus larger than it), so every Ray process is below it
 Reports featurize clips/s, and per step the node's peak memory: PSS summed over this
 process and every Ray process (the object store's shared pages count once), the peak of
 this process (the driver) and of the largest Ray process, against the size of one copy
-of the spectrograms (N x H x W x 4 bytes); and the epoch's seconds. Writes the figures to
-``WORK/bench_scale.json`` as each step ends. Memory is sampled once a second: a shorter
-peak can be missed.
+of the spectrograms (N x H x W x 4 bytes), and the peak's PSS by process (each trial, the
+raylet holding the object store, Ray's own processes); and the epoch's seconds. Writes
+the figures to ``WORK/bench_scale.json`` as each step ends. Memory is sampled once a
+second: a shorter peak can be missed.
 """
 
 from __future__ import annotations
@@ -94,8 +95,10 @@ def grid_step(
 
 
 def figures(memory: PeakMemory) -> dict:
+    at_peak = sorted(memory.at_peak.items(), key=lambda item: -item[1])
     return {"node_pss_gib": memory.pss / GIB, "driver_pss_gib": memory.driver / GIB,
-            "largest_gib": memory.largest / GIB, "largest": memory.largest_name}  # fmt: skip
+            "largest_gib": memory.largest / GIB, "largest": memory.largest_name,
+            "at_peak_gib": {name: pss / GIB for name, pss in at_peak}}  # fmt: skip
 
 
 def main() -> None:
@@ -155,6 +158,8 @@ def main() -> None:
         print(f"{step['step']}: {step['wall_s']:.0f} s{rate}{epoch}; node PSS "
               f"{step['node_pss_gib']:.2f} GiB (driver {step['driver_pss_gib']:.2f}, largest "
               f"{step['largest']} {step['largest_gib']:.2f})")  # fmt: skip
+        print("  at the peak, PSS by process: " + ", ".join(
+            f"{name} {gib:.2f}" for name, gib in step["at_peak_gib"].items()))  # fmt: skip
     print(f"figures in {work / 'bench_scale.json'}")
 
 

@@ -49,23 +49,31 @@ def memory_bytes(pid: int) -> tuple[int, int]:
 
 
 def process_name(pid: int) -> str:
-    """A Ray worker's title (``ray::run_trial``, ``ray::IDLE``) or the program's name."""
+    """A Ray worker's title (``ray::run_trial``, ``ray::IDLE``), a Python script's name
+    (``dashboard.py``, Ray's ``monitor.py``) or the program's name."""
     try:
-        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return "?"
-    first = words[0].decode(errors="replace")
-    return first.split()[0] if first.startswith("ray::") else Path(first).name
+    if words[0].startswith("ray::"):
+        return words[0].split()[0]
+    if Path(words[0]).name.startswith("python"):
+        script = next((w for w in words[1:] if w.endswith(".py")), None)
+        if script:
+            return Path(script).name
+    return Path(words[0]).name
 
 
 class PeakMemory:
     """Samples, once a second, the summed PSS and RSS of this process and its descendants,
     and the peak PSS of this process (``driver``) and of the largest other one (``largest``,
-    with its name)."""
+    with its name). ``at_peak``: the sample with the highest summed PSS, as {process name
+    (``driver`` for this one): PSS summed over the processes of that name}."""
 
     def __init__(self, interval_s: float = 1.0) -> None:
         self.pss = self.rss = self.driver = self.largest = 0
         self.largest_name = ""
+        self.at_peak: dict[str, int] = {}
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -74,7 +82,12 @@ class PeakMemory:
         me = os.getpid()
         while not self._stop.is_set():
             usage = {pid: memory_bytes(pid) for pid in descendants(me)}
-            self.pss = max(self.pss, sum(pss for pss, _ in usage.values()))
+            node = sum(pss for pss, _ in usage.values())
+            if node > self.pss:
+                self.pss, self.at_peak = node, {}
+                for pid, (pss, _) in usage.items():
+                    name = "driver" if pid == me else process_name(pid)
+                    self.at_peak[name] = self.at_peak.get(name, 0) + pss
             self.rss = max(self.rss, sum(rss for _, rss in usage.values()))
             self.driver = max(self.driver, usage.get(me, (0, 0))[0])
             others = [(pss, pid) for pid, (pss, _) in usage.items() if pid != me]
