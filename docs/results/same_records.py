@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 SAME_FIELDS = ("test_ids_sha1", "confusion", "wa", "ua", "curves")
 
 
@@ -31,11 +33,15 @@ def differences(reference: dict, candidate: dict) -> list[str]:
 
 
 def largest_probability_gap(reference: dict, candidate: dict) -> float:
-    """max |p - p'| over the test clips' class probabilities (0 when either has none)."""
+    """max |p - p'| over the test clips' class probabilities: 0 when either has none,
+    infinite when their shapes differ."""
     ours, theirs = reference.get("test_probabilities"), candidate.get("test_probabilities")
     if not ours or not theirs:
         return 0.0
-    return max(abs(a - b) for row, other in zip(ours, theirs) for a, b in zip(row, other))
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    if ours.shape != theirs.shape:
+        return float("inf")
+    return float(np.abs(ours - theirs).max())
 
 
 def main(argv: list[str] | None = None) -> int:
