@@ -23,6 +23,8 @@
 #   networks   att-Res and att-Res+ (SEEDS, default 0; NET_EPOCHS, default 25)
 #   emobox     the functionals models on EmoBox's own folds of the corpus (--protocol
 #              predefined), EMOBOX=<EmoBox checkout>/data/<its name for the corpus>
+#   emobox-recipe
+#              SER-recipe on EmoBox's folds (after the emobox and compare stages)
 #   emobox-networks
 #              att-Res+ then att-Res on EmoBox's folds (SEEDS, NET_EPOCHS), after the
 #              emobox stage wrote WORK/emobox-folds.csv
@@ -80,6 +82,10 @@ for stage in $STAGES; do
             attres-flow train-all "${E[@]}" --models ComParE-LR
         fi
         attres-flow train-all "${E[@]}" --models eGeMAPS-MLP --seeds 0-2
+        ;;
+    emobox-recipe)
+        attres-flow train-all "$FEATURES" --out "$WORK/emobox-folds" --protocol predefined \
+            --partition "$WORK/emobox-folds.csv" --quiet --models SER-recipe
         ;;
     emobox-networks)
         E=("$FEATURES" --out "$WORK/emobox-folds" --protocol predefined
