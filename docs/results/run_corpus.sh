@@ -20,13 +20,14 @@
 #   mlp        eGeMAPS-MLP, seeds 0-2
 #   compare    ComParE functionals added to WORK/features (nothing else made again), and
 #              ComParE-LR
-#   networks   att-Res and att-Res+ (SEEDS, default 0; NET_EPOCHS, default 25)
+#   networks   att-Res and att-Res+ (SEEDS, default 0; NET_EPOCHS, default 25; GPUS, GPUs
+#              per trial, default 0: on the CPU)
 #   emobox     the functionals models on EmoBox's own folds of the corpus (--protocol
 #              predefined), EMOBOX=<EmoBox checkout>/data/<its name for the corpus>
 #   emobox-recipe
 #              SER-recipe on EmoBox's folds (after the emobox and compare stages)
 #   emobox-networks
-#              att-Res+ then att-Res on EmoBox's folds (SEEDS, NET_EPOCHS), after the
+#              att-Res+ then att-Res on EmoBox's folds (SEEDS, NET_EPOCHS, GPUS), after the
 #              emobox stage wrote WORK/emobox-folds.csv
 #   publish    tables, records and splits into docs/results/<name>/<protocol> (and
 #              <name>/emobox-folds where the emobox stage ran)
@@ -41,6 +42,7 @@ shift 3
 STAGES=${*:-featurize linear mlp compare networks publish}
 SEEDS=${SEEDS:-0}
 NET_EPOCHS=${NET_EPOCHS:-25}
+NET=(--seeds "$SEEDS" --epochs "$NET_EPOCHS" --gpus-per-trial "${GPUS:-0}")
 case $NAME in
 ravdess | savee | tess) PROTOCOL=(--protocol loso) ;;
 crema-d) PROTOCOL=(--protocol speaker-kfold --k 5) ;;
@@ -69,8 +71,7 @@ for stage in $STAGES; do
         attres-flow train-all "${T[@]}" --models ComParE-LR
         ;;
     networks)
-        attres-flow train-all "${T[@]}" --models att-Res,att-Res+ --seeds "$SEEDS" \
-            --epochs "$NET_EPOCHS"
+        attres-flow train-all "${T[@]}" --models att-Res,att-Res+ "${NET[@]}"
         ;;
     emobox)
         attres-flow partition emobox "${EMOBOX:?set EMOBOX to EmoBox data/<corpus>}" \
@@ -89,7 +90,7 @@ for stage in $STAGES; do
         ;;
     emobox-networks)
         E=("$FEATURES" --out "$WORK/emobox-folds" --protocol predefined
-            --partition "$WORK/emobox-folds.csv" --quiet --seeds "$SEEDS" --epochs "$NET_EPOCHS")
+            --partition "$WORK/emobox-folds.csv" --quiet "${NET[@]}")
         attres-flow train-all "${E[@]}" --models att-Res+
         attres-flow train-all "${E[@]}" --models att-Res
         ;;
