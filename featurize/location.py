@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
+from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
@@ -52,15 +54,21 @@ class Location(str):
         """Write ``data`` (text as UTF-8) here atomically: under a temporary name in the same
         folder, then renamed, so a reader never sees half a file; the folder is made first.
         A local file is on disk (fsync) before it takes the name."""
-        self._place(data, exclusive=False)
+        blob = data.encode() if isinstance(data, str) else data
+        self._place(lambda f: f.write(blob), exclusive=False)
+
+    def write_with(self, fill: Callable[[BinaryIO], object]) -> None:
+        """``write`` what ``fill`` writes into the open file it is given: a large file goes
+        straight to its temporary name, never held whole in memory first."""
+        self._place(fill, exclusive=False)
 
     def create(self, data: bytes | str) -> bool:
         """``write``, only if nothing is here yet; False if something was. Atomic for a local
         file (two processes cannot both create it); on an object store checked, then written."""
-        return self._place(data, exclusive=True)
-
-    def _place(self, data: bytes | str, exclusive: bool) -> bool:
         blob = data.encode() if isinstance(data, str) else data
+        return self._place(lambda f: f.write(blob), exclusive=True)
+
+    def _place(self, fill: Callable[[BinaryIO], object], exclusive: bool) -> bool:
         fs, path = self.filesystem()
         folder = path.rsplit("/", 1)[0]
         fs.create_dir(folder, recursive=True)
@@ -69,13 +77,17 @@ class Location(str):
             if exclusive and self.exists():
                 return False
             with fs.open_output_stream(tmp) as f:
-                f.write(blob)
+                fill(f)
             fs.move(tmp, path)
             return True
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(tmp, "wb") as f:
+                fill(f)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            os.remove(tmp)  # a failed fill leaves nothing behind
+            raise
         if not exclusive:
             os.replace(tmp, path)
             return True

@@ -161,9 +161,11 @@ def put_shard(folder: Location, table: pa.Table, large: str) -> str:
     name = f"{SHARD_PREFIX}{hashlib.sha1(ids.encode()).hexdigest()[:16]}.parquet"
     small = [column for column in table.column_names if column != large]
     codecs = {column: "snappy" for column in small} | {large: "none"}
-    buffer = pa.BufferOutputStream()
-    pq.write_table(table, buffer, compression=codecs, use_dictionary=small, write_statistics=small)
-    folder.child(name).write(buffer.getvalue().to_pybytes())
+    folder.child(name).write_with(
+        lambda f: pq.write_table(
+            table, f, compression=codecs, use_dictionary=small, write_statistics=small
+        )
+    )
     return name
 
 

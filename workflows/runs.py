@@ -81,9 +81,8 @@ def write_results_table(runs: str) -> None:
     columns = {c: [getattr(r, c) for r in records] for c in RESULT_COLUMNS}
     columns["confusion"] = [json.dumps(r.confusion) for r in records]
     columns["git_commit"] = [r.provenance["git_commit"] for r in records]
-    buffer = pa.BufferOutputStream()
-    pq.write_table(pa.table(columns), buffer)
-    Location(runs).child("results.parquet").write(buffer.getvalue().to_pybytes())
+    table = pa.table(columns)
+    Location(runs).child("results.parquet").write_with(lambda f: pq.write_table(table, f))
 
 
 def save_model(runs: str, meta: ModelMeta, model: Any, kind: str) -> Location:

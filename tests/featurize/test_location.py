@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from featurize.config import FeatureConfig
 from featurize.location import TMP_PREFIX, Location
 from featurize.store import prepare_store
@@ -20,6 +22,20 @@ def test_write_replaces_whole_and_create_refuses_what_exists(tmp_path):
     assert not Location(tmp_path / "new.json").create("second")  # another run got there first
     assert Location(tmp_path / "new.json").read() == b"first"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX)] == []
+
+
+def test_write_with_that_fails_midway_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = Location(tmp_path / "shard.parquet")
+    target.write_with(lambda f: f.write(b"whole"))
+
+    def half_then_fail(f):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        target.write_with(half_then_fail)
+    assert target.read() == b"whole"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard.parquet"]
 
 
 def test_featurize_clears_old_temporaries_only(tmp_path):
