@@ -244,6 +244,11 @@ def main() -> None:
         f"peak memory  : PSS {memory.pss / 2**30:.2f} GiB, summed RSS {memory.rss / 2**30:.2f} GiB"
         " (driver + Ray processes below it)"
     )
+    cpu = memory.cpu
+    print(
+        f"CPU          : {sum(cpu.values()):.1f} s of {os.cpu_count()} x {total_s:.1f} s; "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items() if seconds >= 0.1)
+    )
     print(
         f"shards       : {shard_bytes / 1e9:7.2f} GB; the disk writes {disk_rate / 1e6:.0f} MB/s "
         f"sustained: {shard_bytes / disk_rate:.1f} s of writing for the shards alone"

@@ -48,6 +48,15 @@ def memory_bytes(pid: int) -> tuple[int, int]:
     return found["Pss:"], found["Rss:"]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used, from /proc/PID/stat (Linux); 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_name(pid: int) -> str:
     """A Ray worker's title (``ray::run_trial``, ``ray::IDLE``), a Python script's name
     (``dashboard.py``, Ray's ``monitor.py``) or the program's name."""
@@ -68,12 +77,15 @@ class PeakMemory:
     """Samples, once a second, the summed PSS and RSS of this process and its descendants,
     and the peak PSS of this process (``driver``) and of the largest other one (``largest``,
     with its name). ``at_peak``: the sample with the highest summed PSS, as {process name
-    (``driver`` for this one): PSS summed over the processes of that name}."""
+    (``driver`` for this one): PSS summed over the processes of that name}. ``cpu``: CPU
+    seconds by process name over the run (a process's last sample: what it used in the
+    last second before it exited is missed)."""
 
     def __init__(self, interval_s: float = 1.0) -> None:
         self.pss = self.rss = self.driver = self.largest = 0
         self.largest_name = ""
         self.at_peak: dict[str, int] = {}
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (name, CPU seconds so far)
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -82,6 +94,9 @@ class PeakMemory:
         me = os.getpid()
         while not self._stop.is_set():
             usage = {pid: memory_bytes(pid) for pid in descendants(me)}
+            for pid in usage:  # named each time: a Ray worker's title changes with its task
+                name = "driver" if pid == me else process_name(pid)
+                self._cpu[pid] = (name, cpu_seconds(pid))
             node = sum(pss for pss, _ in usage.values())
             if node > self.pss:
                 self.pss, self.at_peak = node, {}
@@ -95,6 +110,13 @@ class PeakMemory:
                 self.largest, pid = max(others)
                 self.largest_name = process_name(pid)
             time.sleep(self.interval_s)  # a pass reads ~10 smaps_rollup files: ~50 ms of a core
+
+    @property
+    def cpu(self) -> dict[str, float]:
+        by_name: dict[str, float] = {}
+        for name, seconds in self._cpu.values():
+            by_name[name] = by_name.get(name, 0.0) + seconds
+        return dict(sorted(by_name.items(), key=lambda item: -item[1]))
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
