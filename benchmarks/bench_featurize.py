@@ -248,6 +248,7 @@ def main() -> None:
     print(
         f"CPU          : {sum(cpu.values()):.1f} s of {os.cpu_count()} x {total_s:.1f} s; "
         + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items() if seconds >= 0.1)
+        + f" (the driver's includes {memory.own_cpu:.1f} s of this sampling)"
     )
     print(
         f"shards       : {shard_bytes / 1e9:7.2f} GB; the disk writes {disk_rate / 1e6:.0f} MB/s "

@@ -79,13 +79,14 @@ class PeakMemory:
     with its name). ``at_peak``: the sample with the highest summed PSS, as {process name
     (``driver`` for this one): PSS summed over the processes of that name}. ``cpu``: CPU
     seconds by process name over the run (a process's last sample: what it used in the
-    last second before it exited is missed)."""
+    last second before it exited is missed); ``own_cpu``: the sampler's, in the driver's."""
 
     def __init__(self, interval_s: float = 1.0) -> None:
         self.pss = self.rss = self.driver = self.largest = 0
         self.largest_name = ""
         self.at_peak: dict[str, int] = {}
         self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (name, CPU seconds so far)
+        self.own_cpu = 0.0  # CPU seconds of the sampling itself, part of the driver's
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -109,6 +110,7 @@ class PeakMemory:
             if others and max(others)[0] > self.largest:
                 self.largest, pid = max(others)
                 self.largest_name = process_name(pid)
+            self.own_cpu = time.thread_time()
             time.sleep(self.interval_s)  # a pass reads ~10 smaps_rollup files: ~50 ms of a core
 
     @property
