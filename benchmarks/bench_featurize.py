@@ -1,8 +1,8 @@
 """Benchmark: the Ray Data featurize pipeline against a single-process loop over the same files.
 
-    python benchmarks/bench_featurize.py CORPUS [--image-size 128] [--skip-loop] [--address A]
-                                         [--timeline] [--functionals egemaps[,compare]]
-                                         [--loop-sample N]
+    python benchmarks/bench_featurize.py CORPUS [--image-size 128] [--address A] [--timeline]
+                                         [--skip-loop | --loops-only] [--loop-sample N]
+                                         [--functionals egemaps[,compare]]
 
 Times ``run_featurize`` end to end into a fresh output folder, with the start of a local
 Ray instance timed apart (``--address`` joins a running cluster instead: nothing to
@@ -22,9 +22,9 @@ cluster's processes are not below the driver and are not counted.
 The loop is timed a second time writing the same shards as the pipeline does (the actors'
 ``FeaturizeBlocks`` called in this process on blocks of ``SHARD_ROWS``): the pipeline's
 per-core throughput against that loop is what Ray costs, the write left out of the
-comparison. ``--loop-sample N`` times the loops and processes on N files drawn at random
-(seed 0) instead of all, their files/s standing for the whole corpus's: a 100,000-clip
-corpus's loops take an hour with openSMILE.
+comparison. ``--loops-only`` times the loops alone. ``--loop-sample N`` times the loops and
+processes on N files drawn at random (seed 0) instead of all, their files/s standing for the
+whole corpus's: a 100,000-clip corpus's loops take an hour with openSMILE.
 
 ``--functionals`` adds openSMILE's sets to both (``featurize --functionals``), the loop's
 extractor built once off the clock, as each actor builds its own.
@@ -55,7 +55,7 @@ from memory import PeakMemory
 
 import featurize.pipeline
 from featurize.config import FeatureConfig
-from featurize.corpus import discover
+from featurize.corpus import Corpus, discover
 from featurize.functionals import Extractor, check_sets
 from featurize.pipeline import SHARD_ROWS, FeaturizeBlocks, featurize_file, run_featurize
 from featurize.raysession import ensure_ray
@@ -188,27 +188,11 @@ def print_timeline(log_dir: Path, ray_up: float) -> None:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("corpus", type=Path)
-    parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--skip-loop", action="store_true", help="time only the pipeline")
-    parser.add_argument("--address", help="join this running Ray cluster (e.g. auto)")
-    parser.add_argument("--timeline", action="store_true", help="per-actor block timings")
-    parser.add_argument("--functionals", default="", help="openSMILE sets, e.g. egemaps")
-    parser.add_argument(
-        "--loop-sample", type=int, default=0, help="time the loops on N random files (0: all)"
-    )
-    args = parser.parse_args()
-    sets = check_sets(tuple(s for s in args.functionals.split(",") if s))
-    config = FeatureConfig(image_size=args.image_size)
-    corpus = discover(args.corpus)
-    n = len(corpus.utterances)
-    print(
-        f"corpus {args.corpus}: {n} files; {os.cpu_count()} CPUs; load {os.getloadavg()}; "
-        f"functionals: {', '.join(sets) or 'none'}"
-    )
-
+def time_pipeline(
+    args: argparse.Namespace, config: FeatureConfig, sets: tuple[str, ...], n: int
+) -> float:
+    """Featurize args.corpus on Ray into a fresh folder; prints the figures, returns the
+    pipeline's files/s once Ray was up."""
     out = Path(tempfile.mkdtemp(prefix="bench-featurize-"))
     if args.timeline:
         TimedBlocks.log_dir = str(out / "timeline")
@@ -254,41 +238,76 @@ def main() -> None:
         f"shards       : {shard_bytes / 1e9:7.2f} GB; the disk writes {disk_rate / 1e6:.0f} MB/s "
         f"sustained: {shard_bytes / disk_rate:.1f} s of writing for the shards alone"
     )
+    return n / run_s
 
-    if not args.skip_loop:
-        import ray
 
-        ray.shutdown()
-        utts = [{**u.__dict__, "utterance_id": u.utterance_id} for u in corpus.utterances]
-        if 0 < args.loop_sample < n:
-            utts = random.Random(0).sample(utts, args.loop_sample)
-            print(f"loops        : on {len(utts)} files drawn at random; files/s compared")
-        m = len(utts)
-        featurize_all(utts[:1], config, corpus.labels, sets)  # imports, as the pool's do
+def time_loops(
+    args: argparse.Namespace, corpus: Corpus, config: FeatureConfig, sets: tuple[str, ...]
+) -> tuple[float, float]:
+    """The loop, the writing loop and one process per CPU, with Ray shut down; prints them,
+    returns (loop, writing loop) files/s."""
+    import ray
+
+    ray.shutdown()
+    utts = [{**u.__dict__, "utterance_id": u.utterance_id} for u in corpus.utterances]
+    if 0 < args.loop_sample < len(utts):
+        utts = random.Random(0).sample(utts, args.loop_sample)
+        print(f"loops        : on {len(utts)} files drawn at random; files/s compared")
+    m = len(utts)
+    featurize_all(utts[:1], config, corpus.labels, sets)  # imports, as the pool's do
+    start = time.perf_counter()
+    featurize_all(utts, config, corpus.labels, sets)
+    loop_rate = m / (time.perf_counter() - start)
+    written = Path(tempfile.mkdtemp(prefix="bench-featurize-loop-"))
+    try:
         start = time.perf_counter()
-        featurize_all(utts, config, corpus.labels, sets)
-        loop_rate = m / (time.perf_counter() - start)
-        written = Path(tempfile.mkdtemp(prefix="bench-featurize-loop-"))
-        try:
-            start = time.perf_counter()
-            write_all(utts, config, corpus.labels, sets, written / "features")
-            write_rate = m / (time.perf_counter() - start)
-        finally:
-            shutil.rmtree(written, ignore_errors=True)
-        pool_rate = m / pool_seconds(utts, config, corpus.labels, sets)
+        write_all(utts, config, corpus.labels, sets, written / "features")
+        write_rate = m / (time.perf_counter() - start)
+    finally:
+        shutil.rmtree(written, ignore_errors=True)
+    pool_rate = m / pool_seconds(utts, config, corpus.labels, sets)
+    cpus = os.cpu_count() or 1
+    print(f"single loop  : {m / loop_rate:7.2f} s  {loop_rate:8.1f} files/s  (no writes)")
+    print(f"loop, writing: {m / write_rate:7.2f} s  {write_rate:8.1f} files/s  (the shards)")
+    print(
+        f"per-CPU procs: {m / pool_rate:7.2f} s  {pool_rate:8.1f} files/s  "
+        f"({cpus} processes, no writes; {pool_rate / loop_rate:.2f}x the loop)"
+    )
+    return loop_rate, write_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--skip-loop", action="store_true", help="time only the pipeline")
+    parser.add_argument("--loops-only", action="store_true", help="time only the loops")
+    parser.add_argument("--address", help="join this running Ray cluster (e.g. auto)")
+    parser.add_argument("--timeline", action="store_true", help="per-actor block timings")
+    parser.add_argument("--functionals", default="", help="openSMILE sets, e.g. egemaps")
+    parser.add_argument(
+        "--loop-sample", type=int, default=0, help="time the loops on N random files (0: all)"
+    )
+    args = parser.parse_args()
+    sets = check_sets(tuple(s for s in args.functionals.split(",") if s))
+    config = FeatureConfig(image_size=args.image_size)
+    corpus = discover(args.corpus)
+    n = len(corpus.utterances)
+    print(
+        f"corpus {args.corpus}: {n} files; {os.cpu_count()} CPUs; load {os.getloadavg()}; "
+        f"functionals: {', '.join(sets) or 'none'}"
+    )
+
+    pipeline_rate = None if args.loops_only else time_pipeline(args, config, sets, n)
+    if args.skip_loop:
+        return
+    loop_rate, write_rate = time_loops(args, corpus, config, sets)
+    if pipeline_rate is not None:
         cpus = os.cpu_count() or 1
-        print(f"single loop  : {m / loop_rate:7.2f} s  {loop_rate:8.1f} files/s  (no writes)")
-        print(f"loop, writing: {m / write_rate:7.2f} s  {write_rate:8.1f} files/s  (the shards)")
         print(
-            f"per-CPU procs: {m / pool_rate:7.2f} s  {pool_rate:8.1f} files/s  "
-            f"({cpus} processes, no writes; {pool_rate / loop_rate:.2f}x the loop)"
-        )
-        ray_rate = n / run_s
-        print(
-            f"speed-up     : {n / total_s / loop_rate:.2f}x the loop end to end, "
-            f"{ray_rate / loop_rate:.2f}x once Ray is up; per core "
-            f"{ray_rate / loop_rate / cpus:.2f}x the loop, "
-            f"{ray_rate / write_rate / cpus:.2f}x the writing loop"
+            f"speed-up     : {pipeline_rate / loop_rate:.2f}x the loop once Ray is up; per core "
+            f"{pipeline_rate / loop_rate / cpus:.2f}x the loop, "
+            f"{pipeline_rate / write_rate / cpus:.2f}x the writing loop"
         )
 
 
