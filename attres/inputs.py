@@ -1,8 +1,10 @@
-"""What a network sees besides the spectrogram itself: delta channels and per-speaker scaling.
+"""What a network sees besides the spectrogram itself: delta channels, per-speaker scaling,
+and the standardization by the training rows' mean and std (``Standardizer``). numpy only:
+the Ray Data tasks of a streamed trial scale rows with it without importing torch.
 
-Both act on a whole set of (N, 1, H, W) log-power images before training, rows = frequency,
-columns = time. Neither reads a label, so a held-out speaker's own recordings may be used to
-scale that speaker (what speaker-independent evaluation allows: no emotion is known).
+The deltas and the per-speaker scaling act on (N, 1, H, W) log-power images, rows =
+frequency, columns = time. Neither reads a label, so a held-out speaker's own recordings may
+be used to scale that speaker (what speaker-independent evaluation allows: no emotion is known).
 
 >>> x = np.random.default_rng(0).normal(size=(4, 1, 8, 16)).astype(np.float32)
 >>> add_deltas(x, 2).shape
@@ -17,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from attres.sums import Fetch, channel_statistics
 
 NORMALIZATIONS = ("global", "speaker")
 
@@ -230,3 +234,80 @@ class VoiceScaling:
             mean, std = self.stats[str(voice)]
             out[rows] = (x[rows] - mean[None, :, :, None]) / std[None, :, :, None]
         return out
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Mean and std of the training spectrograms (fitted on training data only).
+
+    One scalar pair for a single-channel input (the paper's), one pair per channel when
+    there are delta channels: their scale is far from the log power's.
+
+    >>> x = np.stack([np.full((2, 4, 4), 5.0), np.full((2, 4, 4), 0.1)], axis=1)
+    >>> x[0, 1, 0, 0] = 0.3
+    >>> scale = Standardizer.fit(x)
+    >>> len(scale.mean), bool(abs(scale(x)[:, 1].mean()) < 1e-6)
+    (2, True)
+    """
+
+    mean: float | tuple[float, ...]
+    std: float | tuple[float, ...]
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        """``x``: (N, C, H, W)."""
+        if x.shape[1] == 1:
+            return cls(float(x.mean()), float(x.std() + 1e-6))
+        channels = [x[:, c] for c in range(x.shape[1])]
+        return cls(
+            tuple(float(c.mean()) for c in channels), tuple(float(c.std() + 1e-6) for c in channels)
+        )
+
+    @classmethod
+    def fit_rows(cls, fetch: Fetch, n: int, channels: int) -> Standardizer:
+        """``fit`` of the (n, C, H, W) rows ``fetch(start, stop)`` makes, never all held at
+        once: the same figures, bit for bit (``attres.sums``)."""
+        means, stds = channel_statistics(fetch, n, channels)
+        if channels == 1:
+            return cls(float(means[0]), float(stds[0] + 1e-6))
+        return cls(tuple(float(m) for m in means), tuple(float(s + 1e-6) for s in stds))
+
+    @classmethod
+    def from_sums(cls, count: np.ndarray, total: np.ndarray, squares: np.ndarray) -> Standardizer:
+        """From per-channel (C,) counts, sums and sums of squares of the training images
+        (``channel_sums`` of each batch, added): ``fit`` for a stream."""
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0)) + 1e-6
+        if len(mean) == 1:
+            return cls(float(mean[0]), float(std[0]))
+        return cls(tuple(float(m) for m in mean), tuple(float(s) for s in std))
+
+    def apply_in_place(self, x: np.ndarray) -> np.ndarray:
+        """``self(x)`` written into ``x`` itself: the same values, no second copy of a split
+        (a copy all the same where ``x`` is not a writeable float32 array)."""
+        if x.dtype != np.float32 or not x.flags.writeable:
+            return self(x)
+        if isinstance(self.mean, float) and isinstance(self.std, float):
+            mean, std = self.mean, self.std
+        else:
+            mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
+            std = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        np.subtract(x, mean, out=x)
+        np.divide(x, std, out=x)
+        return x
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if isinstance(self.mean, float) and isinstance(self.std, float):
+            return ((x - self.mean) / self.std).astype(np.float32)
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)  # (C, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        if len(mean) != x.shape[-3]:
+            raise ValueError(f"standardizer has {len(mean)} channels, the input {x.shape[-3]}")
+        return ((x - mean) / std).astype(np.float32)
+
+
+def channel_sums(x: np.ndarray) -> np.ndarray:
+    """(3, C) float64 count, sum and sum of squares per channel of (N, C, H, W) images."""
+    x = x.astype(np.float64)
+    count = np.full(x.shape[1], x.shape[0] * x.shape[2] * x.shape[3], dtype=np.float64)
+    return np.stack([count, x.sum(axis=(0, 2, 3)), np.square(x).sum(axis=(0, 2, 3))])

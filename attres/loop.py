@@ -19,12 +19,11 @@ import torch
 from torch import nn
 
 from attres.flops import count_flops, count_parameters
-from attres.inputs import Rows
+from attres.inputs import Rows, Standardizer
 from attres.metrics import classification_metrics
 from attres.models import create_model
 from attres.train import (
     Recipe,
-    Standardizer,
     cosine_schedule,
     device_generator,
     device_precision,

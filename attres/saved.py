@@ -27,10 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from attres.inputs import InputSettings
+from attres.inputs import InputSettings, Standardizer
 from attres.models import create_model, model_info, model_kind, resolve_name
 from attres.models.functionals import class_probabilities
-from attres.train import Standardizer
 
 Scale = float | tuple[float, ...]  # one value, or one per channel with delta channels
 

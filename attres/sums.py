@@ -1,7 +1,7 @@
 """numpy's float32 ``mean`` and ``std`` of an array too large to hold, bit for bit.
 
 A network's global standardizer is ``float(x.mean())`` and ``float(x.std())`` of its
-training rows (``attres.train.Standardizer.fit``); a grid trial that makes its rows batch by
+training rows (``attres.inputs.Standardizer.fit``); a grid trial that makes its rows batch by
 batch (``attres.inputs.Rows``) never holds ``x``. The records must not change with the data
 path, so the statistics are computed here in numpy's own order of float32 additions, chunk
 by chunk:

@@ -77,7 +77,8 @@ class PeakMemory:
     """Samples, once a second, the summed PSS and RSS of this process and its descendants,
     and the peak PSS of this process (``driver``) and of the largest other one (``largest``,
     with its name). ``at_peak``: the sample with the highest summed PSS, as {process name
-    (``driver`` for this one): PSS summed over the processes of that name}. ``cpu``: CPU
+    (``driver`` for this one): PSS summed over the processes of that name}, an idle Ray
+    worker named after the last task seen running in it (``ray::IDLE after ray::X``). ``cpu``: CPU
     seconds by process name over the run (a process's last sample: what it used in the
     last second before it exited is missed); ``own_cpu``: the sampler's, in the driver's."""
 
@@ -86,6 +87,7 @@ class PeakMemory:
         self.largest_name = ""
         self.at_peak: dict[str, int] = {}
         self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (name, CPU seconds so far)
+        self._ran: dict[int, str] = {}  # pid -> the last name other than ray::IDLE it had
         self.own_cpu = 0.0  # CPU seconds of the sampling itself, part of the driver's
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -95,15 +97,19 @@ class PeakMemory:
         me = os.getpid()
         while not self._stop.is_set():
             usage = {pid: memory_bytes(pid) for pid in descendants(me)}
+            names = {}
             for pid in usage:  # named each time: a Ray worker's title changes with its task
-                name = "driver" if pid == me else process_name(pid)
+                names[pid] = name = "driver" if pid == me else process_name(pid)
                 self._cpu[pid] = (name, cpu_seconds(pid))
+                if name != "ray::IDLE":
+                    self._ran[pid] = name
+                elif pid in self._ran:
+                    names[pid] = f"ray::IDLE after {self._ran[pid]}"
             node = sum(pss for pss, _ in usage.values())
             if node > self.pss:
                 self.pss, self.at_peak = node, {}
                 for pid, (pss, _) in usage.items():
-                    name = "driver" if pid == me else process_name(pid)
-                    self.at_peak[name] = self.at_peak.get(name, 0) + pss
+                    self.at_peak[names[pid]] = self.at_peak.get(names[pid], 0) + pss
             self.rss = max(self.rss, sum(rss for _, rss in usage.values()))
             self.driver = max(self.driver, usage.get(me, (0, 0))[0])
             others = [(pss, pid) for pid, (pss, _) in usage.items() if pid != me]

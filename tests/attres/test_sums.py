@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from attres import sums
-from attres.train import Standardizer
+from attres.inputs import Standardizer
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 8, 8), (7, 1, 32, 48), (300, 1, 16, 16), (65, 3, 32, 48),

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from attres.inputs import Standardizer
 from attres.loop import Replica, SplitData, StreamedSplit, train_model
 from attres.models import create_model, model_info, model_kind
 from attres.models.functionals import class_probabilities
 from attres.saved import ModelMeta
-from attres.train import Standardizer
 from featurize.encoder_store import saved_settings
 from featurize.location import Location
 from featurize.store import functionals_settings

@@ -7,7 +7,7 @@ trains.
 The statistics the in-memory path takes of the whole split (each voice's per-frequency mean
 and std for ``--normalize speaker``, the training rows' mean and std) are partial sums of
 each block, computed by Ray Data and added in the trial (``attres.inputs.VoiceSums``,
-``attres.train.channel_sums``): the same figures up to float rounding. What differs from
+``attres.inputs.channel_sums``): the same figures up to float rounding. What differs from
 the in-memory path is the order of the batches (files shuffled, then rows in a local
 buffer), so records are not bit-identical to it.
 """
@@ -16,19 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from attres.inputs import InputSettings, VoiceScaling, VoiceSums, add_deltas
-from attres.loop import StreamedSplit
-from attres.train import Standardizer, channel_sums
+from attres.inputs import (
+    InputSettings,
+    Standardizer,
+    VoiceScaling,
+    VoiceSums,
+    add_deltas,
+    channel_sums,
+)
 from featurize.location import Location
 from featurize.store import shard_paths
 from workflows.grid.config import TrialSpec
 from workflows.grid.data import index_for
+
+if TYPE_CHECKING:  # the module imports no torch: Ray Data's tasks run its functions
+    from attres.loop import StreamedSplit
 
 # Rows each rank shuffles among (a buffer of 1,000 spectrograms of 128x128 is 66 MB).
 SHUFFLE_ROWS = 1000
@@ -125,6 +133,8 @@ def _read_shard(
                 rows = _select(pa.Table.from_batches([part]), ids, size)
                 if len(rows["id"]):
                     yield rows
+        # Arrow's allocator keeps what a shard's reads freed; the worker outlives the task
+        pa.default_memory_pool().release_unused()
 
 
 def _select(table: pa.Table, ids: frozenset[str], size: int) -> dict[str, np.ndarray]:
@@ -192,6 +202,8 @@ def streamed_split(
     make one global batch of ``batch_size`` over the ``world`` ranks, shuffled anew each
     epoch; the evaluated rows gathered in the trial's order."""
     import torch
+
+    from attres.loop import StreamedSplit
 
     x_test, y_test = collect_test(test, test_ids)
     rank_batch = max(2, spec.train.batch_size // world)

@@ -12,9 +12,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from attres.inputs import InputSettings, add_deltas, speaker_standardize
+from attres.inputs import InputSettings, Standardizer, add_deltas, speaker_standardize
 from attres.splits import Protocol, make_split, validation_speaker_split
-from attres.train import Standardizer
 from featurize.config import FeatureConfig
 from featurize.pipeline import perturb_speed, run_featurize
 from featurize.spectrogram import log_power_spectrogram, mel_filterbank
