@@ -97,12 +97,15 @@ def share_features(
 ) -> SharedFeatures:
     """Put what a grid's models read of ``location`` into the object store, each array read
     by a task (one copy, owned by this driver, which never loads it); the spectrograms shard
-    by shard, from a task that streams them (``num_returns="streaming"``)."""
+    by shard, from a task that streams them (``num_returns="streaming"``). Each task's
+    worker exits when it is done (``max_calls=1``): Ray would keep it idle for reuse, with
+    the heap the reading grew, for the whole grid; the store keeps what it put."""
     import ray
 
-    read_images = ray.remote(num_cpus=0, num_returns="streaming")(_read_spectrograms)
-    read_set = ray.remote(num_cpus=0)(_read_functionals)
-    read_encoder = ray.remote(num_cpus=0)(_read_encoder)
+    once = {"num_cpus": 0, "max_calls": 1}
+    read_images = ray.remote(num_returns="streaming", **once)(_read_spectrograms)
+    read_set = ray.remote(**once)(_read_functionals)
+    read_encoder = ray.remote(**once)(_read_encoder)
     images = ()
     if spectrograms:
         size = index.config.image_size

@@ -224,17 +224,26 @@ def streamed_split(
 
 def collect_test(shard: Any, test_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N_test, C, H, W) scaled images and (N_test,) labels of the evaluated rows, in the
-    trial's order (the record lists them so), from the unsplit test dataset."""
-    parts = list(shard.iter_batches(batch_format="numpy", batch_size=256))
-    ids = np.concatenate([p["id"] for p in parts])
-    x = np.concatenate([p["x"] for p in parts])
-    y = np.concatenate([p["y"] for p in parts])
-    where = {uid: i for i, uid in enumerate(ids)}
-    missing = [uid for uid in test_ids if uid not in where]
-    if missing or len(ids) != len(test_ids):
+    trial's order (the record lists them so), from the unsplit test dataset: each batch
+    written into its rows' places as it arrives, never a second copy of the split."""
+    where = {uid: i for i, uid in enumerate(test_ids)}
+    x, y = None, np.zeros(len(test_ids), dtype=np.int64)
+    seen = np.zeros(len(test_ids), dtype=bool)
+    arrived, unknown = 0, []
+    for part in shard.iter_batches(batch_format="numpy", batch_size=256):
+        rows = np.asarray([where.get(uid, -1) for uid in part["id"]], dtype=np.int64)
+        unknown += [uid for uid, row in zip(part["id"], rows, strict=True) if row < 0]
+        mine = rows >= 0
+        if x is None:
+            x = np.empty((len(test_ids), *part["x"].shape[1:]), dtype=np.float32)
+        x[rows[mine]], y[rows[mine]] = part["x"][mine], part["y"][mine]
+        seen[rows[mine]] = True
+        arrived += len(rows)
+    if x is None or unknown or arrived != len(test_ids) or not seen.all():
+        missing = test_ids[~seen].tolist()
         raise RuntimeError(
-            f"the stream gave {len(ids)} test rows, the trial has {len(test_ids)} "
-            f"({len(missing)} missing, e.g. {missing[:3]}): the FEATURES changed; re-run"
+            f"the stream gave {arrived} test rows, the trial has {len(test_ids)} "
+            f"({len(missing)} missing, e.g. {missing[:3]}; {len(unknown)} not the trial's): "
+            "the FEATURES changed; re-run"
         )
-    order = np.asarray([where[uid] for uid in test_ids])
-    return np.ascontiguousarray(x[order]), y[order].astype(np.int64)
+    return x, y

@@ -102,11 +102,13 @@ def longest_first(specs: list[TrialSpec], image_shape: tuple[int, ...]) -> list[
     """The grid ordered by each model's FLOPs per example, largest first, so the longest
     trials do not start last and leave the other slots idle at the end (models of
     functionals, a few thousand FLOPs, count as none). The networks are built and counted
-    in a Ray task: the driver never imports torch."""
+    in a Ray task: the driver never imports torch. The task's worker exits when it is done
+    (``max_calls=1``): kept idle for reuse, it would hold torch's 0.5 GiB for the grid."""
     networks = sorted({s.model for s in specs if is_network(s.model)})
     flops = {}
     if networks:
-        counted = ray.remote(num_cpus=0)(network_flops).remote(networks, image_shape)
+        count = ray.remote(num_cpus=0, max_calls=1)(network_flops)
+        counted = count.remote(networks, image_shape)
         flops = dict(zip(networks, ray.get(counted), strict=True))
     return sorted(specs, key=lambda s: -flops.get(s.model, 0))
 

@@ -101,3 +101,32 @@ def test_the_stream_tasks_module_imports_no_torch() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "False"
+
+
+class _Batches:
+    """A stand-in for a Ray dataset of scaled rows: ``iter_batches`` yields ``parts``."""
+
+    def __init__(self, *parts: dict[str, np.ndarray]) -> None:
+        self.parts = parts
+
+    def iter_batches(self, **_) -> list[dict[str, np.ndarray]]:
+        return list(self.parts)
+
+
+def _part(ids: list[str]) -> dict[str, np.ndarray]:
+    """Rows whose label is their id's number and whose image is filled with it."""
+    labels = np.asarray([int(uid[1:]) for uid in ids])
+    x = np.repeat(labels.astype(np.float32)[:, None, None, None], 4, axis=-1).reshape(-1, 1, 2, 2)
+    return {"id": np.asarray(ids), "x": x, "y": labels}
+
+
+def test_collect_test_puts_rows_in_the_trials_order_and_names_a_changed_stream() -> None:
+    from workflows.grid.stream import collect_test
+
+    test_ids = np.asarray(["u3", "u1", "u2", "u0"])
+    x, y = collect_test(_Batches(_part(["u0", "u1"]), _part(["u2", "u3"])), test_ids)
+    assert y.tolist() == [3, 1, 2, 0] and x[:, 0, 0, 0].tolist() == [3.0, 1.0, 2.0, 0.0]
+    with pytest.raises(RuntimeError, match="3 test rows, the trial has 4 .1 missing"):
+        collect_test(_Batches(_part(["u0", "u1", "u2"])), test_ids)
+    with pytest.raises(RuntimeError, match="1 not the trial's"):
+        collect_test(_Batches(_part(["u0", "u1", "u2", "u3", "u9"])), test_ids)
