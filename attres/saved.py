@@ -29,7 +29,6 @@ import numpy as np
 
 from attres.inputs import InputSettings, Standardizer
 from attres.models import create_model, model_info, model_kind, resolve_name
-from attres.models.functionals import class_probabilities
 
 Scale = float | tuple[float, ...]  # one value, or one per channel with delta channels
 
@@ -171,6 +170,8 @@ class SavedModel:
         if hasattr(self.model, "adapted_probabilities"):  # adapts to each speaker, unlabeled
             return self.model.adapted_probabilities(x, speakers)
         if self.kind == "sklearn" and hasattr(self.model, "predict_proba"):
+            from attres.models.functionals import class_probabilities  # scikit-learn's
+
             return class_probabilities(self.model, x, len(self.meta.label_names))
         if self.kind == "sklearn":
             predicted = np.asarray(self.model.predict(x), dtype=np.int64)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -90,3 +92,28 @@ def test_rows_made_batch_by_batch_train_the_run_of_the_whole_arrays(settings):
     on_rows = train_model("CNN", batched, cfg, 0, cpu, Recorded()).record
     for key in ("scale_mean", "scale_std", "wa", "confusion", "curves", "test_probabilities"):
         assert on_rows[key] == on_arrays[key], key
+
+
+def test_a_network_trials_process_never_loads_scikit_learn():
+    """A network trial's process imports its trial, fit and training loop and trains: none of
+    it needs scikit-learn (with scipy and pandas: about 0.1 GiB of heap in every such trial)."""
+    script = """
+import sys
+import numpy as np, torch
+import workflows.grid.trial, workflows.grid.fit
+from attres.loop import SplitData, train_model
+from workflows.grid.config import TrainConfig
+
+class Nothing:
+    def load(self): return None
+    def save(self, state): pass
+
+x = np.random.default_rng(0).normal(size=(12, 1, 32, 32)).astype(np.float32)
+y = np.arange(12) % 3
+data = SplitData(x[:8], y[:8], x[8:], y[8:], ("a", "b", "c"))
+train_model("CNN", data, TrainConfig(epochs=1, batch_size=4), 0, torch.device("cpu"), Nothing())
+print(sorted(name for name in ("sklearn", "scipy", "pandas") if name in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
