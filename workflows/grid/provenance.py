@@ -37,6 +37,24 @@ def code_version() -> str:
     return f"attres-flow {version}, git {git_commit()[:12]}"
 
 
+# the packages whose arithmetic a record's figures rest on: with these versions another
+# machine can tell a rounding difference of its own from one of a newer library
+NUMERIC_PACKAGES = (
+    "numpy", "scipy", "scikit-learn", "opensmile", "opencv-python-headless", "pyarrow",
+)  # fmt: skip
+
+
+def package_versions() -> dict[str, str]:
+    """{distribution: version} of ``NUMERIC_PACKAGES`` as installed ("absent" if not)."""
+    versions = {}
+    for name in NUMERIC_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
 def provenance(spec: TrialSpec) -> dict[str, Any]:
     import json
 
@@ -71,6 +89,7 @@ def provenance(spec: TrialSpec) -> dict[str, Any]:
         "features_fingerprint": spec.fingerprint,
         "ray_version": ray.__version__,
         "torch_version": torch.__version__,
+        "packages": package_versions(),
         "python": platform.python_version(),
         "host": platform.node(),
     }

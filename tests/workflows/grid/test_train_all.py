@@ -57,6 +57,7 @@ def test_grid_writes_one_record_per_trial(grid, synth_features):
         prov = record.provenance
         assert prov["features"] == synth_features and len(prov["features_fingerprint"]) == 16
         assert prov["train_config"]["epochs"] == 2 and prov["ray_version"]
+        assert prov["packages"]["numpy"] == np.__version__  # what another machine compares
     cnn = records["att-res0-paper-s0-f0"]
     assert len(cnn.curves["train_loss"]) == 2 and cnn.params > 0 and cnn.flops > 0
     assert cnn.precision == "fp32" and records["svm-paper-s0-f0"].precision is None
