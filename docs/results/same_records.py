@@ -7,7 +7,10 @@ compared field by field: the same test clips (``test_ids_sha1``), the same confu
 REFERENCE is a published folder (docs/results/<corpus>/<protocol>) or a RUNS folder; so is
 CANDIDATE. Prints one line per model and exits 1 if a compared trial differs or if no
 trial could be compared. A published figure of a deterministic model is reproduced when its
-every trial is the same here.
+every trial is the same here. The same means: the same test clips, the same confusion
+matrix (so WA and UA), the same accuracy curves, and loss curves equal to a relative
+``LOSS_RTOL`` (another machine's floating point rounds a loss in its last digits without
+moving any prediction); the largest loss and probability gaps are printed for every model.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAME_FIELDS = ("test_ids_sha1", "confusion", "wa", "ua", "curves")
+SAME_FIELDS = ("test_ids_sha1", "confusion", "wa", "ua")
+LOSS_RTOL = 1e-4  # a loss curve's values, relative; every other field exactly
 
 
 def trials(folder: Path) -> dict[str, dict]:
@@ -28,8 +32,34 @@ def trials(folder: Path) -> dict[str, dict]:
 
 
 def differences(reference: dict, candidate: dict) -> list[str]:
-    """The fields of ``SAME_FIELDS`` in which the two records differ."""
-    return [k for k in SAME_FIELDS if reference.get(k) != candidate.get(k)]
+    """The fields of ``SAME_FIELDS`` in which the two records differ, and "curves" where an
+    accuracy curve differs or a loss curve by more than ``LOSS_RTOL``."""
+    fields = [k for k in SAME_FIELDS if reference.get(k) != candidate.get(k)]
+    ours, theirs = reference.get("curves") or {}, candidate.get("curves") or {}
+    if set(ours) != set(theirs) or any(
+        not same_curve(name, ours[name], theirs[name]) for name in ours
+    ):
+        fields.append("curves")
+    return fields
+
+
+def same_curve(name: str, ours: list, theirs: list) -> bool:
+    if len(ours) != len(theirs):
+        return False
+    if not name.endswith("loss"):
+        return ours == theirs
+    return bool(np.allclose(ours, theirs, rtol=LOSS_RTOL, atol=0.0))
+
+
+def largest_loss_gap(reference: dict, candidate: dict) -> float:
+    """max |loss - loss'| / |loss| over the loss curves both records have (0 if none)."""
+    ours, theirs = reference.get("curves") or {}, candidate.get("curves") or {}
+    gaps = [
+        float(np.max(np.abs(np.subtract(ours[k], theirs[k])) / np.maximum(np.abs(ours[k]), 1e-30)))
+        for k in ours
+        if k.endswith("loss") and k in theirs and len(ours[k]) == len(theirs[k]) and ours[k]
+    ]
+    return max(gaps, default=0.0)
 
 
 def largest_probability_gap(reference: dict, candidate: dict) -> float:
@@ -55,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     by_model: dict[str, dict[str, list[str]]] = {}
     gaps: dict[str, float] = {}
+    loss_gaps: dict[str, float] = {}
     for name, record in reference.items():
         model = record["model"]
         if wanted is not None and model not in wanted:
@@ -67,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         fields = differences(record, other)
         verdicts["differ" if fields else "same"].append(f"{name} ({', '.join(fields)})")
         gaps[model] = max(gaps.get(model, 0.0), largest_probability_gap(record, other))
+        loss_gaps[model] = max(loss_gaps.get(model, 0.0), largest_loss_gap(record, other))
 
     compared = differing = 0
     for model, verdicts in by_model.items():
@@ -74,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         compared += len(same) + len(differ)
         differing += len(differ)
         line = f"{model}: {len(same)} of {len(same) + len(differ)} trials the same"
-        line += f" (largest probability gap {gaps.get(model, 0.0):.1e})"
+        line += f" (largest probability gap {gaps.get(model, 0.0):.1e}"
+        line += f", largest relative loss gap {loss_gaps.get(model, 0.0):.1e})"
         if missing:
             line += f"; {len(missing)} not in {args.candidate}"
         print(line)

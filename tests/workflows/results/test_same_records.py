@@ -58,3 +58,21 @@ def test_nothing_to_compare_fails(tmp_path, capsys):
     new.mkdir()
     assert same_records.main([str(ref), str(new)]) == 1
     assert "no trial of" in capsys.readouterr().err
+
+
+def test_a_loss_curve_may_round_differently_but_no_accuracy_may(tmp_path, capsys):
+    """Another machine rounds a loss in its last digits (5.9e-6 relative, seen on a fresh
+    VM); another seed moves it by 8e-2. Accuracy curves are compared exactly."""
+    ref, new = tmp_path / "published", tmp_path / "runs"
+    curves = {"train_loss": [1.9280888875, 0.6709679497], "train_acc": [0.5, 0.75]}
+    rounded = {**curves, "train_loss": [1.9280888875 * (1 + 6e-6), 0.6709679497]}
+    write_record(ref, trial_record("eGeMAPS-MLP", 0.5, fold=0, protocol="loso", curves=curves))
+    write_record(new, trial_record("eGeMAPS-MLP", 0.5, fold=0, protocol="loso", curves=rounded))
+    assert same_records.main([str(ref), str(new)]) == 0
+    assert "largest relative loss gap 6.0e-06" in capsys.readouterr().out
+
+    for changed in ({**curves, "train_loss": [1.9280888875 * 1.001, 0.6709679497]},
+                    {**curves, "train_acc": [0.5, 0.7500001]}):  # fmt: skip
+        write_record(new, trial_record("eGeMAPS-MLP", 0.5, fold=0, protocol="loso", curves=changed))
+        assert same_records.main([str(ref), str(new)]) == 1
+        assert "differs: egemaps-mlp-loso-s0-f0 (curves)" in capsys.readouterr().out
