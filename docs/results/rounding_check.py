@@ -2,12 +2,14 @@
 training rows as they are, and again with each value changed in its last float32 digit.
 
     python docs/results/rounding_check.py FEATURES SPLIT [--model ComParE-LR] [--set compare]
+        [--tol T]
 
 SPLIT is a published split (docs/results/<corpus>/<protocol>/splits/<split>.json). The
 rows go in as stored, without the grid's per-speaker scaling. Prints the solver's
 iterations of both fits, the largest change in a test clip's class probability and how many
 test predictions changed: what another machine's arithmetic can do to a published trial
-(docs/results/README.md, "Reproduced on a fresh VM").
+(docs/results/README.md, "Reproduced on a fresh VM"). ``--tol``: the classifier's stopping
+tolerance instead of its own (scikit-learn's default for L-BFGS, 1e-4).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from attres.models.functionals import class_probabilities
 from featurize.store import load_features, load_functionals
 
 
-def fitted_probabilities(model_name: str, x_train, y_train, x_test, classes: int):
+def fitted_probabilities(model_name: str, x_train, y_train, x_test, classes: int, tol=None):
     model = create_model(model_name, num_classes=classes, in_chans=x_train.shape[1])
+    if tol is not None:
+        model.pipeline[-1].set_params(tol=tol)
     model.fit(x_train, y_train)
     return class_probabilities(model.pipeline, x_test, classes), model.pipeline[-1].n_iter_
 
@@ -34,6 +38,7 @@ def main() -> None:
     parser.add_argument("split")
     parser.add_argument("--model", default="ComParE-LR")
     parser.add_argument("--set", default="compare", help="the functionals set the model reads")
+    parser.add_argument("--tol", type=float, help="the classifier's stopping tolerance")
     args = parser.parse_args()
     split = json.loads(open(args.split).read())
     index = load_features(args.features, spectrograms=False)
@@ -45,11 +50,10 @@ def main() -> None:
         for ids in (train, test)
     )
     classes = len(index.label_names)
-    as_stored, n_stored = fitted_probabilities(args.model, x_train, y_train, x_test, classes)
+    fit = (args.model, y_train, x_test, classes, args.tol)
+    as_stored, n_stored = fitted_probabilities(fit[0], x_train, *fit[1:])
     last_digit = 1 + np.random.default_rng(0).uniform(-1, 1, x_train.shape) * 2.0**-23
-    rounded, n_rounded = fitted_probabilities(
-        args.model, x_train * last_digit, y_train, x_test, classes
-    )
+    rounded, n_rounded = fitted_probabilities(fit[0], x_train * last_digit, *fit[1:])
     changed = int((as_stored.argmax(1) != rounded.argmax(1)).sum())
     gap = np.abs(as_stored - rounded).max()
     print(
