@@ -236,7 +236,7 @@ def fit_sklearn(spec: TrialSpec, data: TrialData, shared: Shared | None = None) 
     from attres.metrics import classification_metrics
 
     # scikit-learn is imported here, in a scikit-learn trial: a network trial's process never
-    # loads it (0.05 GiB of heap and 0.08 GiB resident in every network trial)
+    # loads it, nor the heap and libraries it brings (docs/performance.md)
     from attres.models.functionals import class_probabilities
 
     split = data.split

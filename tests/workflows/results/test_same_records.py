@@ -61,8 +61,8 @@ def test_nothing_to_compare_fails(tmp_path, capsys):
 
 
 def test_a_loss_curve_may_round_differently_but_no_accuracy_may(tmp_path, capsys):
-    """Another machine rounds a loss in its last digits (5.9e-6 relative, seen on a fresh
-    VM); another seed moves it by 8e-2. Accuracy curves are compared exactly."""
+    """Another machine rounds a loss in its last digits without moving a prediction
+    (docs/results/README.md); accuracy curves are compared exactly."""
     ref, new = tmp_path / "published", tmp_path / "runs"
     curves = {"train_loss": [1.9280888875, 0.6709679497], "train_acc": [0.5, 0.75]}
     rounded = {**curves, "train_loss": [1.9280888875 * (1 + 6e-6), 0.6709679497]}
