@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -40,7 +41,7 @@ def main() -> None:
     parser.add_argument("--set", default="compare", help="the functionals set the model reads")
     parser.add_argument("--tol", type=float, help="the classifier's stopping tolerance")
     args = parser.parse_args()
-    split = json.loads(open(args.split).read())
+    split = json.loads(Path(args.split).read_text())
     index = load_features(args.features, spectrograms=False)
     row = {uid: i for i, uid in enumerate(index.utterance_ids)}
     train, test = (np.asarray(split[side]) for side in ("train", "test"))
@@ -50,10 +51,13 @@ def main() -> None:
         for ids in (train, test)
     )
     classes = len(index.label_names)
-    fit = (args.model, y_train, x_test, classes, args.tol)
-    as_stored, n_stored = fitted_probabilities(fit[0], x_train, *fit[1:])
+
+    def fitted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return fitted_probabilities(args.model, x, y_train, x_test, classes, args.tol)
+
+    as_stored, n_stored = fitted(x_train)
     last_digit = 1 + np.random.default_rng(0).uniform(-1, 1, x_train.shape) * 2.0**-23
-    rounded, n_rounded = fitted_probabilities(fit[0], x_train * last_digit, *fit[1:])
+    rounded, n_rounded = fitted(x_train * last_digit)
     changed = int((as_stored.argmax(1) != rounded.argmax(1)).sum())
     gap = np.abs(as_stored - rounded).max()
     print(

@@ -48,18 +48,23 @@ def same_curve(name: str, ours: list, theirs: list) -> bool:
         return False
     if not name.endswith("loss"):
         return ours == theirs
-    return bool(np.allclose(ours, theirs, rtol=LOSS_RTOL, atol=0.0))
+    return relative_gap(ours, theirs) <= LOSS_RTOL
+
+
+def relative_gap(ours: list, theirs: list) -> float:
+    """max |a - b| / |a| over two curves of one length (0 for empty ones)."""
+    a, b = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
+    return float((np.abs(a - b) / np.maximum(np.abs(a), 1e-30)).max(initial=0.0))
 
 
 def largest_loss_gap(reference: dict, candidate: dict) -> float:
-    """max |loss - loss'| / |loss| over the loss curves both records have (0 if none)."""
+    """``relative_gap`` over the loss curves both records have at one length (0 if none)."""
     ours, theirs = reference.get("curves") or {}, candidate.get("curves") or {}
-    gaps = [
-        float(np.max(np.abs(np.subtract(ours[k], theirs[k])) / np.maximum(np.abs(ours[k]), 1e-30)))
-        for k in ours
-        if k.endswith("loss") and k in theirs and len(ours[k]) == len(theirs[k]) and ours[k]
-    ]
-    return max(gaps, default=0.0)
+    return max(
+        (relative_gap(ours[k], theirs[k]) for k in ours
+         if k.endswith("loss") and len(ours[k]) == len(theirs.get(k, ()))),
+        default=0.0,
+    )  # fmt: skip
 
 
 def largest_probability_gap(reference: dict, candidate: dict) -> float:

@@ -96,7 +96,7 @@ def test_rows_made_batch_by_batch_train_the_run_of_the_whole_arrays(settings):
 
 def test_a_network_trials_process_never_loads_scikit_learn():
     """A network trial's process imports its trial, fit and training loop and trains: none of
-    it needs scikit-learn (with scipy and pandas: about 0.1 GiB of heap in every such trial)."""
+    it needs scikit-learn, scipy or pandas, nor the heap they bring (docs/performance.md)."""
     script = """
 import sys
 import numpy as np, torch
